@@ -1,0 +1,339 @@
+/**
+ * The one typed REST client for the Switchyard API. Every request goes through `request()`,
+ * which speaks JSON, sends the session cookie (same-origin) and turns every failure — an error
+ * response, a non-JSON answer, a dropped connection, a timeout — into an `ApiError`.
+ */
+import type {
+  ApiErrorBody,
+  ApiToken,
+  App,
+  AppSettings,
+  AuditEntry,
+  CreateAppInput,
+  CreatedToken,
+  EnvSaveResult,
+  EnvVar,
+  EnvVarInput,
+  Health,
+  Job,
+  JobDetail,
+  Release,
+  Role,
+  SlotColor,
+  SlotDetail,
+  LoginInput,
+  SetupInput,
+  SetupStatus,
+  User,
+  UserResponse,
+  ValidationIssue,
+} from "./types.ts";
+
+export const API_BASE = "/api/v1";
+const TIMEOUT_MS = 30_000;
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  /** Seconds to wait before retrying, from `Retry-After` or `details.retryAfter`. */
+  readonly retryAfter: number | null;
+  readonly requestId: string | null;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options: { details?: unknown; retryAfter?: number | null; requestId?: string | null } = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = options.details;
+    this.retryAfter = options.retryAfter ?? null;
+    this.requestId = options.requestId ?? null;
+  }
+
+  /** The field-level problems of a `validation_failed` error. */
+  get issues(): ValidationIssue[] {
+    const issues = (this.details as { issues?: unknown } | undefined)?.issues;
+    if (!Array.isArray(issues)) return [];
+    return issues.filter(
+      (i): i is ValidationIssue => typeof i === "object" && i !== null && typeof i.path === "string" && typeof i.message === "string",
+    );
+  }
+
+  /** `{ field: "message" }` for inline form errors; the first message per field wins. */
+  fieldErrors(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const issue of this.issues) {
+      const field = issue.path.split(".")[0] ?? issue.path;
+      out[field] ??= sentence(issue.message);
+    }
+    return out;
+  }
+
+  get isNetwork(): boolean {
+    return this.code === "network_error" || this.code === "timeout";
+  }
+}
+
+/** "must be at least 10 characters" → "Must be at least 10 characters." */
+function sentence(message: string): string {
+  const trimmed = message.trim();
+  if (!trimmed) return "This value is not valid.";
+  const capital = trimmed[0]?.toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+function isErrorBody(value: unknown): value is ApiErrorBody {
+  if (typeof value !== "object" || value === null || !("error" in value)) return false;
+  const error = (value as { error: unknown }).error;
+  return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string";
+}
+
+function parseRetryAfter(header: string | null, details: unknown): number | null {
+  const fromDetails = (details as { retryAfter?: unknown } | undefined)?.retryAfter;
+  if (typeof fromDetails === "number" && Number.isFinite(fromDetails)) return Math.max(0, Math.ceil(fromDetails));
+  if (!header) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+function fallbackMessage(status: number): { code: string; message: string } {
+  if (status === 401) return { code: "unauthenticated", message: "Sign in to continue." };
+  if (status === 403) return { code: "forbidden", message: "You do not have permission to do that." };
+  if (status === 404) return { code: "not_found", message: "That was not found on the server." };
+  if (status === 429) return { code: "rate_limited", message: "Too many requests. Wait a moment and try again." };
+  if (status === 502 || status === 503 || status === 504) {
+    return {
+      code: "server_unavailable",
+      message: `The Switchyard server is not responding (HTTP ${status}). It may be restarting; try again in a moment.`,
+    };
+  }
+  if (status >= 500) return { code: "internal_error", message: `The server ran into a problem (HTTP ${status}). Try again.` };
+  return { code: "http_error", message: `The request failed (HTTP ${status}).` };
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+  if (body !== undefined) headers["content-type"] = "application/json";
+
+  const timeout = AbortSignal.timeout(TIMEOUT_MS);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+
+  let response: Response;
+  try {
+    response = await fetch(`${API_BASE}${path}`, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+  } catch (error) {
+    if (options.signal?.aborted) throw error; // the caller cancelled: not an error to report
+    if (timeout.aborted) {
+      throw new ApiError(0, "timeout", "The server took too long to answer. Check that Switchyard is running, then try again.");
+    }
+    const offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    throw new ApiError(
+      0,
+      "network_error",
+      offline
+        ? "You appear to be offline. Reconnect to the network and try again."
+        : "Can't reach the Switchyard server. Check that it is running and reachable, then try again.",
+    );
+  }
+
+  const requestId = response.headers.get("x-request-id");
+  if (response.status === 204 || response.status === 205) return undefined as T;
+
+  const text = await response.text().catch(() => "");
+  let data: unknown;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
+
+  if (!response.ok) {
+    if (isErrorBody(data)) {
+      const { code, message, details } = data.error;
+      throw new ApiError(response.status, code, message || fallbackMessage(response.status).message, {
+        details,
+        retryAfter: parseRetryAfter(response.headers.get("retry-after"), details),
+        requestId,
+      });
+    }
+    const fallback = fallbackMessage(response.status);
+    throw new ApiError(response.status, fallback.code, fallback.message, {
+      retryAfter: parseRetryAfter(response.headers.get("retry-after"), undefined),
+      requestId,
+    });
+  }
+
+  if (data === undefined && text) {
+    throw new ApiError(response.status, "invalid_response", "The server sent a response that is not JSON. Is a proxy in the way?", {
+      requestId,
+    });
+  }
+  return data as T;
+}
+
+export const api = {
+  get: <T>(path: string, options?: RequestOptions) => request<T>("GET", path, undefined, options),
+  post: <T>(path: string, body?: unknown, options?: RequestOptions) => request<T>("POST", path, body ?? {}, options),
+  put: <T>(path: string, body?: unknown, options?: RequestOptions) => request<T>("PUT", path, body ?? {}, options),
+  patch: <T>(path: string, body?: unknown, options?: RequestOptions) => request<T>("PATCH", path, body ?? {}, options),
+  delete: <T>(path: string, body?: unknown, options?: RequestOptions) => request<T>("DELETE", path, body, options),
+};
+
+// --- Endpoints --------------------------------------------------------------------------------
+
+export function health(options?: RequestOptions): Promise<Health> {
+  return api.get<Health>("/health", options);
+}
+
+export function setupStatus(options?: RequestOptions): Promise<SetupStatus> {
+  return api.get<SetupStatus>("/setup", options);
+}
+
+export async function setup(input: SetupInput): Promise<User> {
+  return (await api.post<UserResponse>("/setup", input)).user;
+}
+
+export async function login(input: LoginInput): Promise<User> {
+  return (await api.post<UserResponse>("/auth/login", input)).user;
+}
+
+export async function logout(): Promise<void> {
+  await api.post<void>("/auth/logout");
+}
+
+/** The signed-in user, or `null` when the session is missing or expired (401). */
+export async function me(options?: RequestOptions): Promise<User | null> {
+  try {
+    return (await api.get<UserResponse>("/auth/me", options)).user;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return null;
+    throw error;
+  }
+}
+
+/** Every app; an empty list while the server does not serve `/apps` yet (404). */
+export async function listApps(options?: RequestOptions): Promise<App[]> {
+  try {
+    const body = await api.get<{ apps?: App[] }>("/apps", options);
+    return Array.isArray(body?.apps) ? body.apps : [];
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return [];
+    throw error;
+  }
+}
+
+export async function getApp(name: string, options?: RequestOptions): Promise<App> {
+  return (await api.get<{ app: App }>(`/apps/${encodeURIComponent(name)}`, options)).app;
+}
+
+const appPath = (name: string) => `/apps/${encodeURIComponent(name)}`;
+
+export function createApp(input: CreateAppInput): Promise<{ app: App; job: Job | null }> {
+  return api.post<{ app: App; job: Job | null }>("/apps", input);
+}
+
+export async function updateApp(name: string, patch: Partial<AppSettings>): Promise<App> {
+  return (await api.patch<{ app: App }>(appPath(name), patch)).app;
+}
+
+export async function deleteApp(name: string): Promise<void> {
+  await api.delete<void>(appPath(name), { confirm: name });
+}
+
+export async function deployApp(name: string, ref?: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`${appPath(name)}/deploy`, ref ? { ref } : {})).job;
+}
+
+export async function rollbackApp(name: string, releaseId: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`${appPath(name)}/rollback`, { releaseId })).job;
+}
+
+export async function listReleases(name: string, options?: RequestOptions): Promise<Release[]> {
+  return (await api.get<{ releases: Release[] }>(`${appPath(name)}/releases`, options)).releases ?? [];
+}
+
+export async function listSlots(name: string, options?: RequestOptions): Promise<SlotDetail[]> {
+  return (await api.get<{ slots: SlotDetail[] }>(`${appPath(name)}/slots`, options)).slots ?? [];
+}
+
+export async function slotLogs(name: string, color: SlotColor, lines = 500, options?: RequestOptions): Promise<string[]> {
+  return (await api.get<{ lines: string[] }>(`${appPath(name)}/slots/${color}/logs?lines=${lines}`, options)).lines ?? [];
+}
+
+export async function listAppJobs(name: string, limit = 30, options?: RequestOptions): Promise<Job[]> {
+  return (await api.get<{ jobs: Job[] }>(`${appPath(name)}/jobs?limit=${limit}`, options)).jobs ?? [];
+}
+
+export async function getEnv(name: string, options?: RequestOptions): Promise<EnvVar[]> {
+  return (await api.get<{ vars: EnvVar[] }>(`${appPath(name)}/env`, options)).vars ?? [];
+}
+
+export function putEnv(name: string, vars: EnvVarInput[]): Promise<EnvSaveResult> {
+  return api.put<EnvSaveResult>(`${appPath(name)}/env`, { vars });
+}
+
+export async function listJobs(limit = 50, options?: RequestOptions): Promise<Job[]> {
+  return (await api.get<{ jobs: Job[] }>(`/jobs?limit=${limit}`, options)).jobs ?? [];
+}
+
+export function getJob(id: string, options?: RequestOptions): Promise<JobDetail> {
+  return api.get<JobDetail>(`/jobs/${encodeURIComponent(id)}`, options);
+}
+
+export async function cancelJob(id: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`/jobs/${encodeURIComponent(id)}/cancel`)).job;
+}
+
+export async function listTokens(options?: RequestOptions): Promise<ApiToken[]> {
+  return (await api.get<{ tokens: ApiToken[] }>("/tokens", options)).tokens ?? [];
+}
+
+export function createToken(name: string, expiresInDays?: number): Promise<CreatedToken> {
+  return api.post<CreatedToken>("/tokens", expiresInDays ? { name, expiresInDays } : { name });
+}
+
+export async function revokeToken(id: string): Promise<void> {
+  await api.delete<void>(`/tokens/${encodeURIComponent(id)}`);
+}
+
+export async function listUsers(options?: RequestOptions): Promise<User[]> {
+  return (await api.get<{ users: User[] }>("/users", options)).users ?? [];
+}
+
+export async function createUser(input: { email: string; name: string; password: string; role: Role }): Promise<User> {
+  return (await api.post<UserResponse>("/users", input)).user;
+}
+
+export async function updateUser(id: string, patch: { role?: Role; name?: string; password?: string }): Promise<User> {
+  return (await api.patch<UserResponse>(`/users/${encodeURIComponent(id)}`, patch)).user;
+}
+
+export async function deleteUser(id: string): Promise<void> {
+  await api.delete<void>(`/users/${encodeURIComponent(id)}`);
+}
+
+export async function listAudit(before?: number, limit = 50, options?: RequestOptions): Promise<AuditEntry[]> {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before) query.set("before", String(before));
+  return (await api.get<{ entries: AuditEntry[] }>(`/audit?${query}`, options)).entries ?? [];
+}

@@ -1,0 +1,23 @@
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** Writes a file so readers see either the old or the new text, never half: temp, fsync, rename. */
+export function writeFileAtomic(path: string, text: string, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, "w", mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** Points `link` at `target` in one step (a new link renamed over the old one). */
+export function replaceSymlink(link: string, target: string): void {
+  const tmp = join(dirname(link), `.${process.pid}.${Date.now()}.link`);
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, link);
+}

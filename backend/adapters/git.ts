@@ -1,0 +1,73 @@
+import { mkdir } from "node:fs/promises";
+import { cloneArgv, fetchShaArgvs, gitEnv, headInfoArgv, validateBranch, validateRepoUrl, validateSha } from "../commands/git.ts";
+import { createMasker } from "../domain/masking.ts";
+import { run, type Stream } from "./exec.ts";
+
+export class GitError extends Error {
+  override name = "GitError";
+}
+
+export interface FetchOptions {
+  repoUrl: string;
+  branch: string;
+  sha?: string | null;
+  dir: string;
+  token?: string | null;
+  onLine?: (stream: Stream, line: string) => void;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface Head {
+  commitSha: string;
+  authorName: string;
+  authorEmail: string;
+  message: string;
+}
+
+/** A shallow checkout of a branch head, or of exactly one commit, into `dir`. */
+export async function fetchSource(o: FetchOptions): Promise<Head> {
+  const bad = validateRepoUrl(o.repoUrl) ?? validateBranch(o.branch) ?? (o.sha ? validateSha(o.sha) : null);
+  if (bad) throw new GitError(`Cannot fetch: ${bad}.`);
+  const env = { ...process.env, ...gitEnv({ token: o.token }) };
+  // Even an echo of the header (GIT_TRACE, a server's message) must not leak the token.
+  const mask = createMasker(o.token ? [o.token, env.GIT_CONFIG_VALUE_0 ?? ""] : []);
+  const onLine = (stream: Stream, line: string) => o.onLine?.(stream, mask(line));
+  const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
+  const step = async (argv: string[], cwd?: string, quiet = false) => {
+    const result = await run(argv, {
+      cwd,
+      env,
+      ...(quiet ? {} : { onLine }),
+      signal: o.signal,
+      timeoutMs: Math.max(1000, deadline - Date.now()),
+      capture: true,
+    });
+    if (result.cancelled) throw new GitError("Cancelled.");
+    if (result.timedOut) throw new GitError(`git ${argv[1]} timed out.`);
+    if (result.code !== 0) throw new GitError(explain(mask(`${result.stderr}\n${result.stdout}`), o));
+    return result;
+  };
+  if (o.sha) {
+    await mkdir(o.dir, { recursive: true });
+    for (const argv of fetchShaArgvs(o.repoUrl, o.sha)) await step(argv, o.dir);
+  } else {
+    await step(cloneArgv(o.repoUrl, o.branch, o.dir));
+  }
+  const info = await step(headInfoArgv(), o.dir, true);
+  const [commitSha, authorName, authorEmail, message] = info.stdout.trim().split("\0");
+  if (!commitSha) throw new GitError("The checkout has no commit.");
+  return { commitSha, authorName: authorName ?? "", authorEmail: authorEmail ?? "", message: message ?? "" };
+}
+
+function explain(output: string, o: FetchOptions): string {
+  const text = output.trim();
+  if (/Remote branch .* not found|couldn't find remote ref/i.test(text)) {
+    return o.sha ? `Commit ${o.sha} was not found in ${o.repoUrl}.` : `Branch ${o.branch} was not found in ${o.repoUrl}.`;
+  }
+  if (/not found|does not appear to be a git repository|Authentication failed|could not read Username|403|401/i.test(text)) {
+    return `Repository ${o.repoUrl} was not found, or access was denied.`;
+  }
+  if (/Could not resolve host|Connection refused|timed out/i.test(text)) return `Could not reach ${o.repoUrl}: ${text.split("\n").at(-1)}`;
+  return `git failed: ${text.split("\n").slice(-3).join(" ")}`;
+}

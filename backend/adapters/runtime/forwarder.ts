@@ -1,0 +1,176 @@
+import { chmodSync, rmSync } from "node:fs";
+import type { Socket, UnixSocketListener } from "bun";
+
+/**
+ * Accepts connections on a unix socket and pipes each, byte for byte, to 127.0.0.1:<port>.
+ *
+ * Why: nginx's upstream is a unix-socket symlink that the switch replaces atomically, which moves
+ * traffic with no reload (a reload drops keep-alive clients). Apps only know `PORT`, so each
+ * slot gets this small forwarder in front of it and the app's code stays as it is.
+ */
+export interface Forwarder {
+  readonly socketPath: string;
+  /** Open client connections. */
+  connections(): number;
+  /**
+   * Waits until no connection is left, or `timeoutMs` passes; resolves with how many were still
+   * open then. nginx retires busy kept-alive connections by itself (keepalive_time); one that
+   * has sat idle after a response for `idleMs` is one nginx is not using, and is closed here.
+   * Should nginx pick it in that instant anyway, it retries an idempotent request on a fresh
+   * connection, which follows the replaced symlink.
+   */
+  drain(options?: { idleMs?: number; timeoutMs?: number }): Promise<number>;
+  /** Stops accepting; open connections finish unless `force`. */
+  stop(force?: boolean): void;
+}
+
+interface Pair {
+  upstream: Socket<Pair> | null;
+  client: Socket<Pair>;
+  /** Bytes waiting for the other side to drain (backpressure). */
+  toUpstream: Uint8Array[];
+  toClient: Uint8Array[];
+  closed: boolean;
+  /** When the last byte moved, and which way: a connection is idle after a response. */
+  lastAt: number;
+  lastFromUpstream: boolean;
+}
+
+export function startForwarder(options: { socketPath: string; port: number; host?: string }): Forwarder {
+  const host = options.host ?? "127.0.0.1";
+  const open = new Set<Pair>();
+  rmSync(options.socketPath, { force: true });
+
+  const closePair = (pair: Pair) => {
+    if (pair.closed) return;
+    pair.closed = true;
+    open.delete(pair);
+    pair.upstream?.end();
+    pair.client.end();
+  };
+
+  const listener: UnixSocketListener<Pair> = Bun.listen<Pair>({
+    unix: options.socketPath,
+    socket: {
+      open(client) {
+        const pair: Pair = {
+          upstream: null,
+          client,
+          toUpstream: [],
+          toClient: [],
+          closed: false,
+          lastAt: Date.now(),
+          lastFromUpstream: true,
+        };
+        client.data = pair;
+        open.add(pair);
+        Bun.connect<Pair>({
+          hostname: host,
+          port: options.port,
+          data: pair,
+          socket: {
+            open(upstream) {
+              pair.upstream = upstream;
+              flush(upstream, pair.toUpstream);
+            },
+            data(_upstream, chunk) {
+              pair.lastAt = Date.now();
+              pair.lastFromUpstream = true;
+              send(pair.client, pair.toClient, chunk);
+            },
+            drain(upstream) {
+              flush(upstream, pair.toUpstream);
+            },
+            close() {
+              closePair(pair);
+            },
+            error() {
+              closePair(pair);
+            },
+            connectError() {
+              closePair(pair);
+            },
+          },
+        }).catch(() => closePair(pair));
+      },
+      data(client, chunk) {
+        const pair = client.data;
+        pair.lastAt = Date.now();
+        pair.lastFromUpstream = false;
+        if (pair.upstream) send(pair.upstream, pair.toUpstream, chunk);
+        else pair.toUpstream.push(new Uint8Array(chunk));
+      },
+      drain(client) {
+        flush(client, client.data.toClient);
+      },
+      close(client) {
+        closePair(client.data);
+      },
+      error(client) {
+        closePair(client.data);
+      },
+    },
+  });
+
+  // nginx workers may run as another user (nobody, www-data). Anyone on this machine can reach the
+  // app's TCP port on 127.0.0.1 anyway, so an open socket exposes nothing more.
+  chmodSync(options.socketPath, 0o666);
+
+  return {
+    socketPath: options.socketPath,
+    connections: () => open.size,
+    async drain({ idleMs = 1500, timeoutMs = 30_000 } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      while (open.size > 0 && Date.now() < deadline) {
+        const now = Date.now();
+        for (const pair of [...open]) {
+          const idle = pair.lastFromUpstream && pair.toClient.length === 0 && now - pair.lastAt >= idleMs;
+          if (idle) closePair(pair);
+        }
+        if (open.size > 0) await Bun.sleep(Math.min(50, idleMs));
+      }
+      return open.size;
+    },
+    stop(force = false) {
+      listener.stop(force);
+      if (force) for (const pair of [...open]) closePair(pair);
+      rmSync(options.socketPath, { force: true });
+    },
+  };
+}
+
+function send(socket: Socket<Pair>, queue: Uint8Array[], chunk: Uint8Array): void {
+  if (queue.length > 0) {
+    queue.push(new Uint8Array(chunk));
+    return;
+  }
+  const written = socket.write(chunk);
+  if (written < chunk.byteLength) queue.push(new Uint8Array(chunk.subarray(Math.max(0, written))));
+}
+
+function flush(socket: Socket<Pair>, queue: Uint8Array[]): void {
+  while (queue.length > 0) {
+    const chunk = queue[0] as Uint8Array;
+    const written = socket.write(chunk);
+    if (written < chunk.byteLength) {
+      queue[0] = chunk.subarray(Math.max(0, written));
+      return;
+    }
+    queue.shift();
+  }
+}
+
+// As a program (the systemd socket unit): `bun forwarder.ts <socketPath> <port>`; SIGUSR2 drains.
+if (import.meta.main) {
+  const [socketPath, port] = process.argv.slice(2);
+  if (!socketPath || !port || !/^\d+$/.test(port)) {
+    console.error("usage: forwarder.ts <socketPath> <port>");
+    process.exit(2);
+  }
+  const forwarder = startForwarder({ socketPath, port: Number(port) });
+  process.on("SIGUSR2", () => void forwarder.drain({ timeoutMs: 30_000 }));
+  process.on("SIGTERM", () => {
+    forwarder.stop();
+    process.exit(0);
+  });
+}

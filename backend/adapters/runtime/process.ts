@@ -1,0 +1,181 @@
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../files.ts";
+import { isAlive, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
+import { COLORS, type Color, type Runtime, type SlotSpec, type SlotStatus } from "./types.ts";
+
+const SUPERVISOR = join(import.meta.dir, "supervisor.ts");
+
+export interface ProcessRuntimeOptions {
+  dataDir: string;
+  /** The Bun binary that runs supervisors. */
+  bun?: string;
+  /** Crash policy (tests shorten it). */
+  backoffMs?: number;
+  backoffMaxMs?: number;
+  maxCrashes?: number;
+  crashWindowMs?: number;
+}
+
+/**
+ * Local mode: each slot's app runs under its own small supervisor process, detached from the
+ * panel, so apps outlive a panel restart or crash and the next panel adopts them from state.json.
+ */
+export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
+  const bun = o.bun ?? process.execPath;
+  const slotDir = (app: string, color: Color) => join(o.dataDir, "apps", app, "slots", color);
+  const readState = (app: string, color: Color): SupervisorState | null => {
+    try {
+      return JSON.parse(readFileSync(join(slotDir(app, color), "state.json"), "utf8")) as SupervisorState;
+    } catch {
+      return null;
+    }
+  };
+
+  const status = async (app: string, color: Color): Promise<SlotStatus> => {
+    const s = readState(app, color);
+    if (!s) return { state: "stopped", pid: null, releaseId: null, port: null, startedAt: null, restarts: 0, lastExit: null };
+    const supervised = isAlive(s.supervisorPid, s.supervisorStart);
+    const state = supervised ? s.state : s.state === "crashed" ? "crashed" : "stopped";
+    return {
+      state: state === "stopped" && s.state === "crashed" ? "crashed" : state,
+      pid: supervised && s.pid && isAlive(s.pid, s.pidStart) ? s.pid : null,
+      releaseId: s.releaseId,
+      port: s.port,
+      startedAt: s.startedAt ? new Date(s.startedAt) : null,
+      restarts: s.restarts,
+      lastExit: s.lastExit ? { code: s.lastExit.code, signal: s.lastExit.signal, at: new Date(s.lastExit.at) } : null,
+    };
+  };
+
+  const stop = async (app: string, color: Color, options: { graceMs?: number } = {}) => {
+    const s = readState(app, color);
+    if (!s) return;
+    const grace = options.graceMs ?? 10_000;
+    const supervised = isAlive(s.supervisorPid, s.supervisorStart);
+    if (supervised) {
+      try {
+        process.kill(s.supervisorPid, "SIGTERM");
+      } catch {}
+    }
+    const deadline = Date.now() + grace + 2_000;
+    while (Date.now() < deadline && (isAlive(s.supervisorPid, s.supervisorStart) || isAlive(s.pid, s.pidStart))) await Bun.sleep(20);
+    // Whatever is left of the supervisor or the app's process group now gets the hard stop.
+    for (const [pid, start, group] of [
+      [s.supervisorPid, s.supervisorStart, false],
+      [s.pid, s.pidStart, true],
+    ] as const) {
+      if (pid && isAlive(pid, start)) {
+        try {
+          process.kill(group ? -pid : pid, "SIGKILL");
+        } catch {}
+      }
+    }
+    if (s.pid) {
+      try {
+        process.kill(-s.pid, "SIGKILL");
+      } catch {}
+    }
+    const current = readState(app, color);
+    if (current && current.state !== "stopped" && current.state !== "crashed") {
+      writeFileAtomic(join(slotDir(app, color), "state.json"), `${JSON.stringify({ ...current, state: "stopped", pid: null })}\n`, 0o600);
+    }
+  };
+
+  return {
+    kind: "process",
+    status,
+    stop,
+    async start(spec: SlotSpec) {
+      await stop(spec.app, spec.color);
+      const dir = slotDir(spec.app, spec.color);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const supervisorSpec: SupervisorSpec = {
+        app: spec.app,
+        color: spec.color,
+        releaseId: spec.releaseId,
+        releaseDir: spec.releaseDir,
+        command: spec.command,
+        envFile: spec.envFile,
+        port: spec.port,
+        secrets: spec.secrets,
+        socketPath: spec.socketPath ?? null,
+        graceMs: 10_000,
+        backoffMs: o.backoffMs ?? 1_000,
+        backoffMaxMs: o.backoffMaxMs ?? 30_000,
+        maxCrashes: o.maxCrashes ?? 10,
+        crashWindowMs: o.crashWindowMs ?? 5 * 60_000,
+      };
+      writeFileAtomic(join(dir, "spec.json"), JSON.stringify(supervisorSpec), 0o600);
+      rmSync(join(dir, "state.json"), { force: true });
+      const out = openSync(join(dir, "supervisor.log"), "a", 0o600);
+      try {
+        const proc = Bun.spawn([bun, "--smol", SUPERVISOR, dir], { detached: true, stdio: ["ignore", out, out], cwd: dir });
+        proc.unref();
+      } finally {
+        closeSync(out);
+      }
+      // Started means the app process exists (or already died trying); health is the caller's.
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        const s = readState(spec.app, spec.color);
+        if (s && (s.pid || s.state !== "running")) return;
+        await Bun.sleep(10);
+      }
+      throw new Error(`The supervisor of ${spec.app}/${spec.color} did not start; see ${join(dir, "supervisor.log")}.`);
+    },
+    async logs(app, color, options = {}) {
+      return tail(join(slotDir(app, color), "output.log"), options.lines ?? 200);
+    },
+    async drain(app, color, options = {}) {
+      const s = readState(app, color);
+      if (!s || !isAlive(s.supervisorPid, s.supervisorStart)) return 0;
+      const dir = slotDir(app, color);
+      const id = crypto.randomUUID();
+      const timeoutMs = options.timeoutMs ?? 10_000;
+      writeFileSync(join(dir, "drain.json"), JSON.stringify({ id, timeoutMs }));
+      process.kill(s.supervisorPid, "SIGUSR2");
+      const deadline = Date.now() + timeoutMs + 2_000;
+      while (Date.now() < deadline) {
+        try {
+          const result = JSON.parse(readFileSync(join(dir, "drain-result.json"), "utf8")) as { id: string; left: number };
+          if (result.id === id) return result.left;
+        } catch {}
+        await Bun.sleep(20);
+      }
+      return -1;
+    },
+    async list() {
+      const root = join(o.dataDir, "apps");
+      if (!existsSync(root)) return [];
+      const out: Array<{ app: string; color: Color; status: SlotStatus }> = [];
+      for (const app of readdirSync(root)) {
+        for (const color of COLORS) {
+          if (existsSync(join(slotDir(app, color), "state.json"))) out.push({ app, color, status: await status(app, color) });
+        }
+      }
+      return out;
+    },
+    async remove(app) {
+      for (const color of COLORS) await stop(app, color, { graceMs: 5_000 });
+      rmSync(join(o.dataDir, "apps", app, "slots"), { recursive: true, force: true });
+    },
+  };
+}
+
+/** The last `lines` lines of a file, reading only its end. */
+function tail(path: string, lines: number): string[] {
+  if (!existsSync(path)) return [];
+  const size = statSync(path).size;
+  const want = Math.min(size, lines * 400 + 4096);
+  const fd = openSync(path, "r");
+  try {
+    const buffer = Buffer.alloc(want);
+    readSync(fd, buffer, 0, want, size - want);
+    const text = buffer.toString("utf8");
+    const all = text.split("\n").filter(Boolean);
+    return (want < size ? all.slice(1) : all).slice(-lines);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,132 @@
+import { sha256 } from "@oslojs/crypto/sha2";
+import { encodeBase32LowerCaseNoPadding, encodeHexLowerCase } from "@oslojs/encoding";
+import { eq } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { apiTokens, sessions, type User, users } from "../db/schema/index.ts";
+
+export const SESSION_COOKIE = "sy_session";
+const DAY = 24 * 60 * 60 * 1000;
+export const SESSION_TTL = 30 * DAY;
+const REFRESH_WHEN_LEFT = 15 * DAY;
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string;
+  role: User["role"];
+  createdAt: Date;
+}
+
+export type AuthInfo =
+  | { kind: "session"; user: PublicUser; sessionId: string; expiresAt: Date; refreshed: boolean }
+  | { kind: "token"; user: PublicUser; tokenId: string; tokenName: string };
+
+export type SessionValidation =
+  | { session: { id: string; expiresAt: Date; refreshed: boolean }; user: PublicUser }
+  | { session: null; user: null };
+
+export function publicUser(user: User): PublicUser {
+  return { id: user.id, email: user.email, name: user.name, role: user.role, createdAt: user.createdAt };
+}
+
+export function generateToken(bytes = 20): string {
+  return encodeBase32LowerCaseNoPadding(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+export function hashToken(token: string): string {
+  return encodeHexLowerCase(sha256(new TextEncoder().encode(token)));
+}
+
+export async function createSession(
+  db: Db,
+  userId: string,
+  meta: { ip?: string; userAgent?: string | null } = {},
+): Promise<{ token: string; expiresAt: Date }> {
+  const token = generateToken();
+  const expiresAt = new Date(Date.now() + SESSION_TTL);
+  await db.insert(sessions).values({
+    id: hashToken(token),
+    userId,
+    expiresAt,
+    ip: meta.ip ?? null,
+    userAgent: meta.userAgent?.slice(0, 400) ?? null,
+  });
+  return { token, expiresAt };
+}
+
+/** Looks a session up by its token; expired sessions are deleted, live ones slide forward. */
+export async function validateSessionToken(db: Db, token: string): Promise<SessionValidation> {
+  const id = hashToken(token);
+  const rows = await db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(sessions.userId, users.id))
+    .where(eq(sessions.id, id))
+    .limit(1);
+  const row = rows[0];
+  if (!row) return { session: null, user: null };
+  const now = Date.now();
+  if (row.session.expiresAt.getTime() <= now) {
+    await db.delete(sessions).where(eq(sessions.id, id));
+    return { session: null, user: null };
+  }
+  let expiresAt = row.session.expiresAt;
+  let refreshed = false;
+  if (expiresAt.getTime() - now < REFRESH_WHEN_LEFT) {
+    expiresAt = new Date(now + SESSION_TTL);
+    refreshed = true;
+    await db.update(sessions).set({ expiresAt }).where(eq(sessions.id, id));
+  }
+  return { session: { id, expiresAt, refreshed }, user: publicUser(row.user) };
+}
+
+export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.id, sessionId));
+}
+
+export async function invalidateUserSessions(db: Db, userId: string): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.userId, userId));
+}
+
+export function sessionCookie(token: string, expiresAt: Date, secure: boolean): string {
+  const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
+  return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? "; Secure" : ""}`;
+}
+
+export function clearSessionCookie(secure: boolean): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure ? "; Secure" : ""}`;
+}
+
+export function readCookie(header: string | null, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const eqAt = part.indexOf("=");
+    if (eqAt < 0) continue;
+    if (part.slice(0, eqAt).trim() === name) return part.slice(eqAt + 1).trim() || null;
+  }
+  return null;
+}
+
+export const API_TOKEN_PREFIX = "sy_";
+
+export function generateApiToken(): string {
+  return API_TOKEN_PREFIX + generateToken(24);
+}
+
+export async function validateApiToken(db: Db, token: string): Promise<AuthInfo | null> {
+  if (!token.startsWith(API_TOKEN_PREFIX)) return null;
+  const rows = await db
+    .select({ token: apiTokens, user: users })
+    .from(apiTokens)
+    .innerJoin(users, eq(apiTokens.userId, users.id))
+    .where(eq(apiTokens.tokenHash, hashToken(token)))
+    .limit(1);
+  const row = rows[0];
+  if (!row) return null;
+  if (row.token.expiresAt && row.token.expiresAt.getTime() <= Date.now()) return null;
+  // Last use is informative; a minute's precision keeps writes off the hot path.
+  if (!row.token.lastUsedAt || Date.now() - row.token.lastUsedAt.getTime() > 60_000) {
+    await db.update(apiTokens).set({ lastUsedAt: new Date() }).where(eq(apiTokens.id, row.token.id));
+  }
+  return { kind: "token", user: publicUser(row.user), tokenId: row.token.id, tokenName: row.token.name };
+}

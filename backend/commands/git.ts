@@ -1,0 +1,77 @@
+/** Pure builders of git argv arrays and environments, and the checks that guard them. */
+
+export function validateRepoUrl(url: string): string | null {
+  if (/\s/.test(url)) return "must not contain spaces or line breaks";
+  if (url.startsWith("-")) return "must not start with -";
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "must be an https://, http:// or file:// URL";
+  }
+  if (!["https:", "http:", "file:"].includes(parsed.protocol)) return "must be an https://, http:// or file:// URL";
+  if (parsed.username || parsed.password) {
+    return "must not contain credentials; connect GitHub (the token is sent as a header) instead of putting it in the URL";
+  }
+  if (parsed.protocol === "file:" && !parsed.pathname.startsWith("/")) return "file:// URLs need an absolute path";
+  if (parsed.protocol !== "file:" && !parsed.hostname) return "needs a host name";
+  return null;
+}
+
+export function validateBranch(name: string): string | null {
+  if (name.length === 0 || name.length > 255) return "must be 1-255 characters";
+  if (name.startsWith("-") || name.startsWith("/") || name.endsWith("/") || name.endsWith(".") || name.endsWith(".lock")) {
+    return "is not a valid branch name";
+  }
+  if (/\.\.|@\{|\/\/|\/\.|[\s~^:?*[\\\x00-\x1f\x7f]/.test(name) || name === "@") return "is not a valid branch name";
+  return null;
+}
+
+/** Deploys pin an exact commit: the full 40-hex sha (git can fetch only a full sha by itself). */
+export function validateSha(sha: string): string | null {
+  return /^[0-9a-f]{40}$/.test(sha) ? null : "must be a full 40-character commit sha";
+}
+
+export function cloneArgv(url: string, branch: string, dir: string): string[] {
+  return ["git", "clone", "--depth", "1", "--single-branch", "--branch", branch, "--no-tags", "--progress", "--", url, dir];
+}
+
+/** Fetches exactly one commit into a fresh repository at `dir` (run in order, each in `dir`). */
+export function fetchShaArgvs(url: string, sha: string): string[][] {
+  return [
+    ["git", "init", "-q"],
+    ["git", "remote", "add", "origin", url],
+    ["git", "fetch", "--depth", "1", "--no-tags", "--progress", "origin", sha],
+    ["git", "checkout", "-q", "--detach", "FETCH_HEAD"],
+  ];
+}
+
+export const HEAD_FORMAT = "%H%x00%an%x00%ae%x00%s";
+
+export function headInfoArgv(): string[] {
+  return ["git", "log", "-1", `--format=${HEAD_FORMAT}`];
+}
+
+export function lsRemoteArgv(url: string, branch: string): string[] {
+  return ["git", "ls-remote", "--heads", "--", url, `refs/heads/${branch}`];
+}
+
+/**
+ * The environment for every git call. A token travels as an HTTP header set through
+ * environment config, so it is in no argv, URL or .git/config.
+ */
+export function gitEnv(options: { token?: string | null } = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    GIT_TERMINAL_PROMPT: "0",
+    GIT_ALLOW_PROTOCOL: "file:http:https",
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_ASKPASS: "/bin/false",
+    GCM_INTERACTIVE: "never",
+  };
+  if (options.token) {
+    env.GIT_CONFIG_COUNT = "1";
+    env.GIT_CONFIG_KEY_0 = "http.extraHeader";
+    env.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${Buffer.from(`x-access-token:${options.token}`).toString("base64")}`;
+  }
+  return env;
+}

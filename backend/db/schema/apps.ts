@@ -1,0 +1,47 @@
+import { sql } from "drizzle-orm";
+import { boolean, check, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
+export const APP_STATUSES = ["new", "building", "live", "failed", "stopped"] as const;
+export type AppStatus = (typeof APP_STATUSES)[number];
+export const RUNTIMES = ["bun", "node", "static"] as const;
+
+export const apps = pgTable(
+  "apps",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name").notNull(),
+    repoUrl: text("repo_url").notNull(),
+    branch: text("branch").notNull().default("main"),
+    /** null: detected at each build. */
+    runtime: text("runtime", { enum: RUNTIMES }),
+    installCommand: text("install_command"),
+    buildCommand: text("build_command"),
+    startCommand: text("start_command"),
+    healthPath: text("health_path").notNull().default("/"),
+    healthTimeoutSec: integer("health_timeout_sec").notNull().default(60),
+    buildTimeoutSec: integer("build_timeout_sec").notNull().default(900),
+    healthIntervalMs: integer("health_interval_ms").notNull().default(250),
+    /** Consecutive good answers needed before the switch. */
+    healthSuccesses: integer("health_successes").notNull().default(1),
+    /** How long after a switch the old slot may finish in-flight requests before it counts as drained. */
+    drainSeconds: integer("drain_seconds").notNull().default(10),
+    /** Post-switch watch window; 0 turns the watch off. */
+    watchSeconds: integer("watch_seconds").notNull().default(60),
+    /** The warm standby is stopped after this many minutes (0: never). */
+    standbyTimeoutMin: integer("standby_timeout_min").notNull().default(60),
+    autoDeploy: boolean("auto_deploy").notNull().default(true),
+    memoryMax: text("memory_max"),
+    cpuQuota: text("cpu_quota"),
+    status: text("status", { enum: APP_STATUSES }).notNull().default("new"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("apps_name_idx").on(t.name),
+    check("apps_health_timeout_check", sql`${t.healthTimeoutSec} between 1 and 3600`),
+    check("apps_build_timeout_check", sql`${t.buildTimeoutSec} between 10 and 86400`),
+  ],
+);
+
+export type App = typeof apps.$inferSelect;

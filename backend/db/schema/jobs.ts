@@ -1,0 +1,87 @@
+import { sql } from "drizzle-orm";
+import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { apps } from "./apps.ts";
+import { users } from "./users.ts";
+
+export const JOB_KINDS = [
+  "deploy",
+  "rollback",
+  "restart",
+  "stop",
+  "delete",
+  "issue-certificate",
+  "provision-database",
+  "backup",
+  "self-update",
+] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const STEP_STATUSES = ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    kind: text("kind", { enum: JOB_KINDS }).notNull(),
+    appId: uuid("app_id").references(() => apps.id, { onDelete: "cascade" }),
+    status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
+    params: jsonb("params").$type<Record<string, unknown>>().notNull().default({}),
+    result: jsonb("result").$type<Record<string, unknown>>(),
+    error: text("error"),
+    createdBy: uuid("created_by").references(() => users.id, { onDelete: "set null" }),
+    /** Who or what asked for it, as shown: an email, "webhook", "auto-rollback". */
+    trigger: text("trigger").notNull().default("api"),
+    workerId: text("worker_id"),
+    cancelRequested: integer("cancel_requested").notNull().default(0),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+    heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("jobs_queue_idx").on(t.status, t.createdAt),
+    index("jobs_app_idx").on(t.appId, t.createdAt),
+    // The database itself guarantees one running job per app; a racing claim fails and retries.
+    uniqueIndex("jobs_one_running_per_app_idx").on(t.appId).where(sql`${t.status} = 'running' and ${t.appId} is not null`),
+  ],
+);
+
+export const jobSteps = pgTable(
+  "job_steps",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    jobId: uuid("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    name: text("name").notNull(),
+    status: text("status", { enum: STEP_STATUSES }).notNull().default("pending"),
+    message: text("message"),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [uniqueIndex("job_steps_job_pos_idx").on(t.jobId, t.position)],
+);
+
+export const jobLogs = pgTable(
+  "job_logs",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    jobId: uuid("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    /** 1, 2, 3 … within the job: the SSE event id, so a reconnect resumes exactly. */
+    seq: integer("seq").notNull(),
+    step: text("step"),
+    stream: text("stream", { enum: ["stdout", "stderr", "system"] }).notNull(),
+    line: text("line").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("job_logs_job_seq_idx").on(t.jobId, t.seq)],
+);
+
+export type Job = typeof jobs.$inferSelect;
+export type JobStep = typeof jobSteps.$inferSelect;
+export type JobLog = typeof jobLogs.$inferSelect;

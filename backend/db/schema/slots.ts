@@ -1,0 +1,25 @@
+import { integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { apps } from "./apps.ts";
+import { releases } from "./releases.ts";
+
+export const SLOT_STATES = ["empty", "starting", "live", "standby", "draining", "stopped", "failed"] as const;
+export type SlotState = (typeof SLOT_STATES)[number];
+
+export const slots = pgTable(
+  "slots",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    appId: uuid("app_id")
+      .notNull()
+      .references(() => apps.id, { onDelete: "cascade" }),
+    color: text("color", { enum: ["blue", "green"] }).notNull(),
+    port: integer("port").notNull(),
+    releaseId: uuid("release_id").references(() => releases.id, { onDelete: "set null" }),
+    state: text("state", { enum: SLOT_STATES }).notNull().default("empty"),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("slots_app_color_idx").on(t.appId, t.color), uniqueIndex("slots_port_idx").on(t.port)],
+);
+
+export type Slot = typeof slots.$inferSelect;

@@ -1,0 +1,65 @@
+import { z } from "zod";
+import { validateBranch, validateRepoUrl } from "../commands/git.ts";
+import { APP_NAME_PATTERN, RUNTIMES } from "../db/schema/apps.ts";
+
+const optionalCommand = z
+  .string()
+  .trim()
+  .max(2000, "must be at most 2000 characters")
+  .refine((v) => !/[\r\n\0]/.test(v), "must be one line")
+  .nullable()
+  .optional()
+  .transform((v) => (v === "" ? null : v));
+
+const gitField = (validate: (v: string) => string | null) =>
+  z
+    .string()
+    .trim()
+    .superRefine((v, ctx) => {
+      const problem = validate(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
+
+/** Settings a user may set on an app; every one of them is checked before it reaches a file or a command. */
+export const appSettingsSchema = z.object({
+  repoUrl: gitField(validateRepoUrl),
+  branch: gitField(validateBranch),
+  runtime: z.enum(RUNTIMES, { error: `must be one of ${RUNTIMES.join(", ")}, or null to detect` }).nullable(),
+  installCommand: optionalCommand,
+  buildCommand: optionalCommand,
+  startCommand: optionalCommand,
+  healthPath: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/, "must be a path starting with / (letters, digits and URL punctuation, no spaces)")
+    .max(500),
+  healthTimeoutSec: z.number().int().min(1, "must be 1-3600").max(3600, "must be 1-3600"),
+  buildTimeoutSec: z.number().int().min(10, "must be 10-86400").max(86400, "must be 10-86400"),
+  healthIntervalMs: z.number().int().min(100, "must be 100-60000").max(60000, "must be 100-60000"),
+  healthSuccesses: z.number().int().min(1, "must be 1-20").max(20, "must be 1-20"),
+  drainSeconds: z.number().int().min(0, "must be 0-600").max(600, "must be 0-600"),
+  watchSeconds: z.number().int().min(0, "must be 0-3600").max(3600, "must be 0-3600"),
+  standbyTimeoutMin: z.number().int().min(0, "must be 0-10080").max(10080, "must be 0-10080"),
+  autoDeploy: z.boolean(),
+  memoryMax: z
+    .string()
+    .regex(/^\d+[KMGT]?$/, "must be a size like 512M or 2G")
+    .nullable(),
+  cpuQuota: z
+    .string()
+    .regex(/^\d{1,4}%$/, "must be a percentage like 50% or 200%")
+    .nullable(),
+});
+
+export const createAppSchema = appSettingsSchema.partial().extend({
+  name: z
+    .string({ error: "name is required" })
+    .regex(APP_NAME_PATTERN, "must be 2-40 characters: lowercase letters, digits and dashes, starting with a letter"),
+  repoUrl: appSettingsSchema.shape.repoUrl,
+  /** Queue the first deploy right away. */
+  deploy: z.boolean().optional(),
+});
+
+export const updateAppSchema = appSettingsSchema
+  .partial()
+  .strict()
+  .refine((v) => Object.keys(v).length > 0, "send at least one setting to change");

@@ -1,0 +1,48 @@
+import { rm } from "node:fs/promises";
+import { and, eq, inArray } from "drizzle-orm";
+import { allocatePortPair } from "../db/queries/ports.ts";
+import { type App, apps, environments, jobs, slots } from "../db/schema/index.ts";
+import { appPaths } from "../jobs/steps/paths.ts";
+import type { Services } from "../services.ts";
+
+export class AppExistsError extends Error {
+  override name = "AppExistsError";
+}
+
+export type NewApp = Omit<typeof apps.$inferInsert, "id" | "status" | "createdAt" | "updatedAt">;
+
+/** An app with its production environment and its two slots, each with a port of its own. */
+export async function createApp(services: Services, input: NewApp): Promise<App> {
+  const { db } = services;
+  return db.transaction(async (tx) => {
+    const [existing] = await tx.select({ id: apps.id }).from(apps).where(eq(apps.name, input.name));
+    if (existing) throw new AppExistsError(`An app named ${input.name} already exists.`);
+    const [app] = await tx.insert(apps).values(input).returning();
+    if (!app) throw new Error("app insert returned nothing");
+    await tx.insert(environments).values({ appId: app.id, name: "production" });
+    const [blue, green] = await allocatePortPair(tx as never);
+    await tx.insert(slots).values([
+      { appId: app.id, color: "blue", port: blue },
+      { appId: app.id, color: "green", port: green },
+    ]);
+    return app;
+  });
+}
+
+/**
+ * Cancels the app's jobs, stops its slots, removes its files, then its rows. Runtime first:
+ * a row deleted with a process still running would leave an orphan nobody can see.
+ */
+export async function deleteApp(services: Services, app: App): Promise<void> {
+  const { db, orchestrator, runtime, config, events } = services;
+  const active = await db
+    .select({ id: jobs.id })
+    .from(jobs)
+    .where(and(eq(jobs.appId, app.id), inArray(jobs.status, ["queued", "running"])));
+  for (const job of active) await orchestrator.cancel(job.id);
+  for (const job of active) await orchestrator.waitFor(job.id, 60_000).catch(() => {});
+  await runtime.remove(app.name);
+  await rm(appPaths(config.dataDir, app.name).root, { recursive: true, force: true });
+  await db.delete(apps).where(eq(apps.id, app.id));
+  await events.publish({ type: "app.deleted", appId: app.id, app: app.name });
+}

@@ -1,0 +1,16 @@
+import { sql } from "drizzle-orm";
+import { VERSION } from "../../config.ts";
+import type { Router } from "../router.ts";
+
+export function healthRoutes(r: Router): void {
+  r.get("/api/v1/health", { auth: "public" }, async (c) => {
+    const database = c.services.database.kind;
+    try {
+      await c.services.db.execute(sql`select 1`);
+    } catch (error) {
+      c.services.log.error("health check: database unreachable", { error });
+      return Response.json({ status: "error", version: VERSION, database, message: "Database unreachable." }, { status: 503 });
+    }
+    return Response.json({ status: "ok", version: VERSION, database });
+  });
+}

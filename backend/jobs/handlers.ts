@@ -1,0 +1,11 @@
+import type { JobKind } from "../db/schema/index.ts";
+import { deployHandler } from "./kinds/deploy.ts";
+import { restartHandler, rollbackHandler, stopHandler } from "./kinds/lifecycle.ts";
+import type { JobHandler } from "./orchestrator.ts";
+
+export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
+  deploy: deployHandler,
+  rollback: rollbackHandler,
+  restart: restartHandler,
+  stop: stopHandler,
+};

@@ -1,0 +1,37 @@
+import type { Color } from "../../adapters/runtime/types.ts";
+import type { EnvVarValue } from "../../db/queries/env.ts";
+import type { App, Environment, Release } from "../../db/schema/index.ts";
+import type { DetectResult } from "../../domain/detect.ts";
+import type { AppPaths } from "./paths.ts";
+
+/** What a deploy's steps hand to each other. */
+export interface DeployState {
+  app: App;
+  environment: Environment;
+  vars: EnvVarValue[];
+  paths: AppPaths;
+  buildId: string;
+  buildDir: string;
+  commit?: { sha: string; author: string; message: string };
+  detected?: DetectResult;
+  release?: Release;
+  /** The slot the new release starts in (the one not live). */
+  color?: Color;
+  port?: number;
+}
+
+/** The environment build commands see: the app's variables plus what tooling needs. */
+export function buildEnv(state: DeployState): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const v of state.vars) env[v.key] = v.value;
+  return {
+    ...env,
+    PATH: `${state.buildDir}/node_modules/.bin:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`,
+    HOME: process.env.HOME ?? "/tmp",
+    CI: "1",
+    BUN_INSTALL_CACHE_DIR: state.paths.bunCache,
+    npm_config_cache: `${state.paths.bunCache}/../npm`,
+    NO_COLOR: env.NO_COLOR ?? "",
+    FORCE_COLOR: env.FORCE_COLOR ?? "1",
+  };
+}

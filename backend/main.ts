@@ -1,0 +1,156 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Server } from "bun";
+import { createLocalProxy } from "./adapters/nginx.ts";
+import { createProcessRuntime } from "./adapters/runtime/process.ts";
+import { createSystemdRuntime } from "./adapters/runtime/systemd.ts";
+import type { Runtime } from "./adapters/runtime/types.ts";
+import { RateLimiter } from "./auth/rate-limit.ts";
+import { type Config, VERSION } from "./config.ts";
+import { type Database, openDatabase } from "./db/client.ts";
+import { createHttpApp } from "./http/server.ts";
+import { EventBus } from "./jobs/events.ts";
+import { jobHandlers } from "./jobs/handlers.ts";
+import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
+import { reconcileSlots } from "./jobs/reconcile.ts";
+import { stopIdleStandbys } from "./jobs/standby.ts";
+import { createLogger } from "./log.ts";
+import { loadSecretKey } from "./secret-key.ts";
+import type { Services } from "./services.ts";
+
+export const DEFAULT_GUI_DIR = join(import.meta.dir, "..", "app", "build");
+
+export interface Panel {
+  services: Services;
+  server: Server<unknown>;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export function openPanelDatabase(config: Config): Promise<Database> {
+  return openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pg") });
+}
+
+/**
+ * Creating a PGlite cluster (initdb) leaves a few hundred MB resident in the process that did
+ * it; doing it in a short-lived child keeps the long-running panel small from its first start.
+ */
+async function initPgliteInChild(config: Config): Promise<void> {
+  if (config.databaseUrl || existsSync(join(config.dataDir, "pg", "PG_VERSION"))) return;
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "cli.ts"), "migrate"], {
+    env: { ...process.env, SWITCHYARD_DATA_DIR: config.dataDir, DATABASE_URL: "" },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  if ((await proc.exited) !== 0) {
+    throw new Error(`Creating the embedded database in ${config.dataDir}/pg failed: ${(await new Response(proc.stderr).text()).trim()}`);
+  }
+}
+
+export function createRuntime(config: Config): Runtime {
+  return config.mode === "server"
+    ? createSystemdRuntime({ user: "switchyard-apps", stateDir: join(config.dataDir, "apps") })
+    : createProcessRuntime({ dataDir: config.dataDir });
+}
+
+export function createServices(
+  config: Config,
+  database: Database,
+  overrides: Partial<Services> = {},
+  orchestratorOptions: OrchestratorOptions = {},
+): Services {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const services = {
+    config,
+    database,
+    db: database.db,
+    log,
+    limits: {
+      loginByIp: new RateLimiter(30, 15 * 60_000),
+      loginByAccount: new RateLimiter(10, 15 * 60_000),
+    },
+    guiDir: DEFAULT_GUI_DIR,
+    masterKey: overrides.masterKey ?? loadSecretKey(config),
+    events: new EventBus(database, log),
+    runtime: overrides.runtime ?? createRuntime(config),
+    proxy:
+      overrides.proxy ??
+      createLocalProxy({
+        dataDir: config.dataDir,
+        port: config.proxyPort,
+        log,
+        system: config.mode === "server" ? { confDir: "/etc/nginx/conf.d/switchyard", logDir: "/var/log/switchyard" } : null,
+      }),
+    ...overrides,
+  } as Services;
+  services.orchestrator ??= new Orchestrator(services, jobHandlers, {
+    staleMs: config.jobStaleSeconds * 1000,
+    heartbeatMs: Math.min(5_000, (config.jobStaleSeconds * 1000) / 3),
+    ...orchestratorOptions,
+  });
+  return services;
+}
+
+/** Event bus, slot reconciliation, then the job workers: what runs behind the API. */
+export async function startBackground(services: Services): Promise<void> {
+  await services.proxy.start();
+  await services.events.start();
+  await services.orchestrator.recoverStale(services.database.kind === "pglite" ? 0 : undefined);
+  const tally = await reconcileSlots(services);
+  if (tally.adopted + tally.stopped + tally.removed > 0) services.log.info("slots reconciled", tally);
+  await services.orchestrator.start();
+  standbyTimers.set(
+    services,
+    setInterval(() => {
+      stopIdleStandbys(services).catch((error: unknown) => services.log.warn("standby check failed", { error }));
+    }, 60_000),
+  );
+}
+
+const standbyTimers = new WeakMap<Services, ReturnType<typeof setInterval>>();
+
+export async function stopBackground(services: Services): Promise<void> {
+  clearInterval(standbyTimers.get(services));
+  await services.orchestrator.stop();
+  await services.events.stop();
+  await services.proxy.stop();
+}
+
+/** Wiring only: database, migrations, services, HTTP listener. */
+export async function startPanel(config: Config, overrides: Partial<Services> = {}): Promise<Panel> {
+  const masterKey = loadSecretKey(config);
+  await initPgliteInChild(config);
+  const database = await openPanelDatabase(config);
+  await database.migrate();
+  const services = createServices(config, database, { masterKey, ...overrides });
+  await startBackground(services);
+  const app = createHttpApp(services);
+  const server = Bun.serve({
+    port: config.port,
+    hostname: config.host,
+    // Webhook deliveries may be up to 25 MB; routes enforce their own smaller limits.
+    maxRequestBodySize: 26 * 1024 * 1024,
+    fetch: (req, srv) => app.fetch(req, srv),
+    error: (error) => {
+      services.log.error("server error", { error });
+      return Response.json({ error: { code: "internal_error", message: "Something went wrong on the server." } }, { status: 500 });
+    },
+  });
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  services.log.info("panel started", { version: VERSION, url, mode: config.mode, database: database.kind, dataDir: config.dataDir });
+  let stopping: Promise<void> | null = null;
+  return {
+    services,
+    server,
+    url,
+    stop: () => {
+      stopping ??= (async () => {
+        await server.stop(true);
+        await stopBackground(services);
+        await database.close();
+        services.log.info("panel stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..", "..");
+
+export interface PanelProcess {
+  url: string;
+  dataDir: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  stop(): Promise<void>;
+}
+
+/** The real panel (`bun backend/cli.ts start`) on a free port with its own data dir. */
+export async function startPanelProcess(env: Record<string, string> = {}): Promise<PanelProcess> {
+  const dataDir = env.SWITCHYARD_DATA_DIR ?? mkdtempSync(join(tmpdir(), "sy-panel-"));
+  const proc = Bun.spawn([process.execPath, join(root, "backend/cli.ts"), "start"], {
+    cwd: root,
+    env: {
+      ...process.env,
+      SWITCHYARD_DATA_DIR: dataDir,
+      PORT: "0",
+      SWITCHYARD_SKIP_GUI_BUILD: "1",
+      SWITCHYARD_LOG_LEVEL: "warn",
+      DATABASE_URL: "",
+      ...env,
+    },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  const deadline = Date.now() + 60_000;
+  while (!/running at (http:\S+)/.test(out)) {
+    if (Date.now() > deadline) throw new Error(`panel did not start: ${out}`);
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`panel exited early: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  void proc.stdout.pipeTo(new WritableStream());
+  const url = (/running at (http:\S+)/.exec(out) as RegExpExecArray)[1] as string;
+  return {
+    url,
+    dataDir,
+    proc,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      if (!env.SWITCHYARD_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
