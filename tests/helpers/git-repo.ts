@@ -31,7 +31,7 @@ async function git(args: string[], cwd: string): Promise<string> {
 }
 
 /** A real bare repository with a work tree that pushes to it. */
-export async function createRepo(files: Record<string, string>, branch = "main"): Promise<TestRepo> {
+export async function createRepo(files: Record<string, string>, branch = "main", message = "initial commit"): Promise<TestRepo> {
   const root = mkdtempSync(join(tmpdir(), "sy-repo-"));
   const bare = join(root, "app.git");
   const work = join(root, "work");
@@ -60,7 +60,7 @@ export async function createRepo(files: Record<string, string>, branch = "main")
     },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
-  await repo.commit(files, "initial commit");
+  await repo.commit(files, message);
   return repo;
 }
 

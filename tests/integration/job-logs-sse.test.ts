@@ -18,7 +18,7 @@ describe(`job log streaming (${TEST_DB})`, () => {
           'for (let i = 1; i <= 400; i++) { console.log("line " + i); if (i % 40 === 0) await Bun.sleep(100); }\nawait Bun.write("version.txt", "v1");\n',
       }),
     );
-    await api.request("POST", "/api/v1/apps", { cookie, body: { name: "chatty", repoUrl: repo.url } });
+    await api.request("POST", "/api/v1/apps", { cookie, body: { name: "chatty", repoUrl: repo.url, watchSeconds: 1, drainSeconds: 1 } });
   });
   afterAll(async () => {
     await api.close();

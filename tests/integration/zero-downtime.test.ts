@@ -35,7 +35,7 @@ describe.skipIf(!findNginx())(`zero-downtime switching through nginx (${TEST_DB}
   beforeAll(async () => {
     api = await createTestApi({ background: true });
     cookie = await api.setupOwner();
-    repo = await createRepo(release("v0"));
+    repo = await createRepo(release("v0"), "main", "v0");
     const res = await api.request("POST", "/api/v1/apps", {
       cookie,
       body: {

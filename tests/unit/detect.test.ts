@@ -1,0 +1,90 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { DetectError, detectProject, startArgv } from "../../backend/domain/detect.ts";
+
+const roots: string[] = [];
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "sy-detect-"));
+  roots.push(dir);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+const pkg = (o: object) => JSON.stringify(o);
+
+describe("project detection", () => {
+  test("a Bun app with bun.lock: frozen install, build and start from package.json", async () => {
+    const r = await detectProject(
+      project({ "package.json": pkg({ scripts: { build: "tsc", start: "bun server.ts" } }), "bun.lock": "{}" }),
+      {},
+    );
+    expect(r).toMatchObject({
+      runtime: "bun",
+      install: ["bun", "install", "--frozen-lockfile"],
+      build: "bun run build",
+      start: "bun server.ts",
+    });
+    expect(r.notes[0]).toBe("Runtime bun: found bun.lock.");
+  });
+
+  test("a Node app with package-lock.json uses npm ci and npm run build", async () => {
+    const r = await detectProject(
+      project({ "package.json": pkg({ scripts: { build: "x", start: "node s.js" } }), "package-lock.json": "{}" }),
+      {},
+    );
+    expect(r).toMatchObject({
+      runtime: "node",
+      install: ["npm", "ci", "--no-audit", "--no-fund"],
+      build: "npm run build",
+      start: "node s.js",
+    });
+  });
+
+  test("Procfile web: wins over scripts.start; settings win over both", async () => {
+    const dir = project({
+      "package.json": pkg({ scripts: { start: "bun a.ts" } }),
+      Procfile: "worker: bun w.ts\nweb: bun web.ts --port $PORT\n",
+    });
+    expect((await detectProject(dir, {})).start).toBe("bun web.ts --port $PORT");
+    const r = await detectProject(dir, { startCommand: "bun custom.ts", installCommand: "make deps", runtime: "node" });
+    expect(r).toMatchObject({ runtime: "node", start: "bun custom.ts", install: ["/bin/sh", "-c", "make deps"] });
+  });
+
+  test("an entry file is found when there is no start script", async () => {
+    expect((await detectProject(project({ "package.json": pkg({}), "server.ts": "" }), {})).start).toBe("bun server.ts");
+    expect((await detectProject(project({ "package.json": pkg({ module: "src/app.ts" }), "src/app.ts": "" }), {})).start).toBe(
+      "bun src/app.ts",
+    );
+  });
+
+  test("static sites: index.html at the root or in a build output directory", async () => {
+    const plain = await detectProject(project({ "index.html": "<h1>hi</h1>" }), {});
+    expect(plain).toMatchObject({ runtime: "static", install: null, start: null, staticDir: "." });
+    const built = await detectProject(project({ "package.json": pkg({ scripts: { build: "vite build" } }), "dist/index.html": "" }), {});
+    expect(built).toMatchObject({ runtime: "static", staticDir: "dist", build: "bun run build", start: null });
+  });
+
+  test("nothing to start, or a broken package.json, is a DetectError that says what to do", async () => {
+    await expect(detectProject(project({ "package.json": pkg({}) }), {})).rejects.toThrow("Set a start command in the app's settings.");
+    await expect(detectProject(project({ "package.json": "{ nope" }), {})).rejects.toBeInstanceOf(DetectError);
+    await expect(detectProject(project({ "README.md": "x" }), { runtime: "static" })).rejects.toThrow("A static site needs an index.html");
+  });
+});
+
+describe("start command argv", () => {
+  test("a single simple command is exec'd so it receives signals itself", () => {
+    expect(startArgv("bun server.ts --port=3000")).toEqual(["/bin/sh", "-c", "exec bun server.ts --port=3000"]);
+  });
+  test("shell syntax is left to the shell as written", () => {
+    expect(startArgv("bun migrate.ts && bun server.ts")).toEqual(["/bin/sh", "-c", "bun migrate.ts && bun server.ts"]);
+    expect(startArgv("PORT=$PORT bun s.ts")).toEqual(["/bin/sh", "-c", "PORT=$PORT bun s.ts"]);
+  });
+});
