@@ -31,6 +31,8 @@ export const apps = pgTable(
     /** The warm standby is stopped after this many minutes (0: never). */
     standbyTimeoutMin: integer("standby_timeout_min").notNull().default(60),
     autoDeploy: boolean("auto_deploy").notNull().default(true),
+    /** Extra host names nginx routes to the live slot (besides <name>.localhost in local mode). */
+    domains: text("domains").array().notNull().default(sql`'{}'::text[]`),
     memoryMax: text("memory_max"),
     cpuQuota: text("cpu_quota"),
     status: text("status", { enum: APP_STATUSES }).notNull().default("new"),

@@ -1,0 +1,1 @@
+ALTER TABLE "apps" ADD COLUMN "domains" text[] DEFAULT '{}'::text[] NOT NULL;
