@@ -20,6 +20,28 @@ const gitField = (validate: (v: string) => string | null) =>
       if (problem) ctx.addIssue({ code: "custom", message: problem });
     });
 
+/** A DNS host name nginx may route: letters, digits and dashes in dot-separated labels, nothing else. */
+export const DOMAIN_PATTERN = /^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const MAX_DOMAINS = 20;
+
+const domainList = z
+  .array(z.string({ error: "each domain must be a string" }).trim().toLowerCase())
+  .max(MAX_DOMAINS, `at most ${MAX_DOMAINS} domains`)
+  .superRefine((list, ctx) => {
+    list.forEach((d, i) => {
+      if (!DOMAIN_PATTERN.test(d)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [i],
+          message: `${JSON.stringify(d)} is not a domain name like shop.example.com (letters, digits, dashes and dots only)`,
+        });
+      } else if (d === "localhost" || d.endsWith(".localhost")) {
+        ctx.addIssue({ code: "custom", path: [i], message: `${d}: *.localhost names are given to every app automatically` });
+      }
+    });
+  })
+  .transform((list) => [...new Set(list)]);
+
 /** Settings a user may set on an app; every one of them is checked before it reaches a file or a command. */
 export const appSettingsSchema = z.object({
   repoUrl: gitField(validateRepoUrl),
@@ -40,6 +62,7 @@ export const appSettingsSchema = z.object({
   watchSeconds: z.number().int().min(0, "must be 0-3600").max(3600, "must be 0-3600"),
   standbyTimeoutMin: z.number().int().min(0, "must be 0-10080").max(10080, "must be 0-10080"),
   autoDeploy: z.boolean(),
+  domains: domainList,
   memoryMax: z
     .string()
     .regex(/^\d+[KMGT]?$/, "must be a size like 512M or 2G")

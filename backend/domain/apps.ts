@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, arrayOverlaps, eq, inArray, ne } from "drizzle-orm";
 import { allocatePortPair } from "../db/queries/ports.ts";
 import { type App, apps, environments, jobs, slots } from "../db/schema/index.ts";
 import { appPaths } from "../jobs/steps/paths.ts";
@@ -7,6 +7,25 @@ import type { Services } from "../services.ts";
 
 export class AppExistsError extends Error {
   override name = "AppExistsError";
+}
+
+export class DomainTakenError extends Error {
+  override name = "DomainTakenError";
+}
+
+/** Fails when another app already answers to one of these host names. */
+export async function assertDomainsFree(db: Services["db"], domains: string[], exceptAppId?: string): Promise<void> {
+  if (domains.length === 0) return;
+  const clash = arrayOverlaps(apps.domains, domains);
+  const [other] = await db
+    .select({ name: apps.name, domains: apps.domains })
+    .from(apps)
+    .where(exceptAppId ? and(clash, ne(apps.id, exceptAppId)) : clash)
+    .limit(1);
+  if (other) {
+    const taken = domains.filter((d) => other.domains.includes(d)).join(", ");
+    throw new DomainTakenError(`${taken} already belongs to the app ${other.name}.`);
+  }
 }
 
 export type NewApp = Omit<typeof apps.$inferInsert, "id" | "status" | "createdAt" | "updatedAt">;
@@ -17,6 +36,7 @@ export async function createApp(services: Services, input: NewApp): Promise<App>
   return db.transaction(async (tx) => {
     const [existing] = await tx.select({ id: apps.id }).from(apps).where(eq(apps.name, input.name));
     if (existing) throw new AppExistsError(`An app named ${input.name} already exists.`);
+    await assertDomainsFree(tx as never, input.domains ?? []);
     const [app] = await tx.insert(apps).values(input).returning();
     if (!app) throw new Error("app insert returned nothing");
     await tx.insert(environments).values({ appId: app.id, name: "production" });

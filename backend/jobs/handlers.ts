@@ -1,6 +1,6 @@
 import type { JobKind } from "../db/schema/index.ts";
 import { deployHandler } from "./kinds/deploy.ts";
-import { restartHandler, rollbackHandler, stopHandler } from "./kinds/lifecycle.ts";
+import { configureProxyHandler, restartHandler, rollbackHandler, stopHandler } from "./kinds/lifecycle.ts";
 import type { JobHandler } from "./orchestrator.ts";
 
 export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
@@ -8,4 +8,5 @@ export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
   rollback: rollbackHandler,
   restart: restartHandler,
   stop: stopHandler,
+  "configure-proxy": configureProxyHandler,
 };

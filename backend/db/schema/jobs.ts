@@ -8,6 +8,7 @@ export const JOB_KINDS = [
   "rollback",
   "restart",
   "stop",
+  "configure-proxy",
   "delete",
   "issue-certificate",
   "provision-database",

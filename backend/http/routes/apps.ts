@@ -4,7 +4,7 @@ import { COLORS } from "../../adapters/runtime/types.ts";
 import { type AppSummary, appSlots, findAppByName, listAppSummaries, listReleases } from "../../db/queries/apps.ts";
 import { APP_NAME_PATTERN, type App, apps, jobs, type Release } from "../../db/schema/index.ts";
 import { createAppSchema, updateAppSchema } from "../../domain/app-settings.ts";
-import { AppExistsError, createApp, deleteApp } from "../../domain/apps.ts";
+import { AppExistsError, assertDomainsFree, createApp, DomainTakenError, deleteApp } from "../../domain/apps.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson, readParams, readQuery } from "../context.ts";
@@ -59,6 +59,7 @@ export function appJson(a: AppSummary) {
     watchSeconds: a.watchSeconds,
     standbyTimeoutMin: a.standbyTimeoutMin,
     autoDeploy: a.autoDeploy,
+    domains: a.domains,
     memoryMax: a.memoryMax,
     cpuQuota: a.cpuQuota,
     status: a.status,
@@ -88,6 +89,7 @@ export function appRoutes(r: Router): void {
       app = await createApp(c.services, body);
     } catch (error) {
       if (error instanceof AppExistsError) throw conflict("app_exists", error.message);
+      if (error instanceof DomainTakenError) throw conflict("domain_taken", error.message);
       throw error;
     }
     await audit(c, "app.created", `app:${app.name}`, { repoUrl: app.repoUrl, branch: app.branch });
@@ -106,13 +108,34 @@ export function appRoutes(r: Router): void {
     if ("name" in raw) throw badRequest("name cannot be changed; create a new app instead.");
     const parsed = updateAppSchema.safeParse(raw);
     if (!parsed.success) throw validationError(parsed.error, "body");
+    const { domains } = parsed.data;
+    if (domains) {
+      try {
+        await assertDomainsFree(c.services.db, domains, app.id);
+      } catch (error) {
+        if (error instanceof DomainTakenError) throw conflict("domain_taken", error.message);
+        throw error;
+      }
+    }
     await c.services.db
       .update(apps)
       .set({ ...parsed.data, updatedAt: new Date() })
       .where(eq(apps.id, app.id));
     await audit(c, "app.updated", `app:${app.name}`, { fields: Object.keys(parsed.data) });
     await c.services.events.publish({ type: "app.updated", appId: app.id, app: app.name });
-    return Response.json({ app: await summary(c, app) });
+    // New host names reach nginx through a job, so a refused configuration is reported and undone there.
+    const domainsChanged = domains !== undefined && domains.join(" ") !== app.domains.join(" ");
+    const job =
+      domainsChanged && app.status !== "new"
+        ? await c.services.orchestrator.enqueue({
+            kind: "configure-proxy",
+            appId: app.id,
+            params: { previousDomains: app.domains },
+            createdBy: c.auth?.user.id,
+            trigger: c.auth?.user.email,
+          })
+        : null;
+    return Response.json({ app: await summary(c, app), job: job ? jobJson(job) : null });
   });
 
   r.delete("/api/v1/apps/:app", { auth: "admin" }, async (c) => {

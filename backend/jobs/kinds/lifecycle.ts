@@ -1,4 +1,5 @@
 import { and, eq } from "drizzle-orm";
+import { apps } from "../../db/schema/apps.ts";
 import { appSlots, findAppById } from "../../db/queries/apps.ts";
 import { type App, releases } from "../../db/schema/index.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
@@ -66,5 +67,36 @@ export const rollbackHandler: JobHandler = {
     ctx.log(`Rolling back to v${release.number} (${release.commitSha.slice(0, 12)}).`);
     const { color, warm, switchMs } = await goLive(ctx, app, release);
     return { releaseId: release.id, color, warm, switchMs };
+  },
+};
+
+/**
+ * Applies the app's domains to nginx: a validated file write, `nginx -t`, a reload confirmed by
+ * a request. When nginx refuses, the previous file keeps serving and the domains are put back.
+ */
+export const configureProxyHandler: JobHandler = {
+  steps: () => ["proxy"],
+  async run(ctx) {
+    const app = await requireApp(ctx);
+    const { proxy, db, events } = ctx.services;
+    await ctx.step("proxy", async () => {
+      if (!proxy.enabled) {
+        ctx.log(`No nginx to configure (${proxy.problem ?? "the proxy is off"}); the domains apply once it runs.`);
+        return;
+      }
+      const names = app.domains.length ? app.domains.join(", ") : "no extra domains";
+      try {
+        await proxy.configureApp(app.name, { serverNames: app.domains, preview: true });
+      } catch (error) {
+        const previous = Array.isArray(ctx.job.params.previousDomains) ? (ctx.job.params.previousDomains as string[]) : [];
+        await db.update(apps).set({ domains: previous, updatedAt: new Date() }).where(eq(apps.id, app.id));
+        await events.publish({ type: "app.updated", appId: app.id, app: app.name });
+        throw new JobFailed(
+          `nginx refused the configuration for ${names}, so the previous configuration keeps serving and the domains were put back to ${previous.length ? previous.join(", ") : "none"}: ${(error as Error).message}`,
+        );
+      }
+      ctx.log(`nginx routes ${names} to ${app.name} (and ${app.name}.localhost).`);
+    });
+    return { domains: app.domains };
   },
 };

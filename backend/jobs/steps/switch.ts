@@ -66,7 +66,7 @@ async function switchTraffic(ctx: JobContext, app: App, release: Release, slot: 
   const { db, proxy } = ctx.services;
   const startedAt = performance.now();
   if (proxy.enabled) {
-    await proxy.configureApp(app.name, { serverNames: [], preview: true });
+    await proxy.configureApp(app.name, { serverNames: app.domains, preview: true });
     proxy.switchTo(app.name, slot.color);
     try {
       await confirmThroughProxy(ctx, app);
