@@ -23,6 +23,7 @@ export function validateBranch(name: string): string | null {
   if (name.startsWith("-") || name.startsWith("/") || name.endsWith("/") || name.endsWith(".") || name.endsWith(".lock")) {
     return "is not a valid branch name";
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
   if (/\.\.|@\{|\/\/|\/\.|[\s~^:?*[\\\x00-\x1f\x7f]/.test(name) || name === "@") return "is not a valid branch name";
   return null;
 }

@@ -15,6 +15,7 @@ export function unitName(app: string, color: Color, kind: "app" | "socket" = "ap
 }
 
 function path(value: string, what: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
   if (!value.startsWith("/") || /[\0-\x1f\x7f]/.test(value) || value.split("/").includes("..")) {
     throw new UnitError(`${what} must be an absolute path without control characters or ..: ${JSON.stringify(value)}`);
   }
@@ -23,6 +24,7 @@ function path(value: string, what: string): string {
 
 /** One argv word in systemd's ExecStart= syntax: quoted when needed; % and $ doubled. */
 export function escapeArg(arg: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
   if (/[\0-\x1f\x7f]/.test(arg)) throw new UnitError(`command arguments must not contain control characters: ${JSON.stringify(arg)}`);
   const escaped = arg.replaceAll("%", "%%").replaceAll("$", "$$$$");
   if (escaped !== "" && !/[\s"'\\;]/.test(escaped)) return escaped;

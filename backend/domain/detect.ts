@@ -82,7 +82,11 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
     notes.push(`Runtime node: found ${npmLock ? "package-lock.json" : "engines.node in package.json"}.`);
   } else if (pkg) {
     runtime = "bun";
-    notes.push(otherLock ? "Runtime bun: package.json with a yarn/pnpm lock file (bun reads it)." : "Runtime bun: package.json and no other lock file.");
+    notes.push(
+      otherLock
+        ? "Runtime bun: package.json with a yarn/pnpm lock file (bun reads it)."
+        : "Runtime bun: package.json and no other lock file.",
+    );
   } else if (settings.startCommand || procfileWeb(dir)) {
     runtime = "bun";
     notes.push("Runtime bun: no package.json, but a start command is given.");
@@ -98,7 +102,9 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
   } else if (pkg) {
     if (runtime === "node" && npmLock) install = ["npm", "ci", "--no-audit", "--no-fund"];
     else install = bunLock ? ["bun", "install", "--frozen-lockfile"] : ["bun", "install"];
-    notes.push(`Install: ${install.join(" ")}${install.includes("--frozen-lockfile") || install.includes("ci") ? "" : " (no lock file to freeze)"}.`);
+    notes.push(
+      `Install: ${install.join(" ")}${install.includes("--frozen-lockfile") || install.includes("ci") ? "" : " (no lock file to freeze)"}.`,
+    );
   }
 
   let build: string | null = null;
@@ -122,7 +128,8 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
     start = pkg.scripts.start;
     notes.push(`Start: ${start} (scripts.start).`);
   } else if (runtime !== "static") {
-    const candidates = runtime === "bun" ? [pkg?.module, pkg?.main, "index.ts", "server.ts", "src/index.ts"] : [pkg?.main, "server.js", "index.js"];
+    const candidates =
+      runtime === "bun" ? [pkg?.module, pkg?.main, "index.ts", "server.ts", "src/index.ts"] : [pkg?.main, "server.js", "index.js"];
     const file = candidates.find((f): f is string => typeof f === "string" && has(f));
     if (file) {
       start = `${runtime} ${file}`;
@@ -135,7 +142,11 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
     staticDir = await detectStaticDir(dir);
     if (staticDir || build) {
       runtime = "static";
-      notes.push(staticDir ? `No start command: serving ${staticDir}/ as a static site.` : "No start command: serving the build's output as a static site.");
+      notes.push(
+        staticDir
+          ? `No start command: serving ${staticDir}/ as a static site.`
+          : "No start command: serving the build's output as a static site.",
+      );
     } else {
       throw new DetectError(
         "Found nothing to start: no start command in the app's settings, no Procfile web: line, no scripts.start in package.json, no entry file (index.ts, server.ts, main) and no index.html. Set a start command in the app's settings.",
@@ -145,7 +156,14 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
     staticDir = await detectStaticDir(dir);
     if (!staticDir && !build) throw new DetectError("A static site needs an index.html at the root or in dist/, build/, public/ or out/.");
   }
-  return { runtime, install: runtime === "static" && !pkg ? null : install, build, start: runtime === "static" ? null : start, staticDir, notes };
+  return {
+    runtime,
+    install: runtime === "static" && !pkg ? null : install,
+    build,
+    start: runtime === "static" ? null : start,
+    staticDir,
+    notes,
+  };
 }
 
 /** The user's own command line is shell text by nature; `exec` lets a single command receive signals itself. */

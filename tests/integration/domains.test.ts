@@ -61,7 +61,7 @@ describe.skipIf(!findNginx())(`app domains through nginx (${TEST_DB})`, () => {
       "-x.com",
       "*.example.com",
       "shop.localhost",
-      "x".repeat(64) + ".com",
+      `${"x".repeat(64)}.com`,
     ]) {
       const res = await api.request("PATCH", "/api/v1/apps/shop", { cookie, body: { domains: ["ok.example.com", bad] } });
       expect(res.status).toBe(400);

@@ -8,11 +8,11 @@
  */
 import { appendFileSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LineSplitter } from "../../domain/lines.ts";
 import { parseEnvFile } from "../../domain/env.ts";
+import { LineSplitter } from "../../domain/lines.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { writeFileAtomic } from "../files.ts";
-import { startForwarder, type Forwarder } from "./forwarder.ts";
+import { type Forwarder, startForwarder } from "./forwarder.ts";
 import { processStartTime, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
 
 if (!process.argv[2]) {
@@ -82,7 +82,10 @@ async function runOnce(): Promise<{ code: number | null; signal: string | null; 
   state.startedAt = new Date(started).toISOString();
   state.state = "running";
   save();
-  const pumps = Promise.all([pump(child.stdout as ReadableStream<Uint8Array>, "stdout"), pump(child.stderr as ReadableStream<Uint8Array>, "stderr")]);
+  const pumps = Promise.all([
+    pump(child.stdout as ReadableStream<Uint8Array>, "stdout"),
+    pump(child.stderr as ReadableStream<Uint8Array>, "stderr"),
+  ]);
   const code = await child.exited;
   await pumps.catch(() => {});
   return { code: child.signalCode ? null : code, signal: child.signalCode ? String(child.signalCode) : null, upMs: Date.now() - started };

@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
-import { apps } from "../../db/schema/apps.ts";
 import { appSlots, findAppById } from "../../db/queries/apps.ts";
+import { apps } from "../../db/schema/apps.ts";
 import { type App, releases } from "../../db/schema/index.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
 import { setAppStatus, setSlot } from "../steps/slots.ts";
