@@ -2,12 +2,17 @@ import type { Release } from "../db/schema/releases.ts";
 
 export const RETAINED_RELEASES = 5;
 
+/** Passed its health check and was not taken back by the post-switch watch. */
+export function isGood(r: Release): boolean {
+  return r.healthy && r.status !== "rolled_back";
+}
+
 /**
- * The releases a rollback may target: the newest five that ever passed their health check and
- * still have their files, plus any pinned one. `releases` is newest first.
+ * The releases a rollback may target, and so the ones whose files are kept: the newest five good
+ * ones that still have their files, plus any pinned one. `releases` is newest first.
  */
 export function rollbackEligible(releases: Release[]): Release[] {
-  const good = releases.filter((r) => r.healthy && !r.pruned);
+  const good = releases.filter((r) => isGood(r) && !r.pruned);
   const newest = good.slice(0, RETAINED_RELEASES);
   return good.filter((r) => newest.includes(r) || r.pinned);
 }

@@ -88,7 +88,7 @@ describe.skipIf(!findNginx())(`zero-downtime switching through nginx (${TEST_DB}
         for (let i = 1; i <= 10; i++) {
           const tag = `${mode}-${i}`;
           const { job } = await deploy(tag);
-          expect(job.status).toBe("succeeded");
+          expect({ status: job.status, error: job.error }).toEqual({ status: "succeeded", error: null });
           outcomes.push(`${tag}:${job.status}`);
           if (i === 3) {
             const bad = await deploy(`${mode}-unhealthy`, "bad-health");
@@ -101,6 +101,7 @@ describe.skipIf(!findNginx())(`zero-downtime switching through nginx (${TEST_DB}
             expect(bad.job.error).toContain("Rolled back automatically");
             const rolled = (await releases()).find((r) => r.commitMessage === `${mode}-5xx`);
             expect(rolled?.status).toBe("rolled_back");
+            expect(rolled?.rollbackEligible).toBe(false);
           }
           if (i % 2 === 0) {
             // Five rollbacks in all: to the warm standby (a switch only) and to older releases (cold).
@@ -108,7 +109,7 @@ describe.skipIf(!findNginx())(`zero-downtime switching through nginx (${TEST_DB}
             const target = i % 4 === 0 ? eligible.find((r) => r.status === "standby") : eligible.at(-1);
             expect(target).toBeDefined();
             const rb = await run("rollback", { releaseId: target?.id });
-            expect(rb.job.status).toBe("succeeded");
+            expect({ status: rb.job.status, error: rb.job.error }).toEqual({ status: "succeeded", error: null });
             expect(await (await fetch(url, { headers: { host } })).text()).toBe(target?.commitMessage ?? "");
             outcomes.push(`rollback→${target?.commitMessage}`);
           }

@@ -181,9 +181,11 @@ export function appRoutes(r: Router): void {
       throw new HttpError(
         422,
         "not_rollback_eligible",
-        target.healthy
-          ? `v${target.number} is older than the last ${RETAINED_RELEASES} good releases and its files were pruned.`
-          : `v${target.number} never passed its health check, so it cannot be rolled back to.`,
+        !target.healthy
+          ? `v${target.number} never passed its health check, so it cannot be rolled back to.`
+          : target.status === "rolled_back"
+            ? `v${target.number} was taken back automatically after its switch (${String(target.details?.reason ?? "5xx errors")}); deploy a fix instead.`
+            : `v${target.number} is older than the last ${RETAINED_RELEASES} good releases and its files were pruned.`,
       );
     }
     const job = await c.services.orchestrator.enqueue({

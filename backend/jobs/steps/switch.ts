@@ -3,7 +3,7 @@ import { and, eq, inArray, ne } from "drizzle-orm";
 import { type Color, otherColor } from "../../adapters/runtime/types.ts";
 import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
 import { type App, jobs, type Release, releases, type Slot, slots } from "../../db/schema/index.ts";
-import { RETAINED_RELEASES } from "../../domain/retention.ts";
+import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, tallyAccessLog } from "../../domain/watch.ts";
 import { type JobContext, JobFailed } from "../orchestrator.ts";
 import { setAppStatus, setSlot } from "./slots.ts";
@@ -179,12 +179,14 @@ async function watch(ctx: JobContext, app: App, release: Release, slot: Slot, ol
       };
       await db.transaction(async (tx) => {
         await tx.update(slots).set({ state: "live", updatedAt: new Date() }).where(eq(slots.id, old.id));
-        await tx.update(slots).set({ state: "standby", updatedAt: new Date() }).where(eq(slots.id, slot.id));
+        await tx.update(slots).set({ state: "stopped", updatedAt: new Date() }).where(eq(slots.id, slot.id));
         await tx.update(releases).set({ status: "rolled_back", details }).where(eq(releases.id, release.id));
         if (old.releaseId) await tx.update(releases).set({ status: "live" }).where(eq(releases.id, old.releaseId));
       });
       await setSlot(ctx, app, old.color, "live", old.releaseId);
-      await setSlot(ctx, app, slot.color, "standby", release.id);
+      // Not a rollback target, so not kept warm either.
+      await ctx.services.runtime.stop(app.name, slot.color, { graceMs: 5_000 }).catch(() => {});
+      await setSlot(ctx, app, slot.color, "stopped", release.id);
       await ctx.services.events.publish({
         type: "release.updated",
         appId: app.id,
@@ -221,8 +223,7 @@ export async function retain(ctx: JobContext, app: App): Promise<void> {
   const fresh = (await findAppById(db, app.id)) ?? app;
   const rows = await listReleases(db, fresh.id, 1000);
   const inUse = new Set((await appSlots(db, fresh.id)).map((s) => s.releaseId).filter(Boolean) as string[]);
-  const good = rows.filter((r) => r.healthy && !r.pruned);
-  const keep = new Set(good.slice(0, RETAINED_RELEASES).map((r) => r.id));
+  const keep = new Set(rollbackEligible(rows).map((r) => r.id));
   const prune = rows.filter(
     (r) => !r.pruned && !keep.has(r.id) && !r.pinned && !inUse.has(r.id) && r.status !== "live" && r.status !== "standby",
   );
