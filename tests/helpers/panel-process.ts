@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createProcessRuntime } from "../../backend/adapters/runtime/process.ts";
 
 const root = join(import.meta.dir, "..", "..");
 
@@ -8,6 +9,7 @@ export interface PanelProcess {
   url: string;
   dataDir: string;
   proc: ReturnType<typeof Bun.spawn>;
+  /** Stops the panel; when the data dir is its own, also the apps it left running, then the dir. */
   stop(): Promise<void>;
 }
 
@@ -47,7 +49,11 @@ export async function startPanelProcess(env: Record<string, string> = {}): Promi
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.exited;
-      if (!env.SWITCHYARD_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+      if (env.SWITCHYARD_DATA_DIR) return;
+      // Apps outlive the panel by design; a test's panel must not leave them behind.
+      const runtime = createProcessRuntime({ dataDir });
+      for (const slot of await runtime.list().catch(() => [])) await runtime.remove(slot.app).catch(() => {});
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
