@@ -9,10 +9,11 @@ export function isGood(r: Release): boolean {
 
 /**
  * The releases a rollback may target, and so the ones whose files are kept: the newest five good
- * ones that still have their files, plus any pinned one. `releases` is newest first.
+ * ones that still have their files, plus any pinned one and the warm standby. `releases` is newest first.
  */
 export function rollbackEligible(releases: Release[]): Release[] {
   const good = releases.filter((r) => isGood(r) && !r.pruned);
   const newest = good.slice(0, RETAINED_RELEASES);
-  return good.filter((r) => newest.includes(r) || r.pinned);
+  // The warm standby is always a target, however many deploys happened since it was built.
+  return good.filter((r) => newest.includes(r) || r.pinned || r.status === "standby");
 }

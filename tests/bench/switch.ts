@@ -40,7 +40,8 @@ function startWrk(url: string, host: string, close: boolean, seconds: number) {
 }
 
 async function job(api: TestApi, cookie: string, path: string, body: unknown = {}) {
-  const res = await api.request("POST", `/api/v1/apps/b/${path}`, { cookie, body });
+  const res = await api.request("POST", `/api/v1/apps/bg/${path}`, { cookie, body });
+  if (!res.body.job) throw new Error(`${path} was refused: ${JSON.stringify(res.body)}`);
   const done = await api.services.orchestrator.waitFor(res.body.job.id);
   if (done.status !== "succeeded") throw new Error(`${path} failed: ${done.error}`);
   return done;
@@ -59,9 +60,9 @@ export async function switchBench(): Promise<string> {
   const api = await createTestApi({ background: true });
   const cookie = await api.setupOwner();
   const repo = await createRepo(app("v0"));
-  await api.request("POST", "/api/v1/apps", { cookie, body: { name: "b", repoUrl: repo.url, watchSeconds: 0, drainSeconds: 3 } });
+  await api.request("POST", "/api/v1/apps", { cookie, body: { name: "bg", repoUrl: repo.url, watchSeconds: 0, drainSeconds: 3 } });
   const url = `http://127.0.0.1:${api.config.proxyPort}/`;
-  const host = "b.localhost";
+  const host = "bg.localhost";
   const lines: string[] = [];
   try {
     await job(api, cookie, "deploy");
@@ -78,7 +79,7 @@ export async function switchBench(): Promise<string> {
           await repo.commit(app(`load-${close}-${i}`), `load-${i}`);
           switchMs.push(Number((await job(api, cookie, "deploy")).result?.switchMs));
         } else {
-          const rel = (await api.request("GET", "/api/v1/apps/b/releases", { cookie })).body.releases.find(
+          const rel = (await api.request("GET", "/api/v1/apps/bg/releases", { cookie })).body.releases.find(
             (r: { status: string }) => r.status === "standby",
           );
           switchMs.push(Number((await job(api, cookie, "rollback", { releaseId: rel.id })).result?.switchMs));
@@ -94,7 +95,7 @@ export async function switchBench(): Promise<string> {
       await Bun.sleep(1000);
       const nginx = api.services.proxy;
       for (let i = 0; i < SWITCHES; i++) {
-        await nginx.configureApp("b", { serverNames: [`reload-${i}.example.com`], preview: true });
+        await nginx.configureApp("bg", { serverNames: [`reload-${i}.example.com`], preview: true });
         await Bun.sleep(1500);
       }
       const w = await stop();
@@ -102,24 +103,24 @@ export async function switchBench(): Promise<string> {
         `| baseline: \`nginx -s reload\` ×${SWITCHES}, no switch, ${close ? "Connection: close" : "keep-alive"} | ${w.requests} | 0 | ${w.non2xx} | ${w.socketErrors} (${w.detail}) |`,
       );
     }
-    await api.services.proxy.configureApp("b", { serverNames: [], preview: true });
+    await api.services.proxy.configureApp("bg", { serverNames: [], preview: true });
 
     const warm: number[] = [];
     for (let i = 0; i < 10; i++) {
-      const rel = (await api.request("GET", "/api/v1/apps/b/releases", { cookie })).body.releases.find(
+      const rel = (await api.request("GET", "/api/v1/apps/bg/releases", { cookie })).body.releases.find(
         (r: { status: string }) => r.status === "standby",
       );
       const t0 = performance.now();
-      const res = await api.request("POST", "/api/v1/apps/b/rollback", { cookie, body: { releaseId: rel.id } });
+      const res = await api.request("POST", "/api/v1/apps/bg/rollback", { cookie, body: { releaseId: rel.id } });
       warm.push(await until(url, host, rel.commitMessage, t0));
       await api.services.orchestrator.waitFor(res.body.job.id);
     }
     const cold: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const all = (await api.request("GET", "/api/v1/apps/b/releases", { cookie })).body.releases;
+      const all = (await api.request("GET", "/api/v1/apps/bg/releases", { cookie })).body.releases;
       const rel = all.filter((r: { rollbackEligible: boolean; status: string }) => r.rollbackEligible && r.status === "retired").at(-1);
       const t0 = performance.now();
-      const res = await api.request("POST", "/api/v1/apps/b/rollback", { cookie, body: { releaseId: rel.id } });
+      const res = await api.request("POST", "/api/v1/apps/bg/rollback", { cookie, body: { releaseId: rel.id } });
       cold.push(await until(url, host, rel.commitMessage, t0));
       await api.services.orchestrator.waitFor(res.body.job.id);
     }

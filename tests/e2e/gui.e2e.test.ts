@@ -149,7 +149,7 @@ describe("the panel in a browser", () => {
       .catch(() => false);
     await followDeployToSuccess();
     expect(sawRunning).toBe(true);
-    expect(Number((await page.getByTestId("log-line-count").textContent())?.replace(/\D/g, ""))).toBeGreaterThan(3);
+    expect(Number((await page.getByTestId("job-log").getByTestId("log-line-count").textContent())?.replace(/\D/g, ""))).toBeGreaterThan(3);
     await shot("app-logs.png");
 
     // --- Open the app through its slot port.

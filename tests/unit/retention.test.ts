@@ -27,4 +27,10 @@ describe("rollback eligibility and retention", () => {
     expect(eligible).toHaveLength(RETAINED_RELEASES + 1);
     expect(eligible.at(-1)).toBe(pinned);
   });
+
+  test("the warm standby stays eligible however old it is", () => {
+    const standby = release({ status: "standby" });
+    const rows = [...Array.from({ length: 6 }, () => release()).reverse(), standby];
+    expect(rollbackEligible(rows)).toContain(standby);
+  });
 });
