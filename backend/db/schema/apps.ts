@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
 export const APP_STATUSES = ["new", "building", "live", "failed", "stopped"] as const;
@@ -33,6 +33,13 @@ export const apps = pgTable(
     autoDeploy: boolean("auto_deploy").notNull().default(true),
     /** Extra host names nginx routes to the live slot (besides <name>.localhost in local mode). */
     domains: text("domains").array().notNull().default(sql`'{}'::text[]`),
+    /** "owner/name" when the app was created from a GitHub repository. */
+    githubRepo: text("github_repo"),
+    /** Whose GitHub token clones the repository and manages its webhook. */
+    githubAccountId: uuid("github_account_id"),
+    githubHookId: bigint("github_hook_id", { mode: "number" }),
+    /** The webhook's signing secret, encrypted with the master key. */
+    webhookSecret: text("webhook_secret"),
     memoryMax: text("memory_max"),
     cpuQuota: text("cpu_quota"),
     status: text("status", { enum: APP_STATUSES }).notNull().default("new"),
