@@ -1,3 +1,4 @@
+import { createGitHub } from "./adapters/github.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -73,6 +74,7 @@ export function createServices(
     masterKey: overrides.masterKey ?? loadSecretKey(config),
     events: new EventBus(database, log),
     runtime: overrides.runtime ?? createRuntime(config),
+    github: createGitHub(config),
     proxy:
       overrides.proxy ??
       createLocalProxy({

@@ -1,3 +1,4 @@
+import type { GitHub } from "./adapters/github.ts";
 import type { AppProxy } from "./adapters/nginx.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
 import type { RateLimiter } from "./auth/rate-limit.ts";
@@ -22,6 +23,8 @@ export interface Services {
   runtime: Runtime;
   /** nginx in front of the apps: the switch moves traffic through it. */
   proxy: AppProxy;
+  /** GitHub as configured (OAuth app, API); null when GITHUB_CLIENT_ID/SECRET are unset. */
+  github: GitHub | null;
   /** Set once the job workers exist (after services are built). */
   orchestrator: Orchestrator;
 }

@@ -3,6 +3,7 @@ import { and, arrayOverlaps, eq, inArray, ne } from "drizzle-orm";
 import { allocatePortPair } from "../db/queries/ports.ts";
 import { type App, apps, environments, jobs, slots } from "../db/schema/index.ts";
 import { appPaths } from "../jobs/steps/paths.ts";
+import { syncWebhook } from "./github-apps.ts";
 import type { Services } from "../services.ts";
 
 export class AppExistsError extends Error {
@@ -54,7 +55,11 @@ export async function createApp(services: Services, input: NewApp): Promise<App>
  * a row deleted with a process still running would leave an orphan nobody can see.
  */
 export async function deleteApp(services: Services, app: App): Promise<void> {
-  const { db, orchestrator, runtime, config, events } = services;
+  const { db, orchestrator, runtime, config, events, log } = services;
+  if (app.githubHookId) {
+    // Best effort: a hook left behind only produces deliveries answered "unknown app".
+    await syncWebhook(services, app, false).catch((error: Error) => log.warn("could not remove the app's GitHub webhook", { app: app.name, error: error.message }));
+  }
   const active = await db
     .select({ id: jobs.id })
     .from(jobs)

@@ -10,6 +10,8 @@ import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { envRoutes } from "./routes/env.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { githubRoutes } from "./routes/github.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
@@ -20,7 +22,18 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export type RouteModule = (r: Router) => void;
 
-export const coreRoutes: RouteModule[] = [healthRoutes, authRoutes, tokenRoutes, userRoutes, appRoutes, envRoutes, jobRoutes, eventRoutes];
+export const coreRoutes: RouteModule[] = [
+  healthRoutes,
+  authRoutes,
+  tokenRoutes,
+  userRoutes,
+  appRoutes,
+  envRoutes,
+  jobRoutes,
+  eventRoutes,
+  githubRoutes,
+  webhookRoutes,
+];
 
 export interface HttpApp {
   fetch(req: Request, server?: Server<unknown>): Promise<Response>;
@@ -87,8 +100,10 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
     }
     const headers = new Headers(response.headers);
     c.responseHeaders.forEach((value, key) => {
-      headers.append(key, value);
+      if (key !== "set-cookie") headers.append(key, value);
     });
+    // Each cookie its own header: joined with commas they would not parse.
+    for (const cookie of c.responseHeaders.getSetCookie()) headers.append("set-cookie", cookie);
     headers.set("x-request-id", requestId);
     if (isApi) headers.set("cache-control", headers.get("cache-control") ?? "no-store");
     headers.set("x-content-type-options", "nosniff");

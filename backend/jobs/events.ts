@@ -8,7 +8,8 @@ export type PanelEvent =
   | { type: "job.log"; jobId: string; seq: number }
   | { type: "app.created" | "app.updated" | "app.deleted"; appId: string; app: string; status?: string }
   | { type: "slot.updated"; appId: string; app: string; color: string; state: string; releaseId: string | null }
-  | { type: "release.updated"; appId: string; app: string; releaseId: string; status: string };
+  | { type: "release.updated"; appId: string; app: string; releaseId: string; status: string }
+  | { type: "webhook.delivery"; appId: string | null; deliveryId: string; outcome: string; jobId: string | null };
 
 export type Listener = (event: PanelEvent) => void;
 

@@ -1,15 +1,18 @@
 import { desc, eq } from "drizzle-orm";
 import { z } from "zod";
+import { GitHubAuthError, GitHubError } from "../../adapters/github.ts";
 import { COLORS } from "../../adapters/runtime/types.ts";
 import { type AppSummary, appSlots, findAppByName, listAppSummaries, listReleases } from "../../db/queries/apps.ts";
 import { APP_NAME_PATTERN, type App, apps, jobs, type Release } from "../../db/schema/index.ts";
 import { createAppSchema, updateAppSchema } from "../../domain/app-settings.ts";
 import { AppExistsError, assertDomainsFree, createApp, DomainTakenError, deleteApp } from "../../domain/apps.ts";
+import { syncWebhook } from "../../domain/github-apps.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson, readParams, readQuery } from "../context.ts";
 import { badRequest, conflict, HttpError, notFound, validationError } from "../errors.ts";
 import type { Router } from "../router.ts";
+import { ownerRepo, requireAccount, withGitHub } from "./github.ts";
 import { jobJson } from "./jobs.ts";
 
 const appParam = z.object({ app: z.string().regex(APP_NAME_PATTERN, "is not a valid app name") });
@@ -59,6 +62,8 @@ export function appJson(a: AppSummary) {
     watchSeconds: a.watchSeconds,
     standbyTimeoutMin: a.standbyTimeoutMin,
     autoDeploy: a.autoDeploy,
+    githubRepo: a.githubRepo,
+    webhook: a.githubRepo ? { hookId: a.githubHookId, active: a.githubHookId !== null } : null,
     domains: a.domains,
     memoryMax: a.memoryMax,
     cpuQuota: a.cpuQuota,
@@ -77,20 +82,54 @@ async function summary(c: Context, app: App) {
   return appJson(one);
 }
 
+/** A GitHub call on behalf of an app failed: say what did not happen and why, as a 4xx/502. */
+function gitHubFailure(error: unknown, what: string): HttpError {
+  if (error instanceof GitHubAuthError) return new HttpError(409, "github_reconnect_needed", `${what}: ${error.message}`);
+  if (error instanceof GitHubError) return new HttpError(502, "github_unavailable", `${what}: ${error.message}`);
+  return error instanceof HttpError ? error : new HttpError(502, "github_unavailable", `${what}: ${(error as Error).message}`);
+}
+
 export function appRoutes(r: Router): void {
   r.get("/api/v1/apps", { auth: "viewer" }, async (c) => {
     return Response.json({ apps: (await listAppSummaries(c.services.db)).map(appJson) });
   });
 
   r.post("/api/v1/apps", { auth: "admin" }, async (c) => {
-    const { deploy, ...body } = await readJson(c, createAppSchema);
+    const raw = await readJson(c, z.record(z.string(), z.unknown(), { error: "the body must be a JSON object" }));
+    // From a GitHub repository: its https clone URL (cloned with the user's token as a header) and default branch.
+    let fromGitHub: { fullName: string; accountId: string } | null = null;
+    if (raw.github !== undefined) {
+      const picked = ownerRepo.safeParse(raw.github);
+      if (!picked.success) throw validationError(picked.error, "body");
+      const { github, account, token } = await requireAccount(c);
+      const info = await withGitHub(c, account, () => github.repo(token, picked.data.owner, picked.data.repo));
+      raw.repoUrl = info.cloneUrl;
+      raw.branch ??= info.defaultBranch;
+      fromGitHub = { fullName: info.fullName, accountId: account.id };
+    }
+    const { github: _picked, ...rest } = raw;
+    const parsed = createAppSchema.safeParse(rest);
+    if (!parsed.success) throw validationError(parsed.error, "body");
+    const { deploy, ...body } = parsed.data;
     let app: App;
     try {
-      app = await createApp(c.services, body);
+      app = await createApp(c.services, {
+        ...body,
+        ...(fromGitHub ? { githubRepo: fromGitHub.fullName, githubAccountId: fromGitHub.accountId } : {}),
+      });
     } catch (error) {
       if (error instanceof AppExistsError) throw conflict("app_exists", error.message);
       if (error instanceof DomainTakenError) throw conflict("domain_taken", error.message);
       throw error;
+    }
+    if (fromGitHub && app.autoDeploy) {
+      try {
+        app = await syncWebhook(c.services, app, true);
+      } catch (error) {
+        // No half-made app: without its webhook it would never deploy on push.
+        await deleteApp(c.services, app);
+        throw gitHubFailure(error, "The app was not created: its webhook could not be set up");
+      }
     }
     await audit(c, "app.created", `app:${app.name}`, { repoUrl: app.repoUrl, branch: app.branch });
     await c.services.events.publish({ type: "app.created", appId: app.id, app: app.name, status: app.status });
@@ -115,6 +154,13 @@ export function appRoutes(r: Router): void {
       } catch (error) {
         if (error instanceof DomainTakenError) throw conflict("domain_taken", error.message);
         throw error;
+      }
+    }
+    if (parsed.data.autoDeploy !== undefined && parsed.data.autoDeploy !== app.autoDeploy && app.githubRepo) {
+      try {
+        await syncWebhook(c.services, app, parsed.data.autoDeploy);
+      } catch (error) {
+        throw gitHubFailure(error, `Auto-deploy was not turned ${parsed.data.autoDeploy ? "on" : "off"}: the webhook could not be ${parsed.data.autoDeploy ? "created" : "removed"}`);
       }
     }
     await c.services.db

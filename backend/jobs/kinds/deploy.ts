@@ -3,6 +3,8 @@ import { dirname, join } from "node:path";
 import { eq, max } from "drizzle-orm";
 import { run } from "../../adapters/exec.ts";
 import { fetchSource } from "../../adapters/git.ts";
+import { appGitHubToken } from "../../domain/github-apps.ts";
+import { reportCommitStatus } from "../steps/commit-status.ts";
 import { appSlots, findAppById, productionEnvironment } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { builds, type Release, releases } from "../../db/schema/index.ts";
@@ -37,6 +39,7 @@ export const deployHandler: JobHandler = {
     await setAppStatus(ctx, app, "building");
     try {
       await ctx.step("fetch", () => fetchStep(ctx, state));
+      if (state.commit) await reportCommitStatus(ctx, app, state.commit.sha, "pending", "Deploying…");
       await ctx.step("detect", () => detectStep(ctx, state));
       await ctx.step("install", () => installStep(ctx, state));
       await ctx.step("build", () => buildStep(ctx, state));
@@ -44,9 +47,15 @@ export const deployHandler: JobHandler = {
       await db.update(builds).set({ status: "succeeded", finishedAt: new Date() }).where(eq(builds.id, build.id));
       const release = state.release as Release;
       const { color, switchMs } = await goLive(ctx, state.app, release);
+      await reportCommitStatus(ctx, app, release.commitSha, "success", `Live as v${release.number} (${color} slot)`);
       return { releaseId: release.id, releaseNumber: release.number, commitSha: release.commitSha, color, switchMs };
     } catch (error) {
       const cancelled = ctx.signal.aborted;
+      const sha = state.commit?.sha ?? (typeof ctx.job.params.ref === "string" ? ctx.job.params.ref : null);
+      if (sha) {
+        const why = cancelled ? "Deploy cancelled" : `Deploy failed: ${(error as Error).message}`;
+        await reportCommitStatus(ctx, app, sha, cancelled ? "error" : "failure", why);
+      }
       await db
         .update(builds)
         .set({ status: cancelled ? "cancelled" : "failed", finishedAt: new Date() })
@@ -69,7 +78,7 @@ async function fetchStep(ctx: JobContext, state: DeployState): Promise<void> {
     branch: state.app.branch,
     sha,
     dir: state.buildDir,
-    token: null,
+    token: (await appGitHubToken(ctx.services, state.app))?.token ?? null,
     onLine: (stream, line) => ctx.log(line, stream),
     signal: ctx.signal,
     timeoutMs: 10 * 60_000,
