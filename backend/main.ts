@@ -1,7 +1,7 @@
-import { createGitHub } from "./adapters/github.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
+import { createGitHub } from "./adapters/github.ts";
 import { createLocalProxy } from "./adapters/nginx.ts";
 import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { createSystemdRuntime } from "./adapters/runtime/systemd.ts";

@@ -49,7 +49,12 @@ export interface GitHub {
   branches(token: string, owner: string, name: string): Promise<Array<{ name: string; sha: string }>>;
   createHook(token: string, owner: string, name: string, hook: { url: string; secret: string }): Promise<number>;
   deleteHook(token: string, owner: string, name: string, hookId: number): Promise<void>;
-  hook(token: string, owner: string, name: string, hookId: number): Promise<{ id: number; url: string; events: string[]; active: boolean } | null>;
+  hook(
+    token: string,
+    owner: string,
+    name: string,
+    hookId: number,
+  ): Promise<{ id: number; url: string; events: string[]; active: boolean } | null>;
   commitStatus(
     token: string,
     owner: string,
@@ -66,7 +71,10 @@ export function createGitHub(config: Config): GitHub | null {
   if (!config.github) return null;
   const { clientId, clientSecret, url: web, apiUrl: api } = config.github;
   const oauth = new OAuth2Client(clientId, clientSecret, new URL("/api/v1/auth/github/callback", config.publicUrl).toString());
-  const octokit = (token: string) => new Octokit({ auth: token, baseUrl: api, userAgent: "switchyard", request: { retries: 0 } });
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  // Errors come back to the caller, who logs them with context; octokit itself stays quiet.
+  const octokit = (token: string) =>
+    new Octokit({ auth: token, baseUrl: api, userAgent: "switchyard", log: quiet, request: { retries: 0 } });
 
   /** Maps octokit's errors to ours; a 401 means the token is no good any more. */
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -135,7 +143,8 @@ export function createGitHub(config: Config): GitHub | null {
         return list;
       }),
 
-    repo: (token, owner, name) => call("repository lookup", async () => toRepo((await octokit(token).rest.repos.get({ owner, repo: name })).data)),
+    repo: (token, owner, name) =>
+      call("repository lookup", async () => toRepo((await octokit(token).rest.repos.get({ owner, repo: name })).data)),
 
     branches: (token, owner, name) =>
       call("branch list", async () => {

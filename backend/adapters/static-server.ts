@@ -23,7 +23,8 @@ const server = Bun.serve({
   port,
   hostname: process.env.HOST ?? "127.0.0.1",
   fetch(req) {
-    if (req.method !== "GET" && req.method !== "HEAD") return new Response("Method not allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return new Response("Method not allowed", { status: 405, headers: { allow: "GET, HEAD" } });
     let path: string;
     try {
       path = decodeURIComponent(new URL(req.url).pathname);
@@ -33,7 +34,7 @@ const server = Bun.serve({
     if (path.includes("\0")) return new Response("Bad request", { status: 400 });
     const target = resolve(root, `.${normalize(`/${path}`)}`);
     if (target !== root && !target.startsWith(root + sep)) return new Response("Not found", { status: 404 });
-    const found = file(target) ?? (extname(path) === "" ? file(join(root, "200.html")) ?? file(join(root, "index.html")) : null);
+    const found = file(target) ?? (extname(path) === "" ? (file(join(root, "200.html")) ?? file(join(root, "index.html"))) : null);
     if (!found) return new Response("Not found", { status: 404 });
     return new Response(Bun.file(found));
   },

@@ -96,7 +96,15 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
  * The slot's socket forwarder as its own unit (the switch's unix socket in front of PORT), so it
  * lives and restarts with its slot.
  */
-export function buildSocketUnit(o: { app: string; color: Color; bun: string; forwarder: string; socketPath: string; port: number; user: string }): string {
+export function buildSocketUnit(o: {
+  app: string;
+  color: Color;
+  bun: string;
+  forwarder: string;
+  socketPath: string;
+  port: number;
+  user: string;
+}): string {
   const name = unitName(o.app, o.color, "socket");
   if (!USER.test(o.user)) throw new UnitError(`"${o.user}" is not a valid user name`);
   return [
@@ -125,11 +133,19 @@ export function buildSocketUnit(o: { app: string; color: Color; bun: string; for
   ].join("\n");
 }
 
-export function systemctlArgv(verb: "daemon-reload" | "start" | "stop" | "restart" | "is-active" | "show" | "enable" | "disable", unit?: string): string[] {
+export function systemctlArgv(
+  verb: "daemon-reload" | "start" | "stop" | "restart" | "is-active" | "show" | "enable" | "disable",
+  unit?: string,
+): string[] {
   if (verb === "daemon-reload") return ["systemctl", "daemon-reload"];
   if (!unit || !/^sy-[a-z0-9-]+\.service$/.test(unit)) throw new UnitError(`refusing to ${verb} "${unit}": only sy-*.service units`);
   if (verb === "show") {
-    return ["systemctl", "show", unit, "--property=ActiveState,SubState,MainPID,ExecMainStartTimestamp,NRestarts,ExecMainStatus,ExecMainCode"];
+    return [
+      "systemctl",
+      "show",
+      unit,
+      "--property=ActiveState,SubState,MainPID,ExecMainStartTimestamp,NRestarts,ExecMainStatus,ExecMainCode",
+    ];
   }
   return ["systemctl", verb, unit];
 }

@@ -3,8 +3,8 @@ import { and, arrayOverlaps, eq, inArray, ne } from "drizzle-orm";
 import { allocatePortPair } from "../db/queries/ports.ts";
 import { type App, apps, environments, jobs, slots } from "../db/schema/index.ts";
 import { appPaths } from "../jobs/steps/paths.ts";
-import { syncWebhook } from "./github-apps.ts";
 import type { Services } from "../services.ts";
+import { syncWebhook } from "./github-apps.ts";
 
 export class AppExistsError extends Error {
   override name = "AppExistsError";
@@ -58,7 +58,9 @@ export async function deleteApp(services: Services, app: App): Promise<void> {
   const { db, orchestrator, runtime, config, events, log } = services;
   if (app.githubHookId) {
     // Best effort: a hook left behind only produces deliveries answered "unknown app".
-    await syncWebhook(services, app, false).catch((error: Error) => log.warn("could not remove the app's GitHub webhook", { app: app.name, error: error.message }));
+    await syncWebhook(services, app, false).catch((error: Error) =>
+      log.warn("could not remove the app's GitHub webhook", { app: app.name, error: error.message }),
+    );
   }
   const active = await db
     .select({ id: jobs.id })

@@ -5,9 +5,14 @@ import { accountById, accountToken, encryptHookSecret, markTokenRevoked } from "
 import { type App, apps } from "../db/schema/index.ts";
 import type { Services } from "../services.ts";
 
-/** Where GitHub delivers pushes for every app of this panel. */
-export function webhookUrl(services: Services): string {
-  return new URL("/api/v1/webhooks/github", services.config.publicUrl).toString();
+/**
+ * Where GitHub delivers an app's pushes. The app's name rides in the query: GitHub refuses a second
+ * hook with the same URL on one repository, and two apps may deploy two branches of one repository.
+ */
+export function webhookUrl(services: Services, app: App): string {
+  const url = new URL("/api/v1/webhooks/github", services.config.publicUrl);
+  url.searchParams.set("app", app.name);
+  return url.toString();
 }
 
 export function splitRepo(fullName: string): { owner: string; repo: string } {
@@ -19,7 +24,7 @@ export function splitRepo(fullName: string): { owner: string; repo: string } {
 export async function appGitHubToken(services: Services, app: App): Promise<{ token: string; accountId: string } | null> {
   if (!app.githubAccountId) return null;
   const account = await accountById(services.db, app.githubAccountId);
-  if (!account || account.tokenStatus !== "ok") return null;
+  if (account?.tokenStatus !== "ok") return null;
   return { token: accountToken(services.masterKey, account), accountId: account.id };
 }
 
@@ -36,7 +41,7 @@ export async function syncWebhook(services: Services, app: App, enabled: boolean
   try {
     if (enabled && !app.githubHookId) {
       const secret = randomBytes(32).toString("hex");
-      const hookId = await github.createHook(auth.token, owner, repo, { url: webhookUrl(services), secret });
+      const hookId = await github.createHook(auth.token, owner, repo, { url: webhookUrl(services, app), secret });
       const [row] = await db
         .update(apps)
         .set({ githubHookId: hookId, webhookSecret: encryptHookSecret(services.masterKey, app.id, secret), updatedAt: new Date() })
@@ -46,7 +51,8 @@ export async function syncWebhook(services: Services, app: App, enabled: boolean
     }
     if (!enabled && app.githubHookId) {
       await github.deleteHook(auth.token, owner, repo, app.githubHookId);
-      const [row] = await db.update(apps).set({ githubHookId: null, webhookSecret: null, updatedAt: new Date() }).where(eq(apps.id, app.id)).returning();
+      // The secret stays, so deliveries already on their way still verify and are recorded as ignored.
+      const [row] = await db.update(apps).set({ githubHookId: null, updatedAt: new Date() }).where(eq(apps.id, app.id)).returning();
       return row ?? app;
     }
     return app;

@@ -11,11 +11,11 @@ import { authRoutes } from "./routes/auth.ts";
 import { envRoutes } from "./routes/env.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { githubRoutes } from "./routes/github.ts";
-import { webhookRoutes } from "./routes/webhooks.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { userRoutes } from "./routes/users.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
 import { createStaticHandler } from "./static.ts";
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);

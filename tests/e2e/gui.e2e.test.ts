@@ -247,13 +247,23 @@ describe("the panel in a browser", () => {
     await shot("dashboard.png");
 
     // --- Dark theme, and a phone.
-    const dark = await browser.newContext({ viewport: { width: 1366, height: 860 }, colorScheme: "dark", storageState: await context.storageState() });
+    const dark = await browser.newContext({
+      viewport: { width: 1366, height: 860 },
+      colorScheme: "dark",
+      storageState: await context.storageState(),
+    });
     const darkPage = await dark.newPage();
     const darkErrors = watchConsole(darkPage);
     await darkPage.goto(panel.url);
     await darkPage.locator('[data-testid="app-card"]').first().waitFor();
     await shot("dashboard-dark.png", darkPage);
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await context.storageState() });
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      storageState: await context.storageState(),
+    });
     const phonePage = await phone.newPage();
     const phoneErrors = watchConsole(phonePage);
     await phonePage.goto(panel.url);
@@ -281,7 +291,11 @@ describe("the panel in a browser", () => {
     const freshErrors = watchConsole(fresh);
     const started = Date.now();
     await fresh.goto(panel.url);
-    await fresh.waitForFunction(() => (globalThis as unknown as PageGlobals).document.querySelectorAll('[data-testid="app-card"]').length >= 50, undefined, { timeout: 30_000 });
+    await fresh.waitForFunction(
+      () => (globalThis as unknown as PageGlobals).document.querySelectorAll('[data-testid="app-card"]').length >= 50,
+      undefined,
+      { timeout: 30_000 },
+    );
     const wallMs = Date.now() - started;
     const sinceNavigation = await fresh.evaluate(() => Math.round(performance.now()));
     console.log(`BENCH ${JSON.stringify({ name: "dashboard_50_apps", cards: 50, ms_since_navigation: sinceNavigation, wall_ms: wallMs })}`);
@@ -308,7 +322,9 @@ await Bun.write("version.txt", "big");
       await fresh.waitForFunction(
         () =>
           Number(
-            (globalThis as unknown as PageGlobals).document.querySelector('[data-testid="log-line-count"]')?.textContent?.replace(/\D/g, "") ?? 0,
+            (globalThis as unknown as PageGlobals).document
+              .querySelector('[data-testid="log-line-count"]')
+              ?.textContent?.replace(/\D/g, "") ?? 0,
           ) >= 100_000,
         undefined,
         { timeout: 120_000 },

@@ -48,12 +48,14 @@ export interface TestApiOptions {
   /** Start the event bus and job workers (needed for deploys and SSE). */
   background?: boolean;
   overrides?: Partial<Services>;
+  /** Extra configuration, as environment variables (GITHUB_CLIENT_ID, SWITCHYARD_PUBLIC_URL…). */
+  config?: Record<string, string>;
 }
 
 export async function createTestApi(options: TestApiOptions = {}): Promise<TestApi> {
   const database = await freshDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), "sy-data-"));
-  const config = testConfig({ SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_PROXY_PORT: String(freePort()) });
+  const config = testConfig({ SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_PROXY_PORT: String(freePort()), ...options.config });
   const services = createServices(
     config,
     database,

@@ -28,7 +28,10 @@ describe(`deploy pipeline (${TEST_DB})`, () => {
   }
 
   async function createApp(name: string, repoUrl: string, extra: Record<string, unknown> = {}) {
-    const res = await api.request("POST", "/api/v1/apps", { cookie, body: { name, repoUrl, healthTimeoutSec: 20, watchSeconds: 1, drainSeconds: 2, ...extra } });
+    const res = await api.request("POST", "/api/v1/apps", {
+      cookie,
+      body: { name, repoUrl, healthTimeoutSec: 20, watchSeconds: 1, drainSeconds: 2, ...extra },
+    });
     expect(res.status).toBe(201);
     return res.body.app;
   }

@@ -29,7 +29,15 @@ describe("webhook signatures", () => {
 
 describe("push deliveries", () => {
   test("reads branch, sha, first line of the message, author", () => {
-    expect(readPush(push())).toEqual({ repo: "acme/shop", branch: "main", sha, deleted: false, message: "Fix checkout", author: "Ada", pusher: "ada" });
+    expect(readPush(push())).toEqual({
+      repo: "acme/shop",
+      branch: "main",
+      sha,
+      deleted: false,
+      message: "Fix checkout",
+      author: "Ada",
+      pusher: "ada",
+    });
     expect(readPush(push({ ref: "refs/tags/v1" }))?.branch).toBeNull();
     expect(readPush(push({ after: "0".repeat(40), deleted: true }))?.deleted).toBe(true);
     expect(readPush({ zen: "ping" })).toBeNull();

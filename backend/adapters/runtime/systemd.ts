@@ -45,7 +45,8 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
   };
   const ctl = async (verb: Parameters<typeof systemctlArgv>[0], unit?: string) => {
     const result = await host.systemctl(systemctlArgv(verb, unit));
-    if (result.code !== 0 && verb !== "is-active" && verb !== "stop") throw new Error(`systemctl ${verb} ${unit ?? ""} failed: ${result.stderr.trim()}`);
+    if (result.code !== 0 && verb !== "is-active" && verb !== "stop")
+      throw new Error(`systemctl ${verb} ${unit ?? ""} failed: ${result.stderr.trim()}`);
     return result;
   };
 
@@ -77,12 +78,24 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     status,
     async start(spec) {
       mkdirSync(join(o.stateDir, spec.app, "slots"), { recursive: true, mode: 0o700 });
-      writeFileAtomic(metaFile(spec.app, spec.color), JSON.stringify({ releaseId: spec.releaseId, port: spec.port, secrets: spec.secrets }), 0o600);
+      writeFileAtomic(
+        metaFile(spec.app, spec.color),
+        JSON.stringify({ releaseId: spec.releaseId, port: spec.port, secrets: spec.secrets }),
+        0o600,
+      );
       await host.writeUnit(unitName(spec.app, spec.color), buildSlotUnit({ ...spec, user: o.user, stateDir: join(o.stateDir, spec.app) }));
       if (spec.socketPath) {
         await host.writeUnit(
           unitName(spec.app, spec.color, "socket"),
-          buildSocketUnit({ app: spec.app, color: spec.color, bun, forwarder: join(import.meta.dir, "forwarder.ts"), socketPath: spec.socketPath, port: spec.port, user: o.user }),
+          buildSocketUnit({
+            app: spec.app,
+            color: spec.color,
+            bun,
+            forwarder: join(import.meta.dir, "forwarder.ts"),
+            socketPath: spec.socketPath,
+            port: spec.port,
+            user: o.user,
+          }),
         );
       }
       await ctl("daemon-reload");

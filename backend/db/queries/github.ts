@@ -27,7 +27,14 @@ export function accountToken(key: Buffer, account: GithubAccount): string {
 }
 
 /** Links (or re-links) a GitHub identity to a user, storing a fresh token. */
-export async function saveAccount(db: Db, key: Buffer, userId: string, user: GitHubUser, token: string, scopes: string): Promise<GithubAccount> {
+export async function saveAccount(
+  db: Db,
+  key: Buffer,
+  userId: string,
+  user: GitHubUser,
+  token: string,
+  scopes: string,
+): Promise<GithubAccount> {
   const values = {
     userId,
     githubId: user.id,
@@ -39,7 +46,11 @@ export async function saveAccount(db: Db, key: Buffer, userId: string, user: Git
     tokenStatus: "ok" as const,
     updatedAt: new Date(),
   };
-  const [row] = await db.insert(githubAccounts).values(values).onConflictDoUpdate({ target: githubAccounts.userId, set: values }).returning();
+  const [row] = await db
+    .insert(githubAccounts)
+    .values(values)
+    .onConflictDoUpdate({ target: githubAccounts.userId, set: values })
+    .returning();
   if (!row) throw new Error("github account upsert returned nothing");
   return row;
 }

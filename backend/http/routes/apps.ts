@@ -160,7 +160,10 @@ export function appRoutes(r: Router): void {
       try {
         await syncWebhook(c.services, app, parsed.data.autoDeploy);
       } catch (error) {
-        throw gitHubFailure(error, `Auto-deploy was not turned ${parsed.data.autoDeploy ? "on" : "off"}: the webhook could not be ${parsed.data.autoDeploy ? "created" : "removed"}`);
+        throw gitHubFailure(
+          error,
+          `Auto-deploy was not turned ${parsed.data.autoDeploy ? "on" : "off"}: the webhook could not be ${parsed.data.autoDeploy ? "created" : "removed"}`,
+        );
       }
     }
     await c.services.db

@@ -48,7 +48,11 @@ export async function requireAccount(c: Context): Promise<{ github: GitHub; acco
 }
 
 const reconnect = () =>
-  new HttpError(409, "github_reconnect_needed", "GitHub no longer accepts the stored access token (revoked or expired). Reconnect GitHub in Settings.");
+  new HttpError(
+    409,
+    "github_reconnect_needed",
+    "GitHub no longer accepts the stored access token (revoked or expired). Reconnect GitHub in Settings.",
+  );
 
 /** Runs a GitHub call for an account: a refused token marks the account for reconnection. */
 export async function withGitHub<T>(c: Context, account: GithubAccount, fn: () => Promise<T>): Promise<T> {
@@ -73,7 +77,7 @@ function flowCookie(value: string, maxAge: number, secure: boolean): string {
   return `${FLOW_COOKIE}=${value}; Path=${FLOW_PATH}; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? "; Secure" : ""}`;
 }
 
-function redirect(c: Context, location: string): Response {
+function redirect(location: string): Response {
   return new Response(null, { status: 302, headers: { location } });
 }
 
@@ -113,7 +117,7 @@ export function githubRoutes(r: Router): void {
     const verifier = generateToken(32);
     const secure = c.services.config.publicUrl.protocol === "https:";
     c.responseHeaders.append("set-cookie", flowCookie(`${state}.${verifier}.${intent}`, FLOW_SECONDS, secure));
-    return redirect(c, github.authorizeUrl(state, verifier).toString());
+    return redirect(github.authorizeUrl(state, verifier).toString());
   });
 
   r.get("/api/v1/auth/github/callback", { auth: "public" }, async (c) => {
@@ -122,7 +126,7 @@ export function githubRoutes(r: Router): void {
     c.responseHeaders.append("set-cookie", flowCookie("", 0, secure));
     const [state, verifier, intent] = (readCookie(c.req.headers.get("cookie"), FLOW_COOKIE) ?? "").split(".");
     const back = intent === "connect" ? "/settings" : "/login";
-    const fail = (code: string) => redirect(c, `${back}?github_error=${code}`);
+    const fail = (code: string) => redirect(`${back}?github_error=${code}`);
     const query = c.url.searchParams;
     if (query.get("error")) return fail(query.get("error") === "access_denied" ? "denied" : "github_error");
     const code = query.get("code");
@@ -144,16 +148,16 @@ export function githubRoutes(r: Router): void {
     const linked = await accountByGithubId(db, user.id);
 
     if (intent === "connect") {
-      if (!c.auth) return redirect(c, "/login?github_error=signed_out");
+      if (!c.auth) return redirect("/login?github_error=signed_out");
       if (linked && linked.userId !== c.auth.user.id) return fail("linked_to_another_user");
       await saveAccount(db, masterKey, c.auth.user.id, user, token, scopes);
       await audit(c, "github.connected", `github:${user.login}`);
-      return redirect(c, "/settings?github=connected");
+      return redirect("/settings?github=connected");
     }
 
     let userId = linked?.userId ?? null;
     if (!userId) {
-      if ((await countUsers(db)) === 0) return redirect(c, "/setup?github_error=setup_first");
+      if ((await countUsers(db)) === 0) return redirect("/setup?github_error=setup_first");
       if (!(await githubSignupAllowed(db))) return fail("not_linked");
       const email = user.email ?? `${user.id}+${user.login}@users.noreply.github.com`;
       if (await findUserByEmail(db, email)) return fail("email_taken");
@@ -164,7 +168,7 @@ export function githubRoutes(r: Router): void {
     const session = await createSession(db, userId, { ip: c.ip, userAgent: c.req.headers.get("user-agent") });
     c.responseHeaders.append("set-cookie", sessionCookie(session.token, session.expiresAt, secure));
     await audit(c, linked ? "auth.login_github" : "auth.signup_github", `github:${user.login}`, undefined, user.login);
-    return redirect(c, "/");
+    return redirect("/");
   });
 
   r.delete("/api/v1/github/connection", { auth: "viewer" }, async (c) => {
@@ -182,7 +186,10 @@ export function githubRoutes(r: Router): void {
     const { github, account, token } = await requireAccount(c);
     const { q, page } = readQuery(
       c,
-      z.object({ q: z.string().trim().max(100).default(""), page: z.coerce.number().int().min(1, "must be 1 or more").max(1000).default(1) }),
+      z.object({
+        q: z.string().trim().max(100).default(""),
+        page: z.coerce.number().int().min(1, "must be 1 or more").max(1000).default(1),
+      }),
     );
     let cached = repoCache.get(account.id);
     if (!cached || Date.now() - cached.at > REPO_CACHE_MS) {
@@ -203,7 +210,9 @@ export function githubRoutes(r: Router): void {
   r.get("/api/v1/github/repos/:owner/:repo/branches", { auth: "admin" }, async (c) => {
     const { owner, repo } = readParams(c, ownerRepo);
     const { github, account, token } = await requireAccount(c);
-    const [info, branches] = await withGitHub(c, account, () => Promise.all([github.repo(token, owner, repo), github.branches(token, owner, repo)]));
+    const [info, branches] = await withGitHub(c, account, () =>
+      Promise.all([github.repo(token, owner, repo), github.branches(token, owner, repo)]),
+    );
     return Response.json({ defaultBranch: info.defaultBranch, branches, repo: info });
   });
 }

@@ -55,7 +55,13 @@ async function act(services: Services, app: App, event: string, payload: unknown
 async function record(services: Services, values: typeof webhookDeliveries.$inferInsert): Promise<WebhookDelivery | null> {
   const [row] = await services.db.insert(webhookDeliveries).values(values).onConflictDoNothing().returning();
   if (row) {
-    await services.events.publish({ type: "webhook.delivery", appId: row.appId, deliveryId: row.id, outcome: row.outcome, jobId: row.jobId });
+    await services.events.publish({
+      type: "webhook.delivery",
+      appId: row.appId,
+      deliveryId: row.id,
+      outcome: row.outcome,
+      jobId: row.jobId,
+    });
   }
   return row ?? null;
 }
@@ -73,7 +79,13 @@ async function finish(services: Services, row: WebhookDelivery, acted: Acted): P
     })
     .where(eq(webhookDeliveries.id, row.id))
     .returning();
-  await services.events.publish({ type: "webhook.delivery", appId: row.appId, deliveryId: row.id, outcome: acted.outcome, jobId: acted.jobId });
+  await services.events.publish({
+    type: "webhook.delivery",
+    appId: row.appId,
+    deliveryId: row.id,
+    outcome: acted.outcome,
+    jobId: acted.jobId,
+  });
   return updated ?? row;
 }
 
@@ -102,7 +114,9 @@ export function webhookRoutes(r: Router): void {
       throw badRequest("The delivery body is not valid JSON (send it as application/json).");
     }
     const repo = repoOf(payload);
-    const candidates = repo ? await appsForRepo(services.db, repo) : [];
+    // Hooks carry ?app=<name>; deliveries to the bare URL are matched by repository.
+    const named = c.url.searchParams.get("app");
+    const candidates = (repo ? await appsForRepo(services.db, repo) : []).filter((a) => named === null || a.name === named);
     const signature = c.req.headers.get("x-hub-signature-256");
     const app = candidates.find((a) => {
       const secret = hookSecret(services.masterKey, a);
@@ -113,7 +127,12 @@ export function webhookRoutes(r: Router): void {
         await record(services, { deliveryId, event, outcome: "rejected: unknown app" });
         throw new HttpError(404, "unknown_app", `No app here deploys ${repo ?? "this repository"}.`);
       }
-      await record(services, { deliveryId, event, appId: candidates.length === 1 ? (candidates[0] as App).id : null, outcome: "rejected: bad signature" });
+      await record(services, {
+        deliveryId,
+        event,
+        appId: candidates.length === 1 ? (candidates[0] as App).id : null,
+        outcome: "rejected: bad signature",
+      });
       throw new HttpError(401, "bad_signature", "X-Hub-Signature-256 is missing or does not match the app's webhook secret.");
     }
     const row = await record(services, { deliveryId, event, appId: app.id, outcome: "received", verified: true, payload: raw });
@@ -143,14 +162,23 @@ export function webhookRoutes(r: Router): void {
       .where(eq(webhookDeliveries.appId, app.id))
       .orderBy(desc(webhookDeliveries.receivedAt))
       .limit(1);
-    const base = { repo: app.githubRepo, autoDeploy: app.autoDeploy, hookId: app.githubHookId, lastDelivery: last ? deliveryJson(last) : null };
+    const base = {
+      repo: app.githubRepo,
+      autoDeploy: app.autoDeploy,
+      hookId: app.githubHookId,
+      lastDelivery: last ? deliveryJson(last) : null,
+    };
     if (!app.githubRepo || !app.githubHookId || !c.services.github) return Response.json({ ...base, hook: null, problem: null });
     const auth = await appGitHubToken(c.services, app);
     if (!auth) return Response.json({ ...base, hook: null, problem: "The GitHub account this app uses needs reconnecting." });
     const { owner, repo } = splitRepo(app.githubRepo);
     try {
       const hook = await c.services.github.hook(auth.token, owner, repo, app.githubHookId);
-      return Response.json({ ...base, hook, problem: hook ? null : "The webhook was removed on GitHub; turn auto-deploy off and on to create it again." });
+      return Response.json({
+        ...base,
+        hook,
+        problem: hook ? null : "The webhook was removed on GitHub; turn auto-deploy off and on to create it again.",
+      });
     } catch (error) {
       return Response.json({ ...base, hook: null, problem: (error as Error).message });
     }
