@@ -50,10 +50,7 @@ export function parseDotenv(text: string): ParseResult {
         continue;
       }
       const inner = body.slice(0, end);
-      value =
-        quote === '"'
-          ? inner.replace(/\\([nrt"\\$])/g, (_, c: string) => ({ n: "\n", r: "\r", t: "\t" })[c as "n"] ?? c)
-          : inner;
+      value = quote === '"' ? inner.replace(/\\([nrt"\\$])/g, (_, c: string) => ({ n: "\n", r: "\r", t: "\t" })[c as "n"] ?? c) : inner;
     } else {
       const comment = rest.search(/\s#/);
       if (comment !== -1) rest = rest.slice(0, comment);

@@ -20,7 +20,8 @@ const AUTH_PAGES = ["/login", "/setup"];
  * protocol-relative URL ("//evil.example", "/\\evil.example") or another auth page.
  */
 export function safeNext(next: string | null | undefined, fallback = "/"): string {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return fallback;
+  if (!next?.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return fallback;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
   if (/[\u0000-\u001f]/.test(next)) return fallback;
   try {
     const base = new URL("http://switchyard.invalid");

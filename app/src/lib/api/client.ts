@@ -14,19 +14,23 @@ import type {
   EnvSaveResult,
   EnvVar,
   EnvVarInput,
+  GitHubRepoPage,
+  GitHubStatus,
   Health,
   Job,
   JobDetail,
+  LoginInput,
   Release,
   Role,
-  SlotColor,
-  SlotDetail,
-  LoginInput,
   SetupInput,
   SetupStatus,
+  SlotColor,
+  SlotDetail,
   User,
   UserResponse,
   ValidationIssue,
+  WebhookDelivery,
+  WebhookHealth,
 } from "./types.ts";
 
 export const API_BASE = "/api/v1";
@@ -336,4 +340,49 @@ export async function listAudit(before?: number, limit = 50, options?: RequestOp
   const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", String(before));
   return (await api.get<{ entries: AuditEntry[] }>(`/audit?${query}`, options)).entries ?? [];
+}
+
+// --- GitHub ----------------------------------------------------------------------------------
+
+/** Where the browser goes to sign in with GitHub, or to connect it to the signed-in account. */
+export function githubStartUrl(intent: "signin" | "connect"): string {
+  return `${API_BASE}/auth/github/start?intent=${intent}`;
+}
+
+export function githubStatus(options?: RequestOptions): Promise<GitHubStatus> {
+  return api.get<GitHubStatus>("/github/status", options);
+}
+
+export async function setGithubSignup(allowSignup: boolean): Promise<void> {
+  await api.put<void>("/github/settings", { allowSignup });
+}
+
+export async function disconnectGithub(): Promise<void> {
+  await api.delete<void>("/github/connection");
+}
+
+export function githubRepos(q: string, page: number, options?: RequestOptions): Promise<GitHubRepoPage> {
+  const query = new URLSearchParams({ page: String(page) });
+  if (q) query.set("q", q);
+  return api.get<GitHubRepoPage>(`/github/repos?${query}`, options);
+}
+
+export function githubBranches(
+  owner: string,
+  repo: string,
+  options?: RequestOptions,
+): Promise<{ defaultBranch: string; branches: Array<{ name: string; sha: string }> }> {
+  return api.get(`/github/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/branches`, options);
+}
+
+export function webhookHealth(name: string, options?: RequestOptions): Promise<WebhookHealth> {
+  return api.get<WebhookHealth>(`${appPath(name)}/webhook`, options);
+}
+
+export async function listDeliveries(name: string, options?: RequestOptions): Promise<WebhookDelivery[]> {
+  return (await api.get<{ deliveries: WebhookDelivery[] }>(`${appPath(name)}/deliveries`, options)).deliveries ?? [];
+}
+
+export async function redeliver(id: string): Promise<WebhookDelivery> {
+  return (await api.post<{ delivery: WebhookDelivery }>(`/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`)).delivery;
 }

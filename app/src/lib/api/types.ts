@@ -123,13 +123,18 @@ export interface App extends Partial<Omit<AppSettings, "repoUrl" | "branch">> {
   liveColor: SlotColor | null;
   currentRelease: Release | null;
   slots?: SlotSummary[];
+  /** "owner/name" when created from GitHub; its webhook deploys every push. */
+  githubRepo?: string | null;
+  webhook?: { hookId: number | null; active: boolean } | null;
   createdAt?: string;
   updatedAt: string;
 }
 
 export interface CreateAppInput extends Partial<AppSettings> {
   name: string;
-  repoUrl: string;
+  /** Any git URL; or, instead, a GitHub repository of the connected account. */
+  repoUrl?: string;
+  github?: { owner: string; repo: string };
   deploy?: boolean;
 }
 
@@ -256,4 +261,58 @@ export interface ApiErrorBody {
 export interface ValidationIssue {
   path: string;
   message: string;
+}
+
+// --- GitHub -------------------------------------------------------------------------------------
+
+export interface GitHubStatus {
+  configured: boolean;
+  howToEnable?: string;
+  callbackUrl: string;
+  allowSignup: boolean;
+  connected: boolean;
+  reconnectNeeded: boolean;
+  account: { login: string; name: string | null; avatarUrl: string | null; scopes: string } | null;
+}
+
+export interface GitHubRepo {
+  fullName: string;
+  owner: string;
+  name: string;
+  private: boolean;
+  defaultBranch: string;
+  cloneUrl: string;
+  description: string | null;
+  pushedAt: string | null;
+}
+
+export interface GitHubRepoPage {
+  repos: GitHubRepo[];
+  page: number;
+  total: number;
+  nextPage: number | null;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  deliveryId: string;
+  event: string;
+  outcome: string;
+  jobId: string | null;
+  ref: string | null;
+  commitSha: string | null;
+  commitMessage: string | null;
+  commitAuthor: string | null;
+  verified: boolean;
+  redeliverable: boolean;
+  receivedAt: string;
+}
+
+export interface WebhookHealth {
+  repo: string | null;
+  autoDeploy: boolean;
+  hookId: number | null;
+  hook: { id: number; url: string; events: string[]; active: boolean } | null;
+  problem: string | null;
+  lastDelivery: WebhookDelivery | null;
 }

@@ -3,9 +3,10 @@
  * kept live by `job.created` / `job.updated` events. An event updates the list at once; a
  * debounced refetch then brings the details the event does not carry (result, error, timings).
  */
+
+import { untrack } from "svelte";
 import { ApiError, listJobs } from "#lib/api/client.ts";
 import type { Job, JobStatus, PanelEvent } from "#lib/api/types.ts";
-import { untrack } from "svelte";
 import { handleError } from "#lib/errors.ts";
 import { connection, RECONNECTED } from "./connection.svelte.ts";
 

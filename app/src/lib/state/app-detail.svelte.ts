@@ -3,17 +3,10 @@
  * and jobs. Each part loads on its own (tabs ask for what they show) and is refetched, debounced,
  * when the event stream says something about this app changed.
  */
-import {
-  ApiError,
-  deployApp,
-  getApp,
-  listAppJobs,
-  listReleases,
-  listSlots,
-  rollbackApp,
-} from "#lib/api/client.ts";
-import type { App, Job, PanelEvent, Release, SlotDetail } from "#lib/api/types.ts";
+
 import { untrack } from "svelte";
+import { ApiError, deployApp, getApp, listAppJobs, listReleases, listSlots, rollbackApp } from "#lib/api/client.ts";
+import type { App, Job, PanelEvent, Release, SlotDetail } from "#lib/api/types.ts";
 import { handleError } from "#lib/errors.ts";
 import { apps } from "./apps.svelte.ts";
 import { connection, RECONNECTED } from "./connection.svelte.ts";

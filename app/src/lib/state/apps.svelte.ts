@@ -3,9 +3,10 @@
  * slot's state) so badges change without waiting, then a debounced refetch brings the rest
  * (release, commit) from `GET /apps`: one request for every app, never one per card.
  */
+
+import { untrack } from "svelte";
 import { ApiError, listApps } from "#lib/api/client.ts";
 import type { App, AppStatus, PanelEvent } from "#lib/api/types.ts";
-import { untrack } from "svelte";
 import { handleError } from "#lib/errors.ts";
 import { connection, RECONNECTED } from "./connection.svelte.ts";
 

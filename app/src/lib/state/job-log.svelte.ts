@@ -146,7 +146,9 @@ export class JobLog {
     const now = new Date().toISOString();
     const i = this.#steps.findIndex((s) => s.name === name);
     const base: JobStep =
-      i === -1 ? { name, status: "pending", message: null, startedAt: null, finishedAt: null, durationMs: null } : (this.#steps[i] as JobStep);
+      i === -1
+        ? { name, status: "pending", message: null, startedAt: null, finishedAt: null, durationMs: null }
+        : (this.#steps[i] as JobStep);
     const startedAt = base.startedAt ?? (status === "running" || STEP_DONE.has(status) ? now : null);
     const finishedAt = STEP_DONE.has(status) ? (base.finishedAt ?? now) : null;
     const next: JobStep = {
