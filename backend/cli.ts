@@ -3,6 +3,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { invalidateUserSessions } from "./auth/sessions.ts";
+import { buildServerInclude } from "./commands/nginx.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
 import { findUserByEmail, setPassword } from "./db/queries/users.ts";
@@ -18,6 +19,9 @@ Commands:
   reset-password EMAIL [--password P]
                                  set a new password (generated and printed when not given)
                                  and sign the user out everywhere
+  nginx-server-config [--domain D] [--port P]
+                                 print the nginx file the server installer puts in
+                                 /etc/nginx/conf.d/switchyard.conf
   version                        print the version
 `;
 
@@ -32,6 +36,8 @@ async function main(argv: string[]): Promise<void> {
       return migrate();
     case "reset-password":
       return resetPassword(args);
+    case "nginx-server-config":
+      return nginxServerConfig(args);
     case "version":
     case "--version":
       console.log(VERSION);
@@ -44,6 +50,26 @@ async function main(argv: string[]): Promise<void> {
       return;
     default:
       throw new CliError(`unknown command '${command}'\n\n${USAGE}`);
+  }
+}
+
+function nginxServerConfig(args: string[]): void {
+  const option = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? (args[i + 1] ?? null) : null;
+  };
+  const port = Number(option("--port") ?? 3000);
+  try {
+    process.stdout.write(
+      buildServerInclude({
+        panelPort: port,
+        confDir: "/etc/nginx/conf.d/switchyard",
+        domain: option("--domain"),
+        acmeWebroot: "/var/lib/switchyard/acme",
+      }),
+    );
+  } catch (error) {
+    throw new CliError((error as Error).message);
   }
 }
 

@@ -1,0 +1,64 @@
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { findNginx } from "../../backend/adapters/nginx.ts";
+import { buildAppConfig, buildServerInclude } from "../../backend/commands/nginx.ts";
+
+/** `nginx -t` of an http-level include, inside a throwaway prefix, as Debian's nginx.conf would include it. */
+function nginxTest(include: (dir: string) => string): { ok: boolean; output: string } {
+  const prefix = mkdtempSync(join(tmpdir(), "sy-server-nginx-"));
+  try {
+    mkdirSync(join(prefix, "logs"));
+    const temps = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${prefix}/${t};`).join("\n    ");
+    writeFileSync(join(prefix, "switchyard.conf"), include(prefix));
+    writeFileSync(
+      join(prefix, "nginx.conf"),
+      `pid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log;\nevents {}\nhttp {\n    ${temps}\n    include ${prefix}/switchyard.conf;\n}\n`,
+    );
+    const proc = Bun.spawnSync([findNginx() as string, "-t", "-p", prefix, "-c", join(prefix, "nginx.conf")], { stderr: "pipe" });
+    return { ok: proc.exitCode === 0, output: proc.stderr.toString() };
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(!findNginx())("server-mode nginx files", () => {
+  test("the installer's include and an app's file pass nginx -t together", () => {
+    const result = nginxTest((dir) => {
+      mkdirSync(join(dir, "apps"));
+      writeFileSync(
+        join(dir, "apps", "shop.conf"),
+        buildAppConfig({
+          app: "shop",
+          listenHost: "0.0.0.0",
+          port: 80,
+          serverNames: ["shop.example.com"],
+          previewNames: null,
+          liveSocket: `${dir}/shop.sock`,
+          slotSockets: { blue: `${dir}/shop-blue.sock`, green: `${dir}/shop-green.sock` },
+          accessLog: `${dir}/logs/shop.access.log`,
+        }),
+      );
+      return buildServerInclude({
+        panelPort: 3000,
+        confDir: join(dir, "apps"),
+        domain: "panel.example.com",
+        acmeWebroot: join(dir, "acme"),
+      });
+    });
+    expect(result.output).toContain("test is successful");
+    expect(result.ok).toBe(true);
+  });
+
+  test("a domain that is not a host name never reaches the file", () => {
+    expect(() =>
+      buildServerInclude({
+        panelPort: 3000,
+        confDir: "/etc/nginx/conf.d/switchyard",
+        domain: "x; return 500",
+        acmeWebroot: "/var/lib/switchyard/acme",
+      }),
+    ).toThrow("is not a valid host name");
+  });
+});
