@@ -4,7 +4,7 @@ import type { Server } from "bun";
 import { createGitHub } from "./adapters/github.ts";
 import { createLocalProxy } from "./adapters/nginx.ts";
 import { createProcessRuntime } from "./adapters/runtime/process.ts";
-import { createSystemdRuntime } from "./adapters/runtime/systemd.ts";
+import { createSystemdRuntime, directSystemdHost, helperSystemdHost, runHelper } from "./adapters/runtime/systemd.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
 import { RateLimiter } from "./auth/rate-limit.ts";
 import { type Config, VERSION } from "./config.ts";
@@ -50,7 +50,12 @@ async function initPgliteInChild(config: Config): Promise<void> {
 
 export function createRuntime(config: Config): Runtime {
   return config.mode === "server"
-    ? createSystemdRuntime({ user: "switchyard-apps", stateDir: join(config.dataDir, "apps") })
+    ? createSystemdRuntime({
+        user: "switchyard-apps",
+        stateDir: join(config.dataDir, "apps"),
+        // Root writes units itself; the installed panel (user switchyard) asks the helper.
+        host: process.getuid?.() === 0 ? directSystemdHost() : helperSystemdHost(),
+      })
     : createProcessRuntime({ dataDir: config.dataDir });
 }
 
@@ -82,6 +87,7 @@ export function createServices(
         port: config.proxyPort,
         log,
         system: config.mode === "server" ? { confDir: "/etc/nginx/conf.d/switchyard", logDir: "/var/log/switchyard" } : null,
+        privileged: config.mode === "server" && process.getuid?.() !== 0 ? runHelper : null,
       }),
     ...overrides,
   } as Services;

@@ -47,6 +47,11 @@ export interface LocalProxyOptions {
    * infrastructure/nginx/switchyard.conf, which also defines the access-log format.
    */
   system?: { confDir: string; logDir: string } | null;
+  /**
+   * Server mode without root: app files go through the privileged helper (`nginx-install APP`,
+   * which writes, tests, reloads and puts the old file back when nginx refuses).
+   */
+  privileged?: ((args: string[], stdin?: string) => Promise<{ code: number | null; stderr: string }>) | null;
 }
 
 /** A name no real site has (.invalid is reserved), for the reload marker. */
@@ -148,6 +153,10 @@ export function createLocalProxy(o: LocalProxyOptions): AppProxy {
       }
       if (system) {
         mkdirSync(join(o.dataDir, "sock"), { recursive: true });
+        if (o.privileged) {
+          o.log.info("using the system nginx through the helper", { confDir, port: o.port });
+          return;
+        }
         await exec("test");
         await reloadAndConfirm();
         o.log.info("using the system nginx", { confDir, port: o.port });
@@ -187,6 +196,12 @@ export function createLocalProxy(o: LocalProxyOptions): AppProxy {
       });
       const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
       if (previous === text && running()) return;
+      if (system && o.privileged) {
+        const result = await o.privileged(["nginx-install", app], text);
+        if (result.code !== 0)
+          throw new NginxError(result.stderr.trim().replace(/^switchyard-helper: /, "") || "nginx refused the configuration");
+        return;
+      }
       writeFileAtomic(file, text);
       try {
         await exec("test");
@@ -200,6 +215,11 @@ export function createLocalProxy(o: LocalProxyOptions): AppProxy {
     },
     async removeApp(app) {
       const file = join(confDir, `${app}.conf`);
+      if (system && o.privileged) {
+        if (existsSync(file)) await o.privileged(["nginx-remove", app]);
+        rmSync(paths.liveSocket(app), { force: true });
+        return;
+      }
       if (existsSync(file)) {
         rmSync(file, { force: true });
         if (running()) await exec("reload").catch(() => {});

@@ -23,6 +23,31 @@ export function directSystemdHost(unitDir = "/etc/systemd/system"): SystemdHost 
   };
 }
 
+/** Where install.sh puts the privileged helper (infrastructure/helper/switchyard-helper). */
+export const HELPER_PATH = "/usr/local/lib/switchyard/helper";
+
+/** Runs one helper verb as root through sudo (the only root power the panel's user has). */
+export function runHelper(args: string[], stdin?: string): Promise<RunResult> {
+  return run(["sudo", "-n", HELPER_PATH, ...args], { capture: true, timeoutMs: 120_000, ...(stdin === undefined ? {} : { stdin }) });
+}
+
+/** Server mode as the unprivileged `switchyard` user: every systemd action goes through the helper. */
+export function helperSystemdHost(): SystemdHost {
+  const checked = async (args: string[], stdin?: string) => {
+    const result = await runHelper(args, stdin);
+    if (result.code !== 0) throw new Error(result.stderr.trim() || `switchyard-helper ${args[0]} failed`);
+  };
+  return {
+    writeUnit: (name, text) => checked(["unit-install", name], text),
+    removeUnit: (name) => checked(["unit-remove", name]),
+    // systemctlArgv gives ["systemctl", verb, unit, …]: the helper takes the verb and unit.
+    systemctl: (args) =>
+      args[1] === "daemon-reload" ? runHelper(["daemon-reload"]) : runHelper(["systemctl", args[1] ?? "", args[2] ?? ""]),
+    // journalctlArgv gives ["journalctl", "-u", unit, "-n", lines, …].
+    journalctl: (args) => runHelper(["journal", args[2] ?? "", String(Math.min(5000, Number(args[4] ?? 200)))]),
+  };
+}
+
 export interface SystemdRuntimeOptions {
   user: string;
   /** Per-slot state this runtime keeps (0600 JSON with the secrets to mask in journal output). */

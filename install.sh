@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# Switchyard installer: turns a fresh Debian 12 / Ubuntu 22.04 / 24.04 server into a running
+# Switchyard (panel behind nginx, PostgreSQL, apps as systemd units). It checks everything first
+# and changes nothing until the checks pass; run it again and it changes only what is missing.
+#
+#   sudo ./install.sh [options]
+#
+#   --check                 only check this machine; change nothing
+#   --source DIR|URL        install from a local checkout or a git URL (default: this script's checkout)
+#   --version REF           the git ref to install from --source URL (default: main)
+#   --domain NAME           the panel's host name (certificate via certbot with --email)
+#   --email ADDRESS         contact for Let's Encrypt
+#   --admin-email ADDRESS   create the owner account (password from --admin-password, or printed once)
+#   --admin-password PW
+#   --uninstall             remove Switchyard (keeps data and the database unless --purge)
+#   --purge                 with --uninstall: remove data, config and the database too
+#   --non-interactive       never ask
+#   -h, --help
+#
+# Thresholds for --check (for testing a machine that falls short): SWITCHYARD_INSTALL_MIN_DISK_GB
+# (default 5), SWITCHYARD_INSTALL_MIN_RAM_MB (default 900), SWITCHYARD_INSTALL_PORTS (default "80 443").
+set -euo pipefail
+
+PREFIX=/opt/switchyard
+CONFIG_DIR=/etc/switchyard
+DATA_DIR=/var/lib/switchyard
+LOG_DIR=/var/log/switchyard
+HELPER=/usr/local/lib/switchyard/helper
+PANEL_USER=switchyard
+APPS_USER=switchyard-apps
+PANEL_PORT=3000
+MIN_DISK_GB="${SWITCHYARD_INSTALL_MIN_DISK_GB:-5}"
+MIN_RAM_MB="${SWITCHYARD_INSTALL_MIN_RAM_MB:-900}"
+PORTS="${SWITCHYARD_INSTALL_PORTS:-80 443}"
+PACKAGES=(git curl unzip ca-certificates nginx postgresql certbot sudo nodejs npm logrotate)
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+check_only=0 uninstall=0 purge=0
+source_arg="$here" version=main domain="" email="" admin_email="" admin_password=""
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+fail() {
+  printf 'install.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+while (($#)); do
+  case "$1" in
+    --check) check_only=1 ;;
+    --source) source_arg="${2:?--source needs a directory or git URL}"; shift ;;
+    --version) version="${2:?--version needs a git ref}"; shift ;;
+    --domain) domain="${2:?--domain needs a host name}"; shift ;;
+    --email) email="${2:?--email needs an address}"; shift ;;
+    --admin-email) admin_email="${2:?--admin-email needs an address}"; shift ;;
+    --admin-password) admin_password="${2:?--admin-password needs a value}"; shift ;;
+    --uninstall) uninstall=1 ;;
+    --purge) purge=1 ;;
+    --non-interactive) ;; # the installer never asks; accepted for scripts that pass it
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) fail "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+[[ -z "$domain" || "$domain" =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$ ]] || fail "--domain '$domain' is not a host name like panel.example.com"
+[[ -z "$email" || "$email" =~ ^[^[:space:]@]+@[^[:space:]@]+\.[^[:space:]@]+$ ]] || fail "--email '$email' is not an email address"
+[[ -z "$admin_email" || "$admin_email" =~ ^[^[:space:]@\"\\]+@[^[:space:]@\"\\]+$ ]] || fail "--admin-email '$admin_email' is not an email address"
+[[ "$admin_password" != *[\"\\]* ]] || fail "--admin-password must not contain quotes or backslashes"
+[[ -z "$domain" || -n "$email" ]] || fail "--domain needs --email (Let's Encrypt's contact address)"
+[[ "$version" =~ ^[A-Za-z0-9._/-]{1,100}$ && "$version" != -* ]] || fail "--version '$version' is not a git ref"
+
+# --- Checks: read-only, every problem on its own line ----------------------------------------
+
+problems=()
+problem() { problems+=("$*"); }
+
+run_checks() {
+  [[ $(id -u) -eq 0 ]] || problem "not running as root: run it with sudo"
+  if [[ -r /etc/os-release ]]; then
+    # shellcheck disable=SC1091
+    . /etc/os-release
+    case "${ID:-}:${VERSION_ID:-}" in
+      debian:12 | ubuntu:22.04 | ubuntu:24.04) ;;
+      *) problem "unsupported system ${PRETTY_NAME:-unknown}: Switchyard installs on Debian 12, Ubuntu 22.04 or 24.04" ;;
+    esac
+  else
+    problem "cannot tell which system this is (no /etc/os-release)"
+  fi
+  case "$(uname -m)" in
+    x86_64 | aarch64) ;;
+    *) problem "unsupported CPU architecture $(uname -m): x86_64 or aarch64 needed" ;;
+  esac
+  local ram_mb
+  ram_mb=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
+  ((ram_mb >= MIN_RAM_MB)) || problem "only ${ram_mb} MB of memory: at least ${MIN_RAM_MB} MB needed"
+  local dir free_gb
+  for dir in /var/lib /opt; do
+    free_gb=$(($(df -Pk "$dir" | awk 'NR == 2 {print $4}') / 1024 / 1024))
+    ((free_gb >= MIN_DISK_GB)) || problem "only ${free_gb} GB free on $dir: at least ${MIN_DISK_GB} GB needed"
+  done
+  local port holder
+  for port in $PORTS; do
+    holder="$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*"' | head -n 1 | cut -d'"' -f2 || true)"
+    if [[ -n "$holder" && "$holder" != nginx ]]; then
+      problem "port $port is in use by $holder: nginx must be the one serving ports 80 and 443"
+    fi
+  done
+  [[ -d /run/systemd/system ]] || problem "systemd is not running as PID 1: apps and the panel run as systemd units"
+  if command -v apt-cache >/dev/null; then
+    apt-cache policy nginx 2>/dev/null | grep -q 'Candidate: [0-9]' || problem "apt has no nginx package to install: check /etc/apt/sources.list and run apt-get update"
+  else
+    problem "apt is missing: Switchyard installs its packages with apt"
+  fi
+}
+
+run_checks
+if ((${#problems[@]})); then
+  printf 'install.sh: this machine is not ready for Switchyard:\n' >&2
+  printf '  - %s\n' "${problems[@]}" >&2
+  printf 'Nothing was changed.\n' >&2
+  exit 1
+fi
+if ((check_only)); then
+  say "All checks passed: this machine is ready for Switchyard. Nothing was changed."
+  exit 0
+fi
+
+# --- Uninstall ---------------------------------------------------------------------------------
+
+if ((uninstall)); then
+  say "Removing Switchyard"
+  systemctl disable --now switchyard.service 2>/dev/null || true
+  for unit in /etc/systemd/system/sy-*.service; do
+    [[ -e "$unit" ]] || continue
+    systemctl disable --now "$(basename "$unit")" 2>/dev/null || true
+    rm -f "$unit"
+  done
+  rm -f /etc/systemd/system/switchyard.service /etc/sudoers.d/switchyard /etc/logrotate.d/switchyard "$HELPER"
+  rm -rf /etc/nginx/conf.d/switchyard /etc/nginx/conf.d/switchyard.conf "$PREFIX"
+  systemctl daemon-reload
+  systemctl reload nginx 2>/dev/null || true
+  if ((purge)); then
+    rm -rf "$DATA_DIR" "$CONFIG_DIR" "$LOG_DIR"
+    runuser -u postgres -- psql -qc "drop database if exists switchyard" 2>/dev/null || true
+    runuser -u postgres -- psql -qc "drop role if exists switchyard" 2>/dev/null || true
+    userdel "$PANEL_USER" 2>/dev/null || true
+    userdel "$APPS_USER" 2>/dev/null || true
+    say "Switchyard, its data and its database are gone."
+  else
+    say "Switchyard is removed. Data in $DATA_DIR, $CONFIG_DIR and the database are kept (--purge removes them)."
+  fi
+  exit 0
+fi
+
+# --- Install: each step does only what is missing --------------------------------------------
+
+changed=0
+note() {
+  changed=1
+  say "$*"
+}
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  note "Installing packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for user in "$PANEL_USER" "$APPS_USER"; do
+  if ! id -u "$user" >/dev/null 2>&1; then
+    note "Creating the system user $user"
+    useradd --system --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$user"
+  fi
+done
+# The apps' user reads release files the panel writes.
+id -nG "$APPS_USER" | grep -qw "$PANEL_USER" || { usermod -aG "$PANEL_USER" "$APPS_USER"; changed=1; }
+
+ensure_dir() { # ensure_dir PATH MODE OWNER
+  if [[ ! -d "$1" || "$(stat -c '%a %U' "$1")" != "$2 ${3%%:*}" ]]; then
+    install -d -m "$2" -o "${3%%:*}" -g "${3##*:}" "$1"
+    changed=1
+  fi
+}
+ensure_dir "$PREFIX" 755 root:root
+ensure_dir "$CONFIG_DIR" 750 root:"$PANEL_USER"
+ensure_dir "$DATA_DIR" 750 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$DATA_DIR/acme" 755 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$LOG_DIR" 750 "$PANEL_USER":adm
+ensure_dir /etc/nginx/conf.d/switchyard 755 root:root
+
+# PostgreSQL: a role and a database of its own, with a random password kept in the env file.
+systemctl is-active --quiet postgresql || systemctl start postgresql
+env_file="$CONFIG_DIR/switchyard.env"
+if [[ ! -f "$env_file" ]]; then
+  note "Creating the database and $env_file"
+  db_password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  secret_key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  runuser -u postgres -- psql -qv ON_ERROR_STOP=1 <<SQL
+do \$\$ begin
+  if not exists (select from pg_roles where rolname = 'switchyard') then create role switchyard login; end if;
+end \$\$;
+alter role switchyard password '$db_password';
+SQL
+  runuser -u postgres -- psql -tAc "select 1 from pg_database where datname = 'switchyard'" | grep -q 1 ||
+    runuser -u postgres -- createdb -O switchyard switchyard
+  public_url="http://${domain:-$(hostname -f 2>/dev/null || hostname)}"
+  [[ -n "$domain" ]] && public_url="https://$domain"
+  umask 077
+  cat >"$env_file" <<ENV
+SWITCHYARD_MODE=server
+SWITCHYARD_DATA_DIR=$DATA_DIR
+DATABASE_URL=postgres://switchyard:$db_password@127.0.0.1:5432/switchyard
+HOST=127.0.0.1
+PORT=$PANEL_PORT
+SWITCHYARD_PUBLIC_URL=$public_url
+SWITCHYARD_SECRET_KEY=$secret_key
+SWITCHYARD_SKIP_GUI_BUILD=1
+ENV
+  umask 022
+  chown root:"$PANEL_USER" "$env_file"
+  chmod 0640 "$env_file"
+fi
+
+# The code: a release directory per revision, `current` pointing at the running one.
+if [[ -d "$source_arg" ]]; then
+  revision="$(git -C "$source_arg" rev-parse --short=12 HEAD 2>/dev/null || date +%Y%m%d%H%M%S)"
+else
+  revision="$(git ls-remote "$source_arg" "$version" | awk 'NR == 1 {print substr($1, 1, 12)}')"
+  [[ -n "$revision" ]] || fail "cannot find '$version' in $source_arg"
+fi
+release="$PREFIX/releases/$revision"
+if [[ ! -f "$release/.installed" ]]; then
+  note "Installing Switchyard $revision into $release"
+  rm -rf "$release"
+  mkdir -p "$release"
+  if [[ -d "$source_arg" ]]; then
+    git -C "$source_arg" archive --format=tar HEAD | tar -x -C "$release"
+  else
+    git clone -q --depth 1 --branch "$version" -- "$source_arg" "$release"
+    rm -rf "$release/.git"
+  fi
+  (cd "$release" && npm install --no-audit --no-fund --loglevel=error && node_modules/.bin/bun run build >/dev/null)
+  touch "$release/.installed"
+fi
+if [[ "$(readlink -f "$PREFIX/current" 2>/dev/null)" != "$release" ]]; then
+  ln -sfn "$release" "$PREFIX/current.tmp" && mv -T "$PREFIX/current.tmp" "$PREFIX/current"
+  changed=1
+fi
+
+install_file() { # install_file MODE SOURCE TARGET — only when the content differs
+  if ! cmp -s "$2" "$3"; then
+    install -m "$1" -o root -g root "$2" "$3"
+    changed=1
+  fi
+}
+install -d -m 755 "$(dirname "$HELPER")"
+install_file 0755 "$release/infrastructure/helper/switchyard-helper" "$HELPER"
+install_file 0440 "$release/infrastructure/sudoers/switchyard" /etc/sudoers.d/switchyard
+visudo -cqf /etc/sudoers.d/switchyard || fail "the sudoers file did not validate"
+install_file 0644 "$release/infrastructure/systemd/switchyard.service" /etc/systemd/system/switchyard.service
+install_file 0644 "$release/infrastructure/logrotate/switchyard" /etc/logrotate.d/switchyard
+
+nginx_conf="$(mktemp)"
+(cd "$release" && node_modules/.bin/bun backend/cli.ts nginx-server-config --port "$PANEL_PORT" ${domain:+--domain "$domain"}) >"$nginx_conf"
+if ! cmp -s "$nginx_conf" /etc/nginx/conf.d/switchyard.conf; then
+  note "Configuring nginx"
+  # Debian's default site also claims default_server on port 80.
+  [[ -L /etc/nginx/sites-enabled/default ]] && rm -f /etc/nginx/sites-enabled/default
+  install -m 0644 "$nginx_conf" /etc/nginx/conf.d/switchyard.conf
+  nginx -t -q || fail "nginx refused the configuration (see nginx -t)"
+  systemctl enable --now nginx >/dev/null 2>&1
+  systemctl reload nginx
+fi
+rm -f "$nginx_conf"
+
+if [[ -n "$domain" && ! -d "/etc/letsencrypt/live/$domain" ]]; then
+  note "Requesting a certificate for $domain"
+  certbot certonly --non-interactive --agree-tos --webroot --webroot-path "$DATA_DIR/acme" --email "$email" --domain "$domain" ||
+    say "certbot could not get a certificate yet (is $domain pointing at this server?); the panel stays on http until it can"
+fi
+
+# shellcheck disable=SC1090 # the env file written above
+(cd "$release" && set -a && . "$env_file" && set +a && runuser -u "$PANEL_USER" -- node_modules/.bin/bun backend/cli.ts migrate >/dev/null)
+systemctl daemon-reload
+if ! systemctl is-active --quiet switchyard.service || ((changed)); then
+  systemctl enable switchyard.service >/dev/null 2>&1
+  systemctl restart switchyard.service
+fi
+for _ in $(seq 1 60); do
+  curl -fsS "http://127.0.0.1:$PANEL_PORT/api/v1/health" >/dev/null 2>&1 && break
+  sleep 1
+done
+curl -fsS "http://127.0.0.1:$PANEL_PORT/api/v1/health" >/dev/null || fail "the panel did not answer; see journalctl -u switchyard"
+
+if [[ -n "$admin_email" ]] && curl -fsS "http://127.0.0.1:$PANEL_PORT/api/v1/setup" | grep -q '"needed":true'; then
+  printed=""
+  if [[ -z "$admin_password" ]]; then
+    admin_password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+    printed=1
+  fi
+  body="$(printf '{"email":"%s","password":"%s","name":"Owner"}' "$admin_email" "$admin_password")"
+  curl -fsS -o /dev/null -H 'content-type: application/json' --data "$body" "http://127.0.0.1:$PANEL_PORT/api/v1/setup" ||
+    fail "could not create the owner account (a password needs 12 characters or more)"
+  changed=1
+  [[ -n "$printed" ]] && say "Owner $admin_email created with password: $admin_password (shown once; change it after signing in)"
+fi
+
+url="$(grep '^SWITCHYARD_PUBLIC_URL=' "$env_file" | cut -d= -f2-)"
+if ((changed)); then
+  say "Switchyard is running."
+else
+  say "Switchyard is already installed and running; nothing changed."
+fi
+cat <<SUMMARY
+
+  Panel:     $url   (first visit: /setup, unless --admin-email was given)
+  Code:      $PREFIX/current -> $release
+  Config:    $env_file
+  Data:      $DATA_DIR        Logs: journalctl -u switchyard, $LOG_DIR
+  Apps:      systemd units sy-<app>-<blue|green>.service (systemctl list-units 'sy-*')
+SUMMARY
