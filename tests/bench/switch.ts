@@ -49,7 +49,9 @@ async function job(api: TestApi, cookie: string, path: string, body: unknown = {
 
 /** Polls through nginx (fresh connections) until the app answers `version`; ms from `t0`. */
 async function until(url: string, host: string, version: string, t0: number): Promise<number> {
+  const deadline = Date.now() + 60_000;
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`nginx never answered ${version}`);
     const res = await fetch(url, { headers: { host, connection: "close" }, keepalive: false });
     if ((await res.text()) === version) return performance.now() - t0;
     await Bun.sleep(2);
@@ -59,7 +61,7 @@ async function until(url: string, host: string, version: string, t0: number): Pr
 export async function switchBench(): Promise<string> {
   const api = await createTestApi({ background: true });
   const cookie = await api.setupOwner();
-  const repo = await createRepo(app("v0"));
+  const repo = await createRepo(app("v0"), "main", "v0");
   await api.request("POST", "/api/v1/apps", { cookie, body: { name: "bg", repoUrl: repo.url, watchSeconds: 0, drainSeconds: 3 } });
   const url = `http://127.0.0.1:${api.config.proxyPort}/`;
   const host = "bg.localhost";
@@ -76,7 +78,7 @@ export async function switchBench(): Promise<string> {
       await Bun.sleep(1000);
       for (let i = 0; i < SWITCHES; i++) {
         if (i % 2 === 0) {
-          await repo.commit(app(`load-${close}-${i}`), `load-${i}`);
+          await repo.commit(app(`load-${close}-${i}`), `load-${close}-${i}`);
           switchMs.push(Number((await job(api, cookie, "deploy")).result?.switchMs));
         } else {
           const rel = (await api.request("GET", "/api/v1/apps/bg/releases", { cookie })).body.releases.find(

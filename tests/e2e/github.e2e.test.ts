@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type GitHubServer, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
 
 const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
-/** The browser reports every 4xx it was given (the signed-out checks); those are not failures. */
-const EXPECTED = /Failed to load resource: the server responded with a status of 4\d\d/;
 
 describe("GitHub in the browser", () => {
   let gh: GitHubServer;
@@ -129,6 +127,6 @@ describe("GitHub in the browser", () => {
     await page.getByTestId("github-signin").click();
     await page.getByTestId("dashboard").waitFor();
     expect(new URL(page.url()).pathname).toBe("/");
-    expect(errors.filter((e) => !EXPECTED.test(e))).toEqual([]);
+    expect(errors.filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
   }, 120_000);
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -32,9 +32,6 @@ interface PageGlobals {
   __frames: number[];
   __sampling: boolean;
 }
-
-/** Console noise that is not a failure: the browser reports every 4xx response it was given. */
-const EXPECTED = /Failed to load resource: the server responded with a status of 4\d\d/;
 
 describe("the panel in a browser", () => {
   let panel: PanelProcess;
@@ -277,7 +274,7 @@ describe("the panel in a browser", () => {
     await dark.close();
     await phone.close();
 
-    expect([...errors, ...darkErrors, ...phoneErrors].filter((e) => !EXPECTED.test(e))).toEqual([]);
+    expect([...errors, ...darkErrors, ...phoneErrors].filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
   }, 900_000);
 
   test("BENCH: a dashboard of 50 apps, and scrolling a 100,000-line log", async () => {
@@ -382,7 +379,7 @@ await Bun.write("version.txt", "big");
       );
       expect(scrolled).toBeGreaterThan(10_000);
       expect(pct(0.95)).toBeLessThan(50);
-      expect(freshErrors.filter((e) => !EXPECTED.test(e))).toEqual([]);
+      expect(freshErrors.filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
     } finally {
       big.cleanup();
       await fresh.close();

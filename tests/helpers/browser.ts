@@ -24,6 +24,9 @@ export async function launchBrowser(): Promise<{ browser: Browser; close(): Prom
   };
 }
 
+/** Console noise that is not a failure: the browser reports every 4xx response it was given. */
+export const EXPECTED_CONSOLE = /Failed to load resource: the server responded with a status of 4\d\d/;
+
 /** Collects console errors and page errors so a test can assert there were none. */
 export function watchConsole(page: Page): string[] {
   const errors: string[] = [];

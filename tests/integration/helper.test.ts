@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildAppConfig } from "../../backend/commands/nginx.ts";
 import { buildSlotUnit, buildSocketUnit } from "../../backend/commands/systemd.ts";
+import { SLOT_UNIT_SPEC } from "../helpers/fixtures.ts";
 
 const HELPER = join(import.meta.dir, "..", "..", "infrastructure", "helper", "switchyard-helper");
 const roots: string[] = [];
@@ -28,19 +29,7 @@ function helper(args: string[], stdin = "") {
   return { code: proc.exitCode, stdout: proc.stdout.toString(), stderr: proc.stderr.toString(), root, written: files(root) };
 }
 
-const spec = {
-  app: "shop",
-  color: "blue" as const,
-  releaseId: "rel-1",
-  releaseDir: "/var/lib/switchyard/apps/shop/releases/rel-1",
-  command: ["/bin/sh", "-c", "exec bun server.ts"],
-  envFile: "/var/lib/switchyard/apps/shop/env/blue.env",
-  port: 4100,
-  secrets: [],
-  socketPath: "/var/lib/switchyard/sock/shop-blue.sock",
-  user: "switchyard-apps",
-  stateDir: "/var/lib/switchyard/apps/shop/data",
-};
+const spec = SLOT_UNIT_SPEC;
 const unit = buildSlotUnit(spec);
 const nginxConf = buildAppConfig({
   app: "shop",

@@ -35,9 +35,9 @@ const LOCATION = `    location / {
 const upstream = (name: string, socket: string) => `upstream ${name} {
     server unix:${socket} max_fails=0;
     keepalive 32;
-    # nginx itself retires a kept-alive upstream connection a second after it opened, so after a
-    # switch the busy ones move to the new slot within a second with no error on either side.
-    keepalive_time 1s;
+    # nginx itself retires a kept-alive upstream connection 250 ms after it opened, so after a
+    # switch the busy ones move to the new slot within a quarter second with no error on either side.
+    keepalive_time 250ms;
     keepalive_timeout 10s;
 }
 `;

@@ -8,20 +8,9 @@ import {
   UnitError,
   unitName,
 } from "../../backend/commands/systemd.ts";
+import { SLOT_UNIT_SPEC } from "../helpers/fixtures.ts";
 
-const spec = {
-  app: "shop",
-  color: "blue" as const,
-  releaseId: "rel-1",
-  releaseDir: "/var/lib/switchyard/apps/shop/releases/rel-1",
-  command: ["/bin/sh", "-c", "exec bun server.ts"],
-  envFile: "/var/lib/switchyard/apps/shop/env/blue.env",
-  port: 4100,
-  secrets: [],
-  socketPath: "/var/lib/switchyard/sock/shop-blue.sock",
-  user: "switchyard-apps",
-  stateDir: "/var/lib/switchyard/apps/shop/data",
-};
+const spec = SLOT_UNIT_SPEC;
 
 const directives = (text: string) => text.split("\n").filter((l) => l.includes("=") && !l.startsWith("#"));
 

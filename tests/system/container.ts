@@ -1,0 +1,206 @@
+/**
+ * A fresh Debian 12 machine for the system tests: a debootstrap root (built once, cached under
+ * /var/cache/switchyard-test), copied per run and booted with systemd-nspawn, so real systemd,
+ * sudo, nginx and PostgreSQL behave as on a new VPS. The container has its own network (a veth
+ * pair with NAT), so its ports 80, 3000 and 5432 never meet the host's.
+ */
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export const CACHE_DIR = process.env.SWITCHYARD_TEST_CACHE ?? "/var/cache/switchyard-test";
+const SUITE = "bookworm";
+/** In the base root: what systemd-nspawn -b needs, plus the installer's packages, downloaded (not installed) so runs need not fetch them. */
+const BOOT_PACKAGES = ["systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates"];
+const PREFETCH = ["nginx", "postgresql", "git", "certbot", "nodejs", "npm", "sudo", "curl", "unzip", "logrotate"];
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Why the system tests cannot run here, or null when they can. */
+export function missingPrerequisite(): string | null {
+  if (process.getuid?.() !== 0) return "they need root";
+  for (const tool of ["debootstrap", "systemd-nspawn", "nsenter", "ip", "nft"]) {
+    if (!Bun.which(tool) && !existsSync(`/usr/sbin/${tool}`)) return `${tool} is not installed`;
+  }
+  return null;
+}
+
+async function run(argv: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  const started = performance.now();
+  const proc = Bun.spawn(argv, {
+    env: options.env ?? (process.env as Record<string, string>),
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = options.timeoutMs ? setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs) : null;
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (timer) clearTimeout(timer);
+  return { code, stdout, stderr, ms: Math.round(performance.now() - started) };
+}
+
+async function must(argv: string[], options: Parameters<typeof run>[1] = {}): Promise<ExecResult> {
+  const result = await run(argv, options);
+  if (result.code !== 0) throw new Error(`${argv.join(" ")} exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(-2000)}`);
+  return result;
+}
+
+function debianMirror(): string {
+  if (process.env.SWITCHYARD_TEST_DEBIAN_MIRROR) return process.env.SWITCHYARD_TEST_DEBIAN_MIRROR;
+  for (const file of ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]) {
+    if (!existsSync(file)) continue;
+    const m = /(?:URIs:|^deb)\s+(https?:\/\/\S+\/debian)\/?(?:\s|$)/m.exec(readFileSync(file, "utf8"));
+    if (m?.[1]) return m[1];
+  }
+  return "http://deb.debian.org/debian";
+}
+
+/**
+ * The cached base root. The host's trusted CAs are added to it, so TLS the host trusts (its
+ * package proxy, say) is trusted inside too.
+ */
+export async function baseRoot(log: (line: string) => void = console.log): Promise<string> {
+  const key = createHash("sha256")
+    .update(JSON.stringify([SUITE, BOOT_PACKAGES, PREFETCH, 1]))
+    .digest("hex")
+    .slice(0, 10);
+  const root = join(CACHE_DIR, `${SUITE}-${key}`);
+  if (existsSync(join(root, ".complete"))) return root;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const building = `${root}.building`;
+  rmSync(building, { recursive: true, force: true });
+  const started = performance.now();
+  log(`system: building the ${SUITE} base root in ${root} (once; later runs reuse it)`);
+  await must(["debootstrap", "--variant=minbase", `--include=${BOOT_PACKAGES.join(",")}`, SUITE, building, debianMirror()], {
+    timeoutMs: 900_000,
+  });
+  const hostCa = "/etc/ssl/certs/ca-certificates.crt";
+  if (existsSync(hostCa)) {
+    cpSync(hostCa, join(building, "usr/local/share/ca-certificates/switchyard-test-host.crt"));
+    await must(["chroot", building, "update-ca-certificates"]);
+  }
+  const env = { ...(process.env as Record<string, string>), DEBIAN_FRONTEND: "noninteractive", LC_ALL: "C" };
+  rmSync(join(building, "etc/resolv.conf"), { force: true });
+  cpSync("/etc/resolv.conf", join(building, "etc/resolv.conf"));
+  await must(["chroot", building, "apt-get", "update", "-qq"], { env, timeoutMs: 300_000 });
+  await must(["chroot", building, "apt-get", "install", "-y", "-qq", "--download-only", ...PREFETCH], { env, timeoutMs: 900_000 });
+  writeFileSync(join(building, ".complete"), `${new Date().toISOString()}\n`);
+  rmSync(root, { recursive: true, force: true });
+  renameSync(building, root);
+  log(`system: base root ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return root;
+}
+
+export interface Container {
+  /** The container's root directory, seen from the host. */
+  readonly root: string;
+  /** Its address on the private link; the host reaches its nginx at http://<ip>/. */
+  readonly ip: string;
+  readonly leader: number;
+  /** Runs a command in every namespace of the container, as root, with a clean environment. */
+  exec(argv: string[], options?: { env?: Record<string, string>; stdin?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Like exec, but a non-zero exit throws with the command's output. */
+  sh(script: string, options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Copies the base root and boots it; resolves once systemd says the system is up. */
+export async function bootContainer(base: string): Promise<Container> {
+  const work = mkdtempSync("/var/tmp/sy-system-");
+  const root = join(work, "root");
+  await must(["cp", "-a", "--reflink=auto", base, root]);
+  const subnet = 1 + Math.floor(Math.random() * 250);
+  const hostIp = `10.231.${subnet}.1`;
+  const ip = `10.231.${subnet}.2`;
+  const name = `sy${subnet}x${Math.floor(Math.random() * 1000)}`;
+  writeFileSync(join(root, "etc/hostname"), `${name}\n`);
+  const nspawn = Bun.spawn(
+    ["systemd-nspawn", "-D", root, "-M", name, "--keep-unit", "--register=no", "-b", "--network-veth", "--resolv-conf=copy-host"],
+    { stdin: "ignore", stdout: Bun.file(join(work, "console.log")), stderr: "pipe" },
+  );
+  const table = `sy_system_${subnet}`;
+  const forwardFile = "/proc/sys/net/ipv4/ip_forward";
+  const forwardBefore = readFileSync(forwardFile, "utf8").trim();
+  let leader = 0;
+
+  const exec: Container["exec"] = (argv, options = {}) =>
+    run(["nsenter", "-t", String(leader), "-a", "--", "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "HOME=/root", "LANG=C.UTF-8", ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...argv], options);
+  const sh: Container["sh"] = async (script, options = {}) => {
+    const result = await exec(["bash", "-c", script], options);
+    if (result.code !== 0) throw new Error(`in the container: ${script}\nexit ${result.code}\n${result.stdout}\n${result.stderr}`.slice(-4000));
+    return result.stdout;
+  };
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    nspawn.kill("SIGTERM"); // systemd-nspawn turns it into an orderly poweroff
+    const exited = await Promise.race([nspawn.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
+    if (!exited) {
+      nspawn.kill("SIGKILL");
+      if (leader) await run(["kill", "-KILL", String(leader)]);
+      await nspawn.exited;
+    }
+    await run(["nft", "delete", "table", "ip", table]);
+    writeFileSync(forwardFile, `${forwardBefore}\n`);
+    if (process.env.SWITCHYARD_TEST_KEEP !== "1") rmSync(work, { recursive: true, force: true });
+  };
+
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!leader) {
+      if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited: ${await new Response(nspawn.stderr).text()}`);
+      if (Date.now() > deadline) throw new Error("the container did not start");
+      const children = (await run(["ps", "-o", "pid=", "--ppid", String(nspawn.pid)])).stdout.trim().split(/\s+/).filter(Boolean);
+      for (const pid of children) {
+        if (readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/usr/lib/systemd/systemd") || readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "systemd")
+          leader = Number(pid);
+      }
+      if (!leader) await Bun.sleep(100);
+    }
+    // "running" or "degraded" (a unit that fails in a container is no concern here); empty while it cannot answer yet.
+    while (!/running|degraded/.test((await exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 60_000 })).stdout)) {
+      if (Date.now() > deadline) throw new Error("systemd in the container did not come up");
+      await Bun.sleep(200);
+    }
+    const veth = `ve-${name}`.slice(0, 15);
+    await must(["ip", "addr", "add", `${hostIp}/30`, "dev", veth]);
+    await must(["ip", "link", "set", veth, "up"]);
+    await sh(`ip addr add ${ip}/30 dev host0 && ip link set host0 up && ip route add default via ${hostIp}`);
+    writeFileSync(forwardFile, "1\n");
+    await must(["nft", "add", "table", "ip", table]);
+    await must(["nft", "add", "chain", "ip", table, "post", "{ type nat hook postrouting priority 100; }"]);
+    await must(["nft", "add", "rule", "ip", table, "post", "ip", "saddr", `${ip}/32`, "masquerade"]);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { root, ip, leader, exec, sh, stop };
+}
+
+/**
+ * Copies the checkout's files (tracked and new, not ignored: no node_modules, no build output)
+ * into the container and commits them there, so the installer sees a plain git checkout.
+ */
+export async function copyCheckout(checkout: string, container: Container, to: string): Promise<void> {
+  const files = (await must(["git", "-C", checkout, "ls-files", "-z", "--cached", "--others", "--exclude-standard"])).stdout
+    .split("\0")
+    .filter((f) => f && existsSync(join(checkout, f)));
+  const dest = join(container.root, to);
+  for (const file of files) {
+    mkdirSync(dirname(join(dest, file)), { recursive: true });
+    cpSync(join(checkout, file), join(dest, file), { preserveTimestamps: true });
+  }
+  const git = (args: string[]) =>
+    must(["git", "-C", dest, "-c", "user.name=Switchyard tests", "-c", "user.email=tests@switchyard.invalid", ...args]);
+  await git(["init", "-q", "-b", "main"]);
+  await git(["add", "-A"]);
+  await git(["commit", "-q", "-m", "checkout under test"]);
+}
