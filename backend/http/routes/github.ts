@@ -81,7 +81,7 @@ function redirect(location: string): Response {
   return new Response(null, { status: 302, headers: { location } });
 }
 
-const ownerRepo = z.object({
+export const ownerRepo = z.object({
   owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, "is not a GitHub user or organisation name"),
   repo: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "is not a repository name"),
 });
@@ -217,4 +217,3 @@ export function githubRoutes(r: Router): void {
   });
 }
 
-export { ownerRepo };

@@ -1,5 +1,6 @@
-import { and, desc, eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { z } from "zod";
+import { findAppById } from "../../db/queries/apps.ts";
 import { appsForRepo, hookSecret } from "../../db/queries/github.ts";
 import { type App, type WebhookDelivery, webhookDeliveries } from "../../db/schema/index.ts";
 import { appGitHubToken, splitRepo } from "../../domain/github-apps.ts";
@@ -187,15 +188,13 @@ export function webhookRoutes(r: Router): void {
   /** Runs a received delivery again (say, after fixing the app's branch setting). */
   r.post("/api/v1/webhooks/deliveries/:id/redeliver", { auth: "deployer" }, async (c) => {
     const { id } = readParams(c, z.object({ id: z.uuid({ error: "must be a delivery id" }) }));
-    const [original] = await c.services.db
-      .select()
-      .from(webhookDeliveries)
-      .where(and(eq(webhookDeliveries.id, id)));
+    const [original] = await c.services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id));
     if (!original) throw notFound(`Delivery ${id}`);
     if (!original.verified || original.payload === null || !original.appId) {
       throw new HttpError(422, "not_redeliverable", "Only deliveries whose signature checked out can be run again.");
     }
-    const app = await loadAppById(c, original.appId);
+    const app = await findAppById(c.services.db, original.appId);
+    if (!app) throw notFound("The delivery's app");
     const deliveryId = `${original.deliveryId}-again-${Date.now().toString(36)}`;
     const row = await record(c.services, {
       deliveryId,
@@ -209,11 +208,4 @@ export function webhookRoutes(r: Router): void {
     const done = await finish(c.services, row, await act(c.services, app, original.event, JSON.parse(original.payload), deliveryId));
     return Response.json({ delivery: deliveryJson(done) }, { status: done.jobId ? 202 : 200 });
   });
-}
-
-async function loadAppById(c: Context, id: string): Promise<App> {
-  const { findAppById } = await import("../../db/queries/apps.ts");
-  const app = await findAppById(c.services.db, id);
-  if (!app) throw notFound("The delivery's app");
-  return app;
 }
