@@ -2,11 +2,12 @@
 /**
  * Benchmarks: prints figures and rewrites docs/benchmarks.md.
  *   bun tests/bench/run.ts            all
- *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch); the rest of the file is kept
+ *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, gui); the rest of the file is kept
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deployBench } from "./deploy.ts";
+import { guiBench } from "./gui.ts";
 import { memoryBench } from "./memory.ts";
 import { switchBench } from "./switch.ts";
 
@@ -16,6 +17,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ["memory", memoryBench],
   ["deploy", deployBench],
   ["switch", switchBench],
+  ["gui", guiBench],
 ];
 
 const cpu = (await Bun.file("/proc/cpuinfo").text()).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
