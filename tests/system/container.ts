@@ -30,7 +30,10 @@ export function missingPrerequisite(): string | null {
   return null;
 }
 
-async function run(argv: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+async function run(
+  argv: string[],
+  options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
+): Promise<ExecResult> {
   const started = performance.now();
   const proc = Bun.spawn(argv, {
     env: options.env ?? (process.env as Record<string, string>),
@@ -46,7 +49,8 @@ async function run(argv: string[], options: { env?: Record<string, string>; stdi
 
 async function must(argv: string[], options: Parameters<typeof run>[1] = {}): Promise<ExecResult> {
   const result = await run(argv, options);
-  if (result.code !== 0) throw new Error(`${argv.join(" ")} exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(-2000)}`);
+  if (result.code !== 0)
+    throw new Error(`${argv.join(" ")} exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(-2000)}`);
   return result;
 }
 
@@ -131,10 +135,27 @@ export async function bootContainer(base: string): Promise<Container> {
   let leader = 0;
 
   const exec: Container["exec"] = (argv, options = {}) =>
-    run(["nsenter", "-t", String(leader), "-a", "--", "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "HOME=/root", "LANG=C.UTF-8", ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...argv], options);
+    run(
+      [
+        "nsenter",
+        "-t",
+        String(leader),
+        "-a",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        `PATH=${CONTAINER_PATH}`,
+        "HOME=/root",
+        "LANG=C.UTF-8",
+        ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        ...argv,
+      ],
+      options,
+    );
   const sh: Container["sh"] = async (script, options = {}) => {
     const result = await exec(["bash", "-c", script], options);
-    if (result.code !== 0) throw new Error(`in the container: ${script}\nexit ${result.code}\n${result.stdout}\n${result.stderr}`.slice(-4000));
+    if (result.code !== 0)
+      throw new Error(`in the container: ${script}\nexit ${result.code}\n${result.stdout}\n${result.stderr}`.slice(-4000));
     return result.stdout;
   };
   let stopped = false;
@@ -142,7 +163,14 @@ export async function bootContainer(base: string): Promise<Container> {
     if (stopped) return;
     stopped = true;
     nspawn.kill("SIGTERM"); // systemd-nspawn turns it into an orderly poweroff
-    const exited = await Promise.race([nspawn.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      nspawn.exited.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), 30_000);
+      }),
+    ]);
+    clearTimeout(timer);
     if (!exited) {
       nspawn.kill("SIGKILL");
       if (leader) await run(["kill", "-KILL", String(leader)]);
@@ -160,7 +188,10 @@ export async function bootContainer(base: string): Promise<Container> {
       if (Date.now() > deadline) throw new Error("the container did not start");
       const children = (await run(["ps", "-o", "pid=", "--ppid", String(nspawn.pid)])).stdout.trim().split(/\s+/).filter(Boolean);
       for (const pid of children) {
-        if (readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/usr/lib/systemd/systemd") || readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "systemd")
+        if (
+          readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/usr/lib/systemd/systemd") ||
+          readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "systemd"
+        )
           leader = Number(pid);
       }
       if (!leader) await Bun.sleep(100);
