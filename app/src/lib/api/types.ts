@@ -125,6 +125,8 @@ export interface App extends Partial<Omit<AppSettings, "repoUrl" | "branch">> {
   slots?: SlotSummary[];
   /** "owner/name" when created from GitHub; its webhook deploys every push. */
   githubRepo?: string | null;
+  /** Extra host names nginx routes to the live slot. */
+  domains?: string[];
   webhook?: { hookId: number | null; active: boolean } | null;
   createdAt?: string;
   updatedAt: string;
