@@ -107,7 +107,8 @@ run_checks() {
   done
   [[ -d /run/systemd/system ]] || problem "systemd is not running as PID 1: apps and the panel run as systemd units"
   if command -v apt-cache >/dev/null; then
-    apt-cache policy nginx 2>/dev/null | grep -q 'Candidate: [0-9]' || problem "apt has no nginx package to install: check /etc/apt/sources.list and run apt-get update"
+    # Not `| grep -q`: grep leaving early kills apt-cache with SIGPIPE, which pipefail reports.
+    [[ "$(apt-cache policy nginx 2>/dev/null)" == *"Candidate: "[0-9]* ]] || problem "apt has no nginx package to install: check /etc/apt/sources.list and run apt-get update"
   else
     problem "apt is missing: Switchyard installs its packages with apt"
   fi
