@@ -18,6 +18,7 @@ describe("GitHub in the browser", () => {
   let context: BrowserContext;
   let page: Page;
   let errors: string[];
+  let proxyPort: number;
 
   beforeAll(async () => {
     repo = await createRepo(bunApp("v1"), "main", "v1");
@@ -28,10 +29,11 @@ describe("GitHub in the browser", () => {
       ],
     });
     const port = freePort();
+    proxyPort = freePort();
     panel = await startPanelProcess({
       PORT: String(port),
       SWITCHYARD_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      SWITCHYARD_PROXY_PORT: String(freePort()),
+      SWITCHYARD_PROXY_PORT: String(proxyPort),
       GITHUB_CLIENT_ID: gh.clientId,
       GITHUB_CLIENT_SECRET: gh.clientSecret,
       GITHUB_URL: gh.url,
@@ -119,6 +121,27 @@ describe("GitHub in the browser", () => {
     await expect(page.getByTestId("delivery-outcome").first().textContent()).resolves.toBe("deployed");
     await page.getByTestId("deliveries-card").screenshot({ path: join(SHOTS, "app-deliveries.png") });
   }, 300_000);
+
+  test("a domain added in the Domains tab is routed by nginx to the live release", async () => {
+    await page.goto(`${panel.url}/apps/shop?tab=domains`);
+    await page.getByTestId("domain-input").fill("not a domain");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await page.getByText("is not a domain name like shop.example.com").waitFor();
+    await page.getByTestId("domain-input").fill("Shop.Example.com");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await page.waitForURL("**/apps/shop?tab=logs&job=*");
+    let body = "";
+    for (let i = 0; i < 80 && body !== "v2"; i++) {
+      body = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: "shop.example.com" } })
+        .then((r) => r.text())
+        .catch(() => "");
+      if (body !== "v2") await Bun.sleep(250);
+    }
+    expect(body).toBe("v2");
+    await page.goto(`${panel.url}/apps/shop?tab=domains`);
+    await expect(page.getByTestId("domain-list").textContent()).resolves.toContain("shop.example.com");
+    await page.getByTestId("domains-tab").screenshot({ path: join(SHOTS, "app-domains.png") });
+  }, 120_000);
 
   test("sign out, then sign in with GitHub", async () => {
     await page.getByTestId("user-menu").click();
