@@ -33,7 +33,9 @@ measured elsewhere (the browser tests, the server install test) are kept as they
 /** The file as `## ` sections, so a run replaces the sections it measured and keeps the others. */
 function sectionsOf(text: string): Map<string, string> {
   const map = new Map<string, string>();
-  for (const part of text.split(/^(?=## )/m).slice(1)) map.set(part.split("\n", 1)[0] as string, part.trimEnd());
+  for (const part of text.split(/^(?=## )/m)) {
+    if (part.startsWith("## ")) map.set(part.split("\n", 1)[0] as string, part.trimEnd());
+  }
   return map;
 }
 
