@@ -178,8 +178,8 @@ for user in "$PANEL_USER" "$APPS_USER"; do
     useradd --system --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$user"
   fi
 done
-# The apps' user reads release files the panel writes.
-id -nG "$APPS_USER" | grep -qw "$PANEL_USER" || { usermod -aG "$PANEL_USER" "$APPS_USER"; changed=1; }
+# The apps' user reads the release files the panel writes (through the panel's group).
+[[ " $(id -nG "$APPS_USER") " == *" $PANEL_USER "* ]] || { usermod -aG "$PANEL_USER" "$APPS_USER"; changed=1; }
 
 ensure_dir() { # ensure_dir PATH MODE OWNER
   if [[ ! -d "$1" || "$(stat -c '%a %U' "$1")" != "$2 ${3%%:*}" ]]; then
@@ -189,7 +189,12 @@ ensure_dir() { # ensure_dir PATH MODE OWNER
 }
 ensure_dir "$PREFIX" 755 root:root
 ensure_dir "$CONFIG_DIR" 750 root:"$PANEL_USER"
-ensure_dir "$DATA_DIR" 750 "$PANEL_USER":"$PANEL_USER"
+# Others (nginx) may only pass through the data dir: to the ACME webroot and to the sockets,
+# which the apps' forwarders create (setgid group dir) and nginx connects to.
+ensure_dir "$DATA_DIR" 751 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$DATA_DIR/apps" 750 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$DATA_DIR/cache" 750 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$DATA_DIR/sock" 2771 "$PANEL_USER":"$PANEL_USER"
 ensure_dir "$DATA_DIR/acme" 755 "$PANEL_USER":"$PANEL_USER"
 ensure_dir "$LOG_DIR" 750 "$PANEL_USER":adm
 ensure_dir /etc/nginx/conf.d/switchyard 755 root:root
@@ -223,8 +228,9 @@ SWITCHYARD_SECRET_KEY=$secret_key
 SWITCHYARD_SKIP_GUI_BUILD=1
 ENV
   umask 022
-  chown root:"$PANEL_USER" "$env_file"
-  chmod 0640 "$env_file"
+  # The panel's user only: the apps' user shares its group and must not read the key.
+  chown "$PANEL_USER":"$PANEL_USER" "$env_file"
+  chmod 0600 "$env_file"
 fi
 
 # The code: a release directory per revision, `current` pointing at the running one.
@@ -245,7 +251,13 @@ if [[ ! -f "$release/.installed" ]]; then
     git clone -q --depth 1 --branch "$version" -- "$source_arg" "$release"
     rm -rf "$release/.git"
   fi
-  (cd "$release" && npm install --no-audit --no-fund --loglevel=error && node_modules/.bin/bun run build >/dev/null)
+  # Bun (the version package.json pins) from npm, then Bun installs the dependencies: Debian 12's
+  # npm 9 reads the lock file differently from the npm that wrote it and leaves out native packages.
+  bun_version="$(sed -n 's/^ *"bun": "\([0-9][0-9.]*\)".*/\1/p' "$release/package.json" | head -n 1)"
+  [[ -n "$bun_version" ]] || fail "package.json pins no Bun version"
+  bun="$PREFIX/tools/bun-$bun_version/node_modules/.bin/bun"
+  [[ -x "$bun" ]] || npm install --prefix "$PREFIX/tools/bun-$bun_version" --no-audit --no-fund --loglevel=error "bun@$bun_version"
+  (cd "$release" && "$bun" install --no-progress >/dev/null && node_modules/.bin/bun run build >/dev/null)
   touch "$release/.installed"
 fi
 if [[ "$(readlink -f "$PREFIX/current" 2>/dev/null)" != "$release" ]]; then
