@@ -65,6 +65,23 @@ function debianMirror(): string {
 }
 
 /**
+ * Removes a directory tree that a container or debootstrap may have mounted things inside (a
+ * container's /dev can be the host's devtmpfs): everything mounted below is unmounted first, and
+ * rm never crosses into another file system, so the host's /dev or /proc cannot be emptied.
+ */
+export function removeTree(path: string): void {
+  if (!existsSync(path)) return;
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((line) => (line.split(" ")[1] ?? "").replace(/\\040/g, " "))
+    .filter((m) => m === path || m.startsWith(`${path}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mount of mounts) Bun.spawnSync(["umount", "--lazy", mount]);
+  const rm = Bun.spawnSync(["rm", "-rf", "--one-file-system", "--", path], { stderr: "pipe" });
+  if (rm.exitCode !== 0) throw new Error(`could not remove ${path}: ${rm.stderr.toString().trim()}`);
+}
+
+/**
  * The cached base root. The host's trusted CAs are added to it, so TLS the host trusts (its
  * package proxy, say) is trusted inside too.
  */
@@ -77,7 +94,7 @@ export async function baseRoot(log: (line: string) => void = console.log): Promi
   if (existsSync(join(root, ".complete"))) return root;
   mkdirSync(CACHE_DIR, { recursive: true });
   const building = `${root}.building`;
-  rmSync(building, { recursive: true, force: true });
+  removeTree(building);
   const started = performance.now();
   log(`system: building the ${SUITE} base root in ${root} (once; later runs reuse it)`);
   await must(["debootstrap", "--variant=minbase", `--include=${BOOT_PACKAGES.join(",")}`, SUITE, building, debianMirror()], {
@@ -94,7 +111,7 @@ export async function baseRoot(log: (line: string) => void = console.log): Promi
   await must(["chroot", building, "apt-get", "update", "-qq"], { env, timeoutMs: 300_000 });
   await must(["chroot", building, "apt-get", "install", "-y", "-qq", "--download-only", ...PREFETCH], { env, timeoutMs: 900_000 });
   writeFileSync(join(building, ".complete"), `${new Date().toISOString()}\n`);
-  rmSync(root, { recursive: true, force: true });
+  removeTree(root);
   renameSync(building, root);
   log(`system: base root ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return root;
@@ -178,7 +195,12 @@ export async function bootContainer(base: string): Promise<Container> {
     }
     await run(["nft", "delete", "table", "ip", table]);
     writeFileSync(forwardFile, `${forwardBefore}\n`);
-    if (process.env.SWITCHYARD_TEST_KEEP !== "1") rmSync(work, { recursive: true, force: true });
+    // Never delete through a mount (a bind-mounted /dev would take the host's device nodes with it).
+    const mounted = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .some((l) => l.split(" ")[4]?.startsWith(`${work}/`));
+    if (mounted) console.warn(`system: ${work} still has something mounted in it; left in place`);
+    else if (process.env.SWITCHYARD_TEST_KEEP !== "1") rmSync(work, { recursive: true, force: true });
   };
 
   try {
