@@ -135,11 +135,15 @@ export const SLOT_STATE: Record<string, { label: string; tone: BadgeTone; pulse?
 /** The deploy pipeline, in order (a rollback runs the last six). */
 export const DEPLOY_STEPS = ["fetch", "detect", "install", "build", "release", "start", "health", "switch", "drain", "watch", "retain"];
 
+/** The panel's own update pipeline, in order. */
+export const SELF_UPDATE_STEPS = ["fetch", "install", "build", "migrate", "start", "health", "switch", "watch", "retain"];
+
 export const STEP_LABEL: Record<string, string> = {
   fetch: "Fetch",
   detect: "Detect",
   install: "Install",
   build: "Build",
+  migrate: "Migrate",
   release: "Release",
   start: "Start",
   health: "Health",

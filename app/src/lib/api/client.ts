@@ -22,6 +22,8 @@ import type {
   LoginInput,
   Release,
   Role,
+  SelfUpdate,
+  SelfUpdateJob,
   SetupInput,
   SetupStatus,
   SlotColor,
@@ -385,4 +387,19 @@ export async function listDeliveries(name: string, options?: RequestOptions): Pr
 
 export async function redeliver(id: string): Promise<WebhookDelivery> {
   return (await api.post<{ delivery: WebhookDelivery }>(`/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`)).delivery;
+}
+
+// --- Self-update -----------------------------------------------------------------------------
+
+/**
+ * The running panel version, newer commits of its source and the kept versions (owner only).
+ * `refresh` asks the server to fetch the source now rather than answer from its recent check.
+ */
+export async function getUpdate(options?: RequestOptions & { refresh?: boolean }): Promise<SelfUpdate> {
+  return (await api.get<{ update: SelfUpdate }>(`/system/update${options?.refresh ? "?refresh=1" : ""}`, options)).update;
+}
+
+/** Starts a self-update to `revision` (a newer commit, or a kept version to go back to); the newest without one. */
+export async function startUpdate(revision?: string): Promise<SelfUpdateJob> {
+  return (await api.post<{ job: SelfUpdateJob }>("/system/update", revision ? { revision } : {})).job;
 }

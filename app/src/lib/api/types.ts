@@ -318,3 +318,57 @@ export interface WebhookHealth {
   problem: string | null;
   lastDelivery: WebhookDelivery | null;
 }
+
+// --- Self-update --------------------------------------------------------------------------------
+
+/** A commit of the panel's source newer than the running version. */
+export interface UpdateCommit {
+  revision: string;
+  subject: string;
+  author: string;
+  date: string;
+  tags: string[];
+}
+
+/** A panel version kept on disk for a manual rollback. */
+export interface KeptVersion {
+  revision: string;
+  installedAt: string;
+  current: boolean;
+}
+
+export interface SelfUpdateResult {
+  from?: string;
+  to?: string;
+  /** The new version failed its health check or its first minute, and the previous one took over again. */
+  reverted?: boolean;
+  reason?: string;
+}
+
+/** The latest self-update job, as `GET /system/update` reports it. */
+export interface SelfUpdateJob {
+  id: string;
+  status: JobStatus;
+  error: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+  params: { revision?: string; rollback?: boolean };
+  result: SelfUpdateResult | null;
+}
+
+/** `GET /system/update`: what runs, what could run next, and what can be gone back to. */
+export interface SelfUpdate {
+  /** False where the panel cannot replace itself (e.g. local mode); `reason` says why. */
+  supported: boolean;
+  reason: string | null;
+  current: { version: string; revision: string | null; slot: SlotColor | null; startedAt: string };
+  source: { url: string; branch: string } | null;
+  /** Commits newer than the running one, newest first: the changelog. */
+  available: UpdateCommit[];
+  kept: KeptVersion[];
+  job: SelfUpdateJob | null;
+  /** When the source was last fetched. */
+  checkedAt: string;
+  /** Why the source could not be checked; everything else is still valid. */
+  error: string | null;
+}
