@@ -1,13 +1,17 @@
 #!/usr/bin/env bun
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { createPanelHost } from "./adapters/panel.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { invalidateUserSessions } from "./auth/sessions.ts";
-import { buildServerInclude } from "./commands/nginx.ts";
+import { serverConfig } from "./commands/nginx-server-config.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
 import { findUserByEmail, setPassword } from "./db/queries/users.ts";
-import { DEFAULT_GUI_DIR, openPanelDatabase, startPanel } from "./main.ts";
+import { jobLogs, jobs } from "./db/schema/index.ts";
+import { REVISION_PATTERN } from "./domain/panel-update.ts";
+import { createServices, DEFAULT_GUI_DIR, openPanelDatabase, startPanel } from "./main.ts";
 
 const USAGE = `switchyard ${VERSION}
 
@@ -19,9 +23,15 @@ Commands:
   reset-password EMAIL [--password P]
                                  set a new password (generated and printed when not given)
                                  and sign the user out everywhere
-  nginx-server-config [--domain D] [--port P]
+  nginx-server-config [--domain D [--tls]] [--socket PATH]
                                  print the nginx file the server installer puts in
-                                 /etc/nginx/conf.d/switchyard.conf
+                                 /etc/nginx/conf.d/switchyard.conf (--tls: the panel on
+                                 https with the domain's Let's Encrypt certificate)
+  self-update [--to REVISION] [--check]
+                                 update the installed panel blue-green (server mode): the live
+                                 panel runs the job; this prints its log until it ends.
+                                 --check only lists what is available; --to a kept or newer
+                                 revision (a kept one is a rollback)
   version                        print the version
 `;
 
@@ -38,6 +48,8 @@ async function main(argv: string[]): Promise<void> {
       return resetPassword(args);
     case "nginx-server-config":
       return nginxServerConfig(args);
+    case "self-update":
+      return selfUpdate(args);
     case "version":
     case "--version":
       console.log(VERSION);
@@ -54,20 +66,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 function nginxServerConfig(args: string[]): void {
-  const option = (flag: string) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? (args[i + 1] ?? null) : null;
-  };
-  const port = Number(option("--port") ?? 3000);
   try {
-    process.stdout.write(
-      buildServerInclude({
-        panelPort: port,
-        confDir: "/etc/nginx/conf.d/switchyard",
-        domain: option("--domain"),
-        acmeWebroot: "/var/lib/switchyard/acme",
-      }),
-    );
+    process.stdout.write(serverConfig(args));
   } catch (error) {
     throw new CliError((error as Error).message);
   }
@@ -85,6 +85,73 @@ async function start(): Promise<void> {
         () => process.exit(1),
       );
     });
+  }
+}
+
+async function selfUpdate(args: string[]): Promise<void> {
+  const config = loadConfig();
+  const host = createPanelHost(config);
+  if (config.mode !== "server") throw new CliError("self-update works on a server installed with install.sh (SWITCHYARD_MODE=server)");
+  const to = args.includes("--to") ? args[args.indexOf("--to") + 1] : undefined;
+  if (args.includes("--to") && (!to || !REVISION_PATTERN.test(to))) throw new CliError("--to needs a revision (7 to 40 hex characters)");
+  const live = host.liveSlot();
+  const running = live ? host.slotRevision(live) : null;
+  console.log(
+    `Running: Switchyard ${running ?? "(unknown revision)"} in the ${live ?? "?"} slot; source ${config.panel.updateSource ?? "(none)"} (${config.panel.updateBranch})`,
+  );
+  if (config.panel.updateSource) {
+    await host.fetchSource();
+    const commits = await host.changelog(running);
+    if (commits.length === 0) console.log("No newer version.");
+    for (const commit of commits)
+      console.log(
+        `  ${commit.revision}  ${commit.date.slice(0, 10)}  ${commit.subject}${commit.tags.length ? ` (${commit.tags.join(", ")})` : ""}`,
+      );
+    const kept = host.releases().filter((r) => r.revision !== running);
+    if (kept.length) console.log(`Kept for a rollback: ${kept.map((r) => r.revision).join(", ")}`);
+    if (args.includes("--check")) return;
+    if (!to && commits.length === 0) return;
+  } else if (!to) {
+    throw new CliError("no update source is configured (SWITCHYARD_UPDATE_SOURCE)");
+  }
+  const revision = to ? (host.isInstalled(to.slice(0, 12)) ? to.slice(0, 12) : ((await host.resolve(to))?.slice(0, 12) ?? null)) : null;
+  if (to && !revision) throw new CliError(`revision ${to} is neither kept on disk nor in the update source`);
+  const database = await openPanelDatabase(config);
+  try {
+    const services = createServices(config, database);
+    const [busy] = await database.db
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(and(eq(jobs.kind, "self-update"), inArray(jobs.status, ["queued", "running"])));
+    if (busy) throw new CliError(`an update is already under way (job ${busy.id})`);
+    const job = await services.orchestrator.enqueue({
+      kind: "self-update",
+      appId: null,
+      params: { revision: revision ?? (await host.changelog(running))[0]?.revision, from: running },
+      trigger: "cli",
+    });
+    console.log(`Update job ${job.id} queued; the live panel runs it.`);
+    let seq = 0;
+    for (;;) {
+      const lines = await database.db
+        .select()
+        .from(jobLogs)
+        .where(and(eq(jobLogs.jobId, job.id), gt(jobLogs.seq, seq)))
+        .orderBy(asc(jobLogs.seq));
+      for (const line of lines) {
+        console.log(line.line);
+        seq = line.seq;
+      }
+      const [now] = await database.db.select().from(jobs).where(eq(jobs.id, job.id));
+      if (now && !["queued", "running"].includes(now.status) && lines.length === 0) {
+        if (now.status !== "succeeded") throw new CliError(now.error ?? `the update ${now.status}`);
+        console.log("Updated.");
+        return;
+      }
+      await Bun.sleep(500);
+    }
+  } finally {
+    await database.close();
   }
 }
 

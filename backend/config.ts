@@ -1,9 +1,26 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
   .version;
+
+/**
+ * The git revision of this code: `.revision`, written by the installer and the self-update into
+ * each release directory, or the checkout's HEAD; null when neither can be read.
+ */
+export const REVISION: string | null = readRevision(fileURLToPath(new URL("..", import.meta.url)));
+
+function readRevision(root: string): string | null {
+  try {
+    const text = readFileSync(`${root}/.revision`, "utf8").trim();
+    if (/^[0-9a-f]{7,40}$/.test(text)) return text;
+  } catch {}
+  const git = Bun.spawnSync(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], { stdout: "pipe", stderr: "ignore" });
+  const head = git.exitCode === 0 ? git.stdout.toString().trim() : "";
+  return /^[0-9a-f]{7,40}$/.test(head) ? head : null;
+}
 
 const urlString = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
@@ -44,6 +61,26 @@ const schema = z
       .min(5, "must be at least 5")
       .max(3600)
       .default(30),
+    SWITCHYARD_SOCKET: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._\-/]+$/, "must be an absolute path of letters, digits, . _ - /")
+      .optional(),
+    SWITCHYARD_PANEL_SLOT: z.enum(["blue", "green"], { error: "must be 'blue' or 'green'" }).optional(),
+    SWITCHYARD_PANEL_ROOT: z.string().regex(/^\//, "must be an absolute path").optional(),
+    SWITCHYARD_UPDATE_SOURCE: z
+      .string()
+      .regex(/^(\/|file:\/\/\/|https?:\/\/)[^\s]*$/, "must be a directory or a git URL (https://, http://, file:///)")
+      .optional(),
+    SWITCHYARD_UPDATE_BRANCH: z
+      .string()
+      .regex(/^(?!-)[A-Za-z0-9._/-]{1,100}$/, "must be a git branch or tag name")
+      .default("main"),
+    SWITCHYARD_UPDATE_WATCH_SECONDS: z.coerce
+      .number({ error: "must be a number of seconds" })
+      .int()
+      .min(5, "must be at least 5")
+      .max(3600)
+      .default(60),
   })
   .refine((v) => !v.GITHUB_CLIENT_ID === !v.GITHUB_CLIENT_SECRET, {
     path: ["GITHUB_CLIENT_SECRET"],
@@ -67,6 +104,20 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** A running job without a heartbeat for this long belongs to a dead panel. */
   jobStaleSeconds: number;
+  /** A unix socket to listen on instead of HOST:PORT (the panel's slots on a server). */
+  socket: string | null;
+  /** The panel's own blue-green slots (server mode; see backend/adapters/panel.ts). */
+  panel: {
+    /** The slot this process runs in, or null when it was not started as a slot. */
+    slot: "blue" | "green" | null;
+    /** releases/<revision> and slots/<color> of the panel's own code. */
+    root: string;
+    /** Where updates come from: the directory or git URL install.sh was given. */
+    updateSource: string | null;
+    updateBranch: string;
+    /** How long a new panel version is watched after the switch before the old one stops. */
+    watchSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -145,5 +196,13 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     githubApiUrl: v.GITHUB_API_URL.replace(/\/$/, ""),
     logLevel: v.SWITCHYARD_LOG_LEVEL,
     jobStaleSeconds: v.SWITCHYARD_JOB_STALE_SECONDS,
+    socket: v.SWITCHYARD_SOCKET ?? null,
+    panel: {
+      slot: v.SWITCHYARD_PANEL_SLOT ?? null,
+      root: resolve(v.SWITCHYARD_PANEL_ROOT ?? "/opt/switchyard"),
+      updateSource: v.SWITCHYARD_UPDATE_SOURCE ?? null,
+      updateBranch: v.SWITCHYARD_UPDATE_BRANCH,
+      watchSeconds: v.SWITCHYARD_UPDATE_WATCH_SECONDS,
+    },
   };
 }

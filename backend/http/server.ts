@@ -13,6 +13,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { githubRoutes } from "./routes/github.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { systemRoutes } from "./routes/system.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { userRoutes } from "./routes/users.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
@@ -33,6 +34,7 @@ export const coreRoutes: RouteModule[] = [
   eventRoutes,
   githubRoutes,
   webhookRoutes,
+  systemRoutes,
 ];
 
 export interface HttpApp {

@@ -9,7 +9,8 @@ export type PanelEvent =
   | { type: "app.created" | "app.updated" | "app.deleted"; appId: string; app: string; status?: string }
   | { type: "slot.updated"; appId: string; app: string; color: string; state: string; releaseId: string | null }
   | { type: "release.updated"; appId: string; app: string; releaseId: string; status: string }
-  | { type: "webhook.delivery"; appId: string | null; deliveryId: string; outcome: string; jobId: string | null };
+  | { type: "webhook.delivery"; appId: string | null; deliveryId: string; outcome: string; jobId: string | null }
+  | { type: "panel.updated"; revision: string | null; slot: string; reverted: boolean; reason: string | null };
 
 export type Listener = (event: PanelEvent) => void;
 

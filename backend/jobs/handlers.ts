@@ -1,6 +1,7 @@
 import type { JobKind } from "../db/schema/index.ts";
 import { deployHandler } from "./kinds/deploy.ts";
 import { configureProxyHandler, restartHandler, rollbackHandler, stopHandler } from "./kinds/lifecycle.ts";
+import { selfUpdateHandler } from "./kinds/self-update.ts";
 import type { JobHandler } from "./orchestrator.ts";
 
 export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
@@ -9,4 +10,5 @@ export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
   restart: restartHandler,
   stop: stopHandler,
   "configure-proxy": configureProxyHandler,
+  "self-update": selfUpdateHandler,
 };

@@ -14,6 +14,13 @@ export class JobCancelled extends Error {
 /** A failure the user can act on; its message goes to the job's error and log as is. */
 export class JobFailed extends Error {
   override name = "JobFailed";
+  constructor(
+    message: string,
+    /** Kept as the job's result: what the job did before it failed (a self-update's revert, say). */
+    readonly result: Record<string, unknown> | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export interface JobContext {
@@ -36,6 +43,8 @@ export interface JobHandler {
   /** The steps shown (pending) from the moment the job is queued. */
   steps(job: Job): string[];
   run(ctx: JobContext): Promise<Record<string, unknown> | undefined>;
+  /** After the job's final state is saved and announced (a self-update stops the old panel here). */
+  finished?(job: Job, services: Services): Promise<void>;
 }
 
 export interface EnqueueInput {
@@ -320,6 +329,7 @@ export class Orchestrator {
     } catch (e) {
       status = controller.signal.aborted || e instanceof JobCancelled ? "cancelled" : "failed";
       error = status === "cancelled" ? "Cancelled." : (e as Error).message;
+      if (e instanceof JobFailed) result = e.result;
       if (!(e instanceof JobFailed) && !(e instanceof JobCancelled) && status === "failed") {
         log.error("job failed unexpectedly", { jobId: job.id, kind: job.kind, error: e });
       }
@@ -337,6 +347,9 @@ export class Orchestrator {
       .where(eq(jobs.id, job.id))
       .returning();
     if (final) await this.announce(final, "job.updated", app);
+    if (final && handler?.finished) {
+      await handler.finished(final, this.services).catch((e: unknown) => log.error("job epilogue failed", { jobId: job.id, error: e }));
+    }
   }
 
   private async heartbeat(): Promise<void> {

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { VERSION } from "../../config.ts";
+import { REVISION, VERSION } from "../../config.ts";
 import type { Router } from "../router.ts";
 
 export function healthRoutes(r: Router): void {
@@ -11,6 +11,6 @@ export function healthRoutes(r: Router): void {
       c.services.log.error("health check: database unreachable", { error });
       return Response.json({ status: "error", version: VERSION, database, message: "Database unreachable." }, { status: 503 });
     }
-    return Response.json({ status: "ok", version: VERSION, database });
+    return Response.json({ status: "ok", version: VERSION, revision: REVISION, slot: c.services.config.panel.slot, database });
   });
 }
