@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { createGitHub } from "./adapters/github.ts";
@@ -7,7 +7,7 @@ import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { createSystemdRuntime, directSystemdHost, helperSystemdHost, runHelper } from "./adapters/runtime/systemd.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
 import { RateLimiter } from "./auth/rate-limit.ts";
-import { type Config, VERSION } from "./config.ts";
+import { type Config, REVISION, VERSION } from "./config.ts";
 import { type Database, openDatabase } from "./db/client.ts";
 import { createHttpApp } from "./http/server.ts";
 import { EventBus } from "./jobs/events.ts";
@@ -53,6 +53,7 @@ export function createRuntime(config: Config): Runtime {
     ? createSystemdRuntime({
         user: "switchyard-apps",
         stateDir: join(config.dataDir, "apps"),
+        toolsDir: join(config.dataDir, "bin"),
         // Root writes units itself; the installed panel (user switchyard) asks the helper.
         host: process.getuid?.() === 0 ? directSystemdHost() : helperSystemdHost(),
       })
@@ -87,6 +88,8 @@ export function createServices(
         port: config.proxyPort,
         log,
         system: config.mode === "server" ? { confDir: "/etc/nginx/conf.d/switchyard", logDir: "/var/log/switchyard" } : null,
+        // On a server, apps answer on every address (their domains point at it), not only on loopback.
+        host: config.mode === "server" ? "0.0.0.0" : undefined,
         privileged: config.mode === "server" && process.getuid?.() !== 0 ? runHelper : null,
       }),
     ...overrides,
@@ -133,19 +136,36 @@ export async function startPanel(config: Config, overrides: Partial<Services> = 
   const services = createServices(config, database, { masterKey, ...overrides });
   await startBackground(services);
   const app = createHttpApp(services);
-  const server = Bun.serve({
-    port: config.port,
-    hostname: config.host,
+  const handlers = {
     // Webhook deliveries may be up to 25 MB; routes enforce their own smaller limits.
     maxRequestBodySize: 26 * 1024 * 1024,
-    fetch: (req, srv) => app.fetch(req, srv),
-    error: (error) => {
+    fetch: (req: Request, srv: Server<unknown>) => app.fetch(req, srv),
+    error: (error: Error) => {
       services.log.error("server error", { error });
       return Response.json({ error: { code: "internal_error", message: "Something went wrong on the server." } }, { status: 500 });
     },
+  };
+  let server: Server<unknown>;
+  let url: string;
+  if (config.socket) {
+    // A panel slot on a server: nginx reaches it through a symlink to this socket.
+    rmSync(config.socket, { force: true });
+    server = Bun.serve({ unix: config.socket, ...handlers });
+    chmodSync(config.socket, 0o666);
+    url = `unix:${config.socket}`;
+  } else {
+    server = Bun.serve({ port: config.port, hostname: config.host, ...handlers });
+    url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  }
+  services.log.info("panel started", {
+    version: VERSION,
+    revision: REVISION,
+    slot: config.panel.slot,
+    url,
+    mode: config.mode,
+    database: database.kind,
+    dataDir: config.dataDir,
   });
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-  services.log.info("panel started", { version: VERSION, url, mode: config.mode, database: database.kind, dataDir: config.dataDir });
   let stopping: Promise<void> | null = null;
   return {
     services,
@@ -153,6 +173,8 @@ export async function startPanel(config: Config, overrides: Partial<Services> = 
     url,
     stop: () => {
       stopping ??= (async () => {
+        // In-flight requests finish (a few seconds at most; event streams are cut and reconnect).
+        await Promise.race([server.stop(false), Bun.sleep(5_000)]);
         await server.stop(true);
         await stopBackground(services);
         await database.close();

@@ -87,6 +87,8 @@ export function createLocalProxy(o: LocalProxyOptions): AppProxy {
   const conf = join(prefix, "nginx.conf");
   const logDir = system?.logDir ?? join(prefix, "logs");
   const host = o.host ?? "127.0.0.1";
+  /** Where the panel itself reaches nginx (a wildcard listen address is not one to connect to). */
+  const probeHost = host === "0.0.0.0" ? "127.0.0.1" : host;
   const paths = proxyPaths(o.dataDir, logDir);
   const problem = binary
     ? null
@@ -126,7 +128,10 @@ export function createLocalProxy(o: LocalProxyOptions): AppProxy {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       try {
-        const res = await fetch(`http://${host}:${o.port}/`, { headers: { host: GENERATION_HOST }, signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`http://${probeHost}:${o.port}/`, {
+          headers: { host: GENERATION_HOST },
+          signal: AbortSignal.timeout(1000),
+        });
         if ((await res.text()) === String(generation)) return;
       } catch {}
       await Bun.sleep(25);

@@ -1,9 +1,9 @@
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildSlotUnit, buildSocketUnit, journalctlArgv, systemctlArgv, unitName } from "../../commands/systemd.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { type RunResult, run } from "../exec.ts";
-import { writeFileAtomic } from "../files.ts";
+import { replaceSymlink, writeFileAtomic } from "../files.ts";
 import { COLORS, type Color, type Runtime, type SlotStatus } from "./types.ts";
 
 /** What the systemd runtime needs from the machine; server mode routes it through the privileged helper. */
@@ -54,12 +54,34 @@ export interface SystemdRuntimeOptions {
   stateDir: string;
   host?: SystemdHost;
   bun?: string;
+  /**
+   * A directory outside the panel's code where the socket units find `bun` (a link to the
+   * panel's) and the forwarder (a copy): the units keep working after the panel's own version
+   * they were written by is updated and pruned.
+   */
+  toolsDir?: string;
+}
+
+/** The `bun` link and forwarder copy in toolsDir, refreshed when the panel's own have changed. */
+function stableTools(toolsDir: string): { bun: string; forwarder: string } {
+  mkdirSync(toolsDir, { recursive: true });
+  const bun = join(toolsDir, "bun");
+  let current: string | null = null;
+  try {
+    current = readlinkSync(bun);
+  } catch {}
+  if (current !== process.execPath) replaceSymlink(bun, process.execPath);
+  const forwarder = join(toolsDir, "forwarder.ts");
+  const text = readFileSync(join(import.meta.dir, "forwarder.ts"), "utf8");
+  if (!existsSync(forwarder) || readFileSync(forwarder, "utf8") !== text) writeFileAtomic(forwarder, text, 0o644);
+  return { bun, forwarder };
 }
 
 /** Server mode: each slot is `sy-<app>-<color>.service` plus its socket forwarder unit. */
 export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
   const host = o.host ?? directSystemdHost();
-  const bun = o.bun ?? process.execPath;
+  const tools = () =>
+    o.toolsDir ? stableTools(o.toolsDir) : { bun: o.bun ?? process.execPath, forwarder: join(import.meta.dir, "forwarder.ts") };
   const metaFile = (app: string, color: Color) => join(o.stateDir, app, "slots", `${color}.json`);
   const meta = (app: string, color: Color): { releaseId: string; port: number; secrets: string[] } | null => {
     try {
@@ -115,8 +137,7 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
           buildSocketUnit({
             app: spec.app,
             color: spec.color,
-            bun,
-            forwarder: join(import.meta.dir, "forwarder.ts"),
+            ...tools(),
             socketPath: spec.socketPath,
             port: spec.port,
             user: o.user,
@@ -126,10 +147,14 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
       await ctl("daemon-reload");
       await ctl("restart", unitName(spec.app, spec.color));
       if (spec.socketPath) await ctl("restart", unitName(spec.app, spec.color, "socket"));
+      // Enabled, so a running slot comes back after the server reboots; stop() disables it.
+      await ctl("enable", unitName(spec.app, spec.color));
+      if (spec.socketPath) await ctl("enable", unitName(spec.app, spec.color, "socket"));
     },
     async stop(app, color) {
       await ctl("stop", unitName(app, color, "socket"));
       await ctl("stop", unitName(app, color));
+      for (const unit of [unitName(app, color, "socket"), unitName(app, color)]) await host.systemctl(systemctlArgv("disable", unit));
     },
     async logs(app, color, options = {}) {
       const mask = createMasker(meta(app, color)?.secrets ?? []);

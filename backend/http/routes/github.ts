@@ -216,4 +216,3 @@ export function githubRoutes(r: Router): void {
     return Response.json({ defaultBranch: info.defaultBranch, branches, repo: info });
   });
 }
-
