@@ -130,13 +130,14 @@ fi
 
 if ((uninstall)); then
   say "Removing Switchyard"
-  systemctl disable --now switchyard.service 2>/dev/null || true
+  systemctl disable --now switchyard@blue.service switchyard@green.service switchyard.service 2>/dev/null || true
   for unit in /etc/systemd/system/sy-*.service; do
     [[ -e "$unit" ]] || continue
     systemctl disable --now "$(basename "$unit")" 2>/dev/null || true
     rm -f "$unit"
   done
-  rm -f /etc/systemd/system/switchyard.service /etc/sudoers.d/switchyard /etc/logrotate.d/switchyard "$HELPER"
+  rm -f /etc/systemd/system/switchyard@.service /etc/systemd/system/switchyard.service /etc/sudoers.d/switchyard \
+    /etc/logrotate.d/switchyard "$HELPER" /usr/local/bin/switchyard
   rm -rf /etc/nginx/conf.d/switchyard /etc/nginx/conf.d/switchyard.conf "$PREFIX"
   systemctl daemon-reload
   systemctl reload nginx 2>/dev/null || true
@@ -162,6 +163,8 @@ note() {
 }
 
 export DEBIAN_FRONTEND=noninteractive
+# npm and Bun keep their own CA lists; the system's also holds what this server is told to trust.
+[[ -n "${NODE_EXTRA_CA_CERTS:-}" || ! -f /etc/ssl/certs/ca-certificates.crt ]] || export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -188,6 +191,10 @@ ensure_dir() { # ensure_dir PATH MODE OWNER
   fi
 }
 ensure_dir "$PREFIX" 755 root:root
+# The panel writes its own new versions (self-update) and points its slots at them; the helper,
+# sudoers and units are installed from the source by this script alone, never from there.
+ensure_dir "$PREFIX/releases" 755 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$PREFIX/slots" 755 "$PANEL_USER":"$PANEL_USER"
 ensure_dir "$CONFIG_DIR" 750 root:"$PANEL_USER"
 # Others (nginx) may only pass through the data dir: to the ACME webroot and to the sockets,
 # which the apps' forwarders create (setgid group dir) and nginx connects to.
@@ -233,36 +240,73 @@ ENV
   chmod 0600 "$env_file"
 fi
 
-# The code: a release directory per revision, `current` pointing at the running one.
+# Where the panel's self-update looks for new versions: what this install came from.
+if [[ -d "$source_arg" ]]; then
+  update_source="$(cd "$source_arg" && pwd)"
+  update_branch="$(git -C "$source_arg" symbolic-ref --short -q HEAD 2>/dev/null || echo main)"
+else
+  update_source="$source_arg" update_branch="$version"
+fi
+if ! grep -q '^SWITCHYARD_UPDATE_SOURCE=' "$env_file"; then
+  note "Recording the update source $update_source ($update_branch)"
+  printf 'SWITCHYARD_UPDATE_SOURCE=%s\nSWITCHYARD_UPDATE_BRANCH=%s\n' "$update_source" "$update_branch" >>"$env_file"
+fi
+
+# The code: a release directory per revision, each panel slot a symlink to one.
 if [[ -d "$source_arg" ]]; then
   revision="$(git -C "$source_arg" rev-parse --short=12 HEAD 2>/dev/null || date +%Y%m%d%H%M%S)"
 else
   revision="$(git ls-remote "$source_arg" "$version" | awk 'NR == 1 {print substr($1, 1, 12)}')"
   [[ -n "$revision" ]] || fail "cannot find '$version' in $source_arg"
 fi
+# The source's files in a root-owned place: the root-run assets below come from here.
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+chmod 755 "$stage"
+if [[ -d "$source_arg" ]]; then
+  git -C "$source_arg" archive --format=tar HEAD | tar -x -C "$stage"
+else
+  git clone -q --depth 1 --branch "$version" -- "$source_arg" "$stage"
+  rm -rf "$stage/.git"
+fi
 release="$PREFIX/releases/$revision"
+# Bun (the version package.json pins) from npm, then Bun installs the dependencies: Debian 12's
+# npm 9 reads the lock file differently from the npm that wrote it and leaves out native packages.
+bun_version="$(sed -n 's/^ *"bun": "\([0-9][0-9.]*\)".*/\1/p' "$stage/package.json" | head -n 1)"
+[[ -n "$bun_version" ]] || fail "package.json pins no Bun version"
+bun="$PREFIX/tools/bun-$bun_version/node_modules/.bin/bun"
 if [[ ! -f "$release/.installed" ]]; then
   note "Installing Switchyard $revision into $release"
-  rm -rf "$release"
-  mkdir -p "$release"
-  if [[ -d "$source_arg" ]]; then
-    git -C "$source_arg" archive --format=tar HEAD | tar -x -C "$release"
-  else
-    git clone -q --depth 1 --branch "$version" -- "$source_arg" "$release"
-    rm -rf "$release/.git"
-  fi
-  # Bun (the version package.json pins) from npm, then Bun installs the dependencies: Debian 12's
-  # npm 9 reads the lock file differently from the npm that wrote it and leaves out native packages.
-  bun_version="$(sed -n 's/^ *"bun": "\([0-9][0-9.]*\)".*/\1/p' "$release/package.json" | head -n 1)"
-  [[ -n "$bun_version" ]] || fail "package.json pins no Bun version"
-  bun="$PREFIX/tools/bun-$bun_version/node_modules/.bin/bun"
   [[ -x "$bun" ]] || npm install --prefix "$PREFIX/tools/bun-$bun_version" --no-audit --no-fund --loglevel=error "bun@$bun_version"
-  (cd "$release" && "$bun" install --no-progress >/dev/null && node_modules/.bin/bun run build >/dev/null)
-  touch "$release/.installed"
+  rm -rf "$release" "$release.partial"
+  cp -a "$stage" "$release.partial"
+  printf '%s\n' "$revision" >"$release.partial/.revision"
+  chown -R "$PANEL_USER":"$PANEL_USER" "$release.partial"
+  # Dependencies and the GUI build as the panel's user, as its self-update does later.
+  (cd "$release.partial" && runuser -u "$PANEL_USER" -- "$bun" install --no-progress >/dev/null &&
+    cd app && runuser -u "$PANEL_USER" -- ../node_modules/.bin/bun --bun vite build --logLevel warn >/dev/null)
+  runuser -u "$PANEL_USER" -- touch "$release.partial/.installed"
+  mv -T "$release.partial" "$release"
 fi
-if [[ "$(readlink -f "$PREFIX/current" 2>/dev/null)" != "$release" ]]; then
-  ln -sfn "$release" "$PREFIX/current.tmp" && mv -T "$PREFIX/current.tmp" "$PREFIX/current"
+
+# The live panel slot is the one nginx's upstream symlink names; a first install starts in blue.
+live="$(readlink "$DATA_DIR/sock/panel.sock" 2>/dev/null | sed -n 's/^panel-\(blue\|green\)\.sock$/\1/p' || true)"
+live="${live:-blue}"
+if [[ "$(readlink "$PREFIX/slots/$live" 2>/dev/null)" != "$release" ]]; then
+  ln -sfn "$release" "$PREFIX/slots/$live.tmp" && mv -T "$PREFIX/slots/$live.tmp" "$PREFIX/slots/$live"
+  chown -h "$PANEL_USER":"$PANEL_USER" "$PREFIX/slots/$live"
   changed=1
+fi
+if [[ ! -L "$DATA_DIR/sock/panel.sock" ]]; then
+  ln -sfn "panel-$live.sock" "$DATA_DIR/sock/panel.sock"
+  chown -h "$PANEL_USER":"$PANEL_USER" "$DATA_DIR/sock/panel.sock"
+  changed=1
+fi
+# Before panel slots, the panel was one switchyard.service on port 3000.
+if [[ -f /etc/systemd/system/switchyard.service ]]; then
+  note "Moving the panel to its blue/green slot units"
+  systemctl disable --now switchyard.service >/dev/null 2>&1 || true
+  rm -f /etc/systemd/system/switchyard.service
 fi
 
 install_file() { # install_file MODE SOURCE TARGET — only when the content differs
@@ -272,52 +316,62 @@ install_file() { # install_file MODE SOURCE TARGET — only when the content dif
   fi
 }
 install -d -m 755 "$(dirname "$HELPER")"
-install_file 0755 "$release/infrastructure/helper/switchyard-helper" "$HELPER"
-install_file 0440 "$release/infrastructure/sudoers/switchyard" /etc/sudoers.d/switchyard
+install_file 0755 "$stage/infrastructure/helper/switchyard-helper" "$HELPER"
+install_file 0440 "$stage/infrastructure/sudoers/switchyard" /etc/sudoers.d/switchyard
 visudo -cqf /etc/sudoers.d/switchyard || fail "the sudoers file did not validate"
-install_file 0644 "$release/infrastructure/systemd/switchyard.service" /etc/systemd/system/switchyard.service
-install_file 0644 "$release/infrastructure/logrotate/switchyard" /etc/logrotate.d/switchyard
+install_file 0644 "$stage/infrastructure/systemd/switchyard@.service" /etc/systemd/system/switchyard@.service
+install_file 0644 "$stage/infrastructure/logrotate/switchyard" /etc/logrotate.d/switchyard
+install_file 0755 "$stage/infrastructure/bin/switchyard" /usr/local/bin/switchyard
 
-nginx_conf="$(mktemp)"
-(cd "$release" && node_modules/.bin/bun backend/cli.ts nginx-server-config --port "$PANEL_PORT" ${domain:+--domain "$domain"}) >"$nginx_conf"
-if ! cmp -s "$nginx_conf" /etc/nginx/conf.d/switchyard.conf; then
-  note "Configuring nginx"
-  # Debian's default site also claims default_server on port 80.
-  [[ -L /etc/nginx/sites-enabled/default ]] && rm -f /etc/nginx/sites-enabled/default
-  install -m 0644 "$nginx_conf" /etc/nginx/conf.d/switchyard.conf
-  nginx -t -q || fail "nginx refused the configuration (see nginx -t)"
-  systemctl enable --now nginx >/dev/null 2>&1
-  systemctl reload nginx
-fi
-rm -f "$nginx_conf"
+write_nginx() { # the panel's site; on https once the domain has its certificate
+  local conf tls=()
+  [[ -n "$domain" && -f "/etc/letsencrypt/live/$domain/fullchain.pem" ]] && tls=(--tls)
+  conf="$(mktemp)"
+  "$bun" "$stage/backend/commands/nginx-server-config.ts" --socket "$DATA_DIR/sock/panel.sock" ${domain:+--domain "$domain"} "${tls[@]}" >"$conf"
+  if ! cmp -s "$conf" /etc/nginx/conf.d/switchyard.conf; then
+    note "Configuring nginx${tls[*]:+ (https)}"
+    # Debian's default site also claims default_server on port 80.
+    [[ -L /etc/nginx/sites-enabled/default ]] && rm -f /etc/nginx/sites-enabled/default
+    install -m 0644 "$conf" /etc/nginx/conf.d/switchyard.conf
+    nginx -t -q || fail "nginx refused the configuration (see nginx -t)"
+    systemctl enable --now nginx >/dev/null 2>&1
+    systemctl reload nginx
+  fi
+  rm -f "$conf"
+}
+write_nginx
 
 if [[ -n "$domain" && ! -d "/etc/letsencrypt/live/$domain" ]]; then
   note "Requesting a certificate for $domain"
   certbot certonly --non-interactive --agree-tos --webroot --webroot-path "$DATA_DIR/acme" --email "$email" --domain "$domain" ||
     say "certbot could not get a certificate yet (is $domain pointing at this server?); the panel stays on http until it can"
+  write_nginx
 fi
 
 # shellcheck disable=SC1090 # the env file written above
 (cd "$release" && set -a && . "$env_file" && set +a && runuser -u "$PANEL_USER" -- node_modules/.bin/bun backend/cli.ts migrate >/dev/null)
 systemctl daemon-reload
-if ! systemctl is-active --quiet switchyard.service || ((changed)); then
-  systemctl enable switchyard.service >/dev/null 2>&1
-  systemctl restart switchyard.service
+unit="switchyard@$live.service"
+systemctl is-enabled --quiet "$unit" || { systemctl enable "$unit" >/dev/null 2>&1; changed=1; }
+if ! systemctl is-active --quiet "$unit" || ((changed)); then
+  systemctl restart "$unit"
 fi
+socket="$DATA_DIR/sock/panel-$live.sock"
+panel() { curl -fsS --unix-socket "$socket" "http://localhost$1" "${@:2}"; }
 for _ in $(seq 1 60); do
-  curl -fsS "http://127.0.0.1:$PANEL_PORT/api/v1/health" >/dev/null 2>&1 && break
+  panel /api/v1/health >/dev/null 2>&1 && break
   sleep 1
 done
-curl -fsS "http://127.0.0.1:$PANEL_PORT/api/v1/health" >/dev/null || fail "the panel did not answer; see journalctl -u switchyard"
+panel /api/v1/health >/dev/null || fail "the panel did not answer; see journalctl -u $unit"
 
-if [[ -n "$admin_email" ]] && curl -fsS "http://127.0.0.1:$PANEL_PORT/api/v1/setup" | grep -q '"needed":true'; then
+if [[ -n "$admin_email" ]] && panel /api/v1/setup | grep -q '"needed":true'; then
   printed=""
   if [[ -z "$admin_password" ]]; then
     admin_password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
     printed=1
   fi
   body="$(printf '{"email":"%s","password":"%s","name":"Owner"}' "$admin_email" "$admin_password")"
-  curl -fsS -o /dev/null -H 'content-type: application/json' --data "$body" "http://127.0.0.1:$PANEL_PORT/api/v1/setup" ||
+  panel /api/v1/setup -o /dev/null -H 'content-type: application/json' --data "$body" ||
     fail "could not create the owner account (a password needs 12 characters or more)"
   changed=1
   [[ -n "$printed" ]] && say "Owner $admin_email created with password: $admin_password (shown once; change it after signing in)"
@@ -332,8 +386,9 @@ fi
 cat <<SUMMARY
 
   Panel:     $url   (first visit: /setup, unless --admin-email was given)
-  Code:      $PREFIX/current -> $release
+  Code:      $PREFIX/slots/$live -> $release   (the live panel slot: $unit)
   Config:    $env_file
-  Data:      $DATA_DIR        Logs: journalctl -u switchyard, $LOG_DIR
+  Data:      $DATA_DIR        Logs: journalctl -u 'switchyard@*', $LOG_DIR
+  Updates:   the panel's Settings page, or: switchyard self-update (from $update_source)
   Apps:      systemd units sy-<app>-<blue|green>.service (systemctl list-units 'sy-*')
 SUMMARY

@@ -1,13 +1,15 @@
 #!/usr/bin/env bun
 /**
  * The whole suite: unit tests, integration tests once on PGlite and once on Postgres (when a
- * server answers), then browser tests. Prints one closing line `N passed, N failed`.
+ * server answers), then browser tests, then (as root, with debootstrap and systemd-nspawn) install.sh in a
+ * fresh Debian 12 container. Prints one closing line `N passed, N failed`.
  *
- *   bun tests/run.ts [unit|integration|e2e ...]   (default: all)
+ *   bun tests/run.ts [unit|integration|e2e|system ...]   (default: all)
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { postgresReachable, TEST_DATABASE_URL } from "./helpers/database.ts";
+import { missingPrerequisite } from "./system/container.ts";
 
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -75,6 +77,17 @@ if (want("integration")) {
 if (want("e2e") && existsSync(join(root, "tests/e2e"))) {
   if (await buildGui()) await suite("e2e · Chromium", ["tests/e2e"]);
   else tallies.push({ name: "e2e · GUI build", passed: 0, failed: 1, skipped: 0, code: 1 });
+}
+
+if (want("system")) {
+  // A fresh Debian 12 booted with systemd-nspawn, install.sh inside (tests/system).
+  const missing = missingPrerequisite();
+  if (missing) console.log(`\n━━ system: SKIPPED — ${missing} (root, debootstrap, systemd-nspawn, nft) ━━`);
+  else {
+    const started = performance.now();
+    await suite("system · install.sh", ["tests/system"]);
+    console.log(`system tests took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  }
 }
 
 const total = tallies.reduce((t, s) => ({ passed: t.passed + s.passed, failed: t.failed + s.failed, skipped: t.skipped + s.skipped }), {

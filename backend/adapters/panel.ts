@@ -88,7 +88,7 @@ export function createPanelHost(config: Config): PanelHost {
   };
 
   const git = (args: string[], options: { signal?: AbortSignal; onLine?: (stream: Stream, line: string) => void } = {}) =>
-    runChecked(["git", "-c", "safe.directory=*", `--git-dir=${sourceRepo}`, ...args], {
+    runChecked(["git", `--git-dir=${sourceRepo}`, ...args], {
       env: { ...process.env, ...gitEnv() },
       timeoutMs: 600_000,
       ...options,
@@ -170,7 +170,22 @@ export function createPanelHost(config: Config): PanelHost {
         mkdirSync(sourceRepo, { recursive: true });
         await runChecked(["git", "init", "-q", "--bare", sourceRepo], { env: { ...process.env, ...gitEnv() } });
       }
-      await git(["fetch", "--prune", "--force", "--tags", "--", source, `+refs/heads/${branch}:refs/heads/${branch}`], options);
+      // A local source belongs to another user (root, who ran install.sh): git refuses to serve
+      // it unless told it is safe, and the local transport drops `-c` settings on the way.
+      await git(
+        [
+          "fetch",
+          "--upload-pack",
+          "git -c safe.directory=* upload-pack",
+          "--prune",
+          "--force",
+          "--tags",
+          "--",
+          source,
+          `+refs/heads/${branch}:refs/heads/${branch}`,
+        ],
+        options,
+      );
       return (await git(["rev-parse", `refs/heads/${branch}`])).stdout.trim();
     },
     async changelog(from) {

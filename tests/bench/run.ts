@@ -4,14 +4,12 @@
  *   bun tests/bench/run.ts            all
  *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, gui); the rest of the file is kept
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { deployBench } from "./deploy.ts";
+import { BENCHMARKS_FILE, writeSections } from "./file.ts";
 import { guiBench } from "./gui.ts";
 import { memoryBench } from "./memory.ts";
 import { switchBench } from "./switch.ts";
 
-const root = join(import.meta.dir, "..", "..");
 const wanted = new Set(process.argv.slice(2));
 const sections: Array<[string, () => Promise<string>]> = [
   ["memory", memoryBench],
@@ -30,28 +28,14 @@ Bun ${Bun.version}. Each section says what it measures and how; rerun to refresh
 measured elsewhere (the browser tests, the server install test) are kept as they were written.
 `;
 
-/** The file as `## ` sections, so a run replaces the sections it measured and keeps the others. */
-function sectionsOf(text: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const part of text.split(/^(?=## )/m)) {
-    if (part.startsWith("## ")) map.set(part.split("\n", 1)[0] as string, part.trimEnd());
-  }
-  return map;
-}
-
-const file = join(root, "docs", "benchmarks.md");
-const kept = sectionsOf(existsSync(file) ? readFileSync(file, "utf8") : "");
-const fresh = new Map<string, string>();
+let measured = "";
 for (const [name, bench] of sections) {
   if (wanted.size > 0 && !wanted.has(name)) continue;
   console.log(`\n━━ ${name} ━━`);
   const text = await bench();
   console.log(text);
-  for (const [title, body] of sectionsOf(text)) fresh.set(title, body);
+  measured += `\n${text}\n`;
 }
-// Sections keep their place in the file; new ones go at the end.
-const ordered = [...kept.keys(), ...[...fresh.keys()].filter((t) => !kept.has(t))];
-const body = (t: string) => fresh.get(t) ?? kept.get(t);
-writeFileSync(file, `${header}\n${ordered.map(body).join("\n\n")}\n`);
-console.log(`\nwrote ${file}`);
+writeSections(measured, header);
+console.log(`\nwrote ${BENCHMARKS_FILE}`);
 process.exit(0);

@@ -65,6 +65,14 @@ describe("privileged helper: what it does", () => {
     );
   });
 
+  test("starts, stops and enables the panel's own blue and green slots for a self-update", () => {
+    expect(helper(["panel", "restart", "green"]).stdout).toBe("would run: systemctl restart switchyard@green.service\n");
+    expect(helper(["panel", "disable", "blue"]).stdout).toBe("would run: systemctl disable switchyard@blue.service\n");
+    expect(helper(["panel", "show", "blue"]).stdout).toBe(
+      "would run: systemctl show switchyard@blue.service --property=ActiveState\\,SubState\\,MainPID\\,NRestarts\n",
+    );
+  });
+
   test("installs the app's nginx file, then tests and reloads nginx", () => {
     const r = helper(["nginx-install", "shop"], nginxConf);
     expect(r.stderr).toBe("");
@@ -114,6 +122,13 @@ describe("privileged helper: hostile input is refused and nothing is written", (
       expect(refused(["unit-install", name], unit)).toContain("refusing unit name");
       refused(["systemctl", "stop", name]);
     }
+  });
+
+  test("panel verbs and slots outside blue and green", () => {
+    for (const verb of ["kill", "mask", "edit", "--now", "stop;id", "is-active"]) refused(["panel", verb, "blue"]);
+    for (const slot of ["red", "blue;id", "../blue", "blue green", "Blue", "", "blue\n"]) refused(["panel", "stop", slot]);
+    refused(["panel", "stop"]);
+    refused(["panel", "stop", "blue", "green"]);
   });
 
   test("systemctl verbs, journal line counts", () => {
@@ -175,7 +190,12 @@ describe("privileged helper: hostile input is refused and nothing is written", (
 describe("shell scripts", () => {
   test.skipIf(!Bun.which("shellcheck"))("the helper and the installer are shellcheck-clean", () => {
     const root = join(import.meta.dir, "..", "..");
-    const scripts = [HELPER, join(root, "install.sh"), join(root, "infrastructure/dev/setup.sh")].filter((f) => existsSync(f));
+    const scripts = [
+      HELPER,
+      join(root, "install.sh"),
+      join(root, "infrastructure/dev/setup.sh"),
+      join(root, "infrastructure/bin/switchyard"),
+    ].filter((f) => existsSync(f));
     const proc = Bun.spawnSync(["shellcheck", ...scripts], { stdout: "pipe", stderr: "pipe" });
     expect(proc.stdout.toString() + proc.stderr.toString()).toBe("");
     expect(proc.exitCode).toBe(0);

@@ -9,7 +9,7 @@ const TOUCHED = [
   "/etc/switchyard",
   "/var/lib/switchyard",
   "/etc/sudoers.d/switchyard",
-  "/etc/systemd/system/switchyard.service",
+  "/etc/systemd/system/switchyard@.service",
   "/etc/nginx/conf.d/switchyard.conf",
 ];
 const snapshot = () =>
@@ -42,7 +42,9 @@ describe.skipIf(process.getuid?.() !== 0 || !Bun.which("ss"))("install.sh --chec
       expect(r.stderr).toMatch(/ {2}- only \d+ GB free on \/opt: at least 999999 GB needed\n/);
       expect(r.stderr).toMatch(/ {2}- only \d+ MB of memory: at least 99999999 MB needed\n/);
       // The listener is this test's own process (bun, or bun.exe as npm installs it).
-      expect(r.stderr).toMatch(new RegExp(` {2}- port ${taken.port} is in use by bun(\\.exe)?: nginx must be the one serving ports 80 and 443\n`));
+      expect(r.stderr).toMatch(
+        new RegExp(` {2}- port ${taken.port} is in use by bun(\\.exe)?: nginx must be the one serving ports 80 and 443\n`),
+      );
       if (!existsSync("/run/systemd/system")) expect(r.stderr).toContain("  - systemd is not running as PID 1");
     } finally {
       taken.stop(true);

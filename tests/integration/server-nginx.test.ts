@@ -41,7 +41,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
         }),
       );
       return buildServerInclude({
-        panelPort: 3000,
+        panelSocket: `${dir}/panel.sock`,
         confDir: join(dir, "apps"),
         domain: "panel.example.com",
         acmeWebroot: join(dir, "acme"),
@@ -51,10 +51,48 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
     expect(result.ok).toBe(true);
   });
 
+  test("with a certificate the panel is on https and port 80 redirects there", () => {
+    const result = nginxTest((dir) => {
+      mkdirSync(join(dir, "apps"));
+      const tls = Bun.spawnSync(
+        [
+          "openssl",
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=panel.example.com",
+          "-keyout",
+          `${dir}/key.pem`,
+          "-out",
+          `${dir}/cert.pem`,
+        ],
+        { stderr: "pipe" },
+      );
+      expect(tls.exitCode).toBe(0);
+      const text = buildServerInclude({
+        panelSocket: `${dir}/panel.sock`,
+        confDir: join(dir, "apps"),
+        domain: "panel.example.com",
+        acmeWebroot: join(dir, "acme"),
+        tls: { certificate: `${dir}/cert.pem`, key: `${dir}/key.pem` },
+      });
+      expect(text).toContain("return 301 https://$host$request_uri;");
+      expect(text).toContain("listen 443 ssl default_server;");
+      return text;
+    });
+    expect(result.output).toContain("test is successful");
+    expect(result.ok).toBe(true);
+  });
+
   test("a domain that is not a host name never reaches the file", () => {
     expect(() =>
       buildServerInclude({
-        panelPort: 3000,
+        panelSocket: "/var/lib/switchyard/sock/panel.sock",
         confDir: "/etc/nginx/conf.d/switchyard",
         domain: "x; return 500",
         acmeWebroot: "/var/lib/switchyard/acme",

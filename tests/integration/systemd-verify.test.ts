@@ -1,6 +1,6 @@
 /**
  * `systemd-analyze verify` on every unit Switchyard writes or installs: the slot and socket units
- * from backend/commands/systemd.ts and infrastructure/systemd/switchyard.service. It exits 0 on
+ * from backend/commands/systemd.ts and infrastructure/systemd/switchyard@.service. It exits 0 on
  * warnings, so stderr must be empty; it also needs each ExecStart binary to exist here, so the
  * installed paths are pointed at this checkout.
  */
@@ -68,9 +68,12 @@ describe.skipIf(!analyze)("systemd-analyze verify", () => {
     expect(await verify("sy-shop-blue-socket.service", text)).toEqual({ code: 0, stderr: "" });
   });
 
-  test("the panel's unit (infrastructure/systemd/switchyard.service)", async () => {
-    const text = readFileSync(join(CHECKOUT, "infrastructure/systemd/switchyard.service"), "utf8");
-    expect(text).toContain("ExecStart=/opt/switchyard/current/node_modules/.bin/bun ");
-    expect(await verify("switchyard.service", text.replaceAll("/opt/switchyard/current", CHECKOUT))).toEqual({ code: 0, stderr: "" });
+  test("the panel's slot units (infrastructure/systemd/switchyard@.service)", async () => {
+    const text = readFileSync(join(CHECKOUT, "infrastructure/systemd/switchyard@.service"), "utf8");
+    expect(text).toContain("ExecStart=/opt/switchyard/slots/%i/node_modules/.bin/bun ");
+    expect(text).toContain("Environment=SWITCHYARD_SOCKET=/var/lib/switchyard/sock/panel-%i.sock");
+    // The template as the blue instance, with the slot's code where this checkout is.
+    writeFileSync(join(dir, "switchyard@.service"), text.replaceAll("/opt/switchyard/slots/%i", CHECKOUT));
+    expect(await verify("switchyard@blue.service", text.replaceAll("/opt/switchyard/slots/%i", CHECKOUT))).toEqual({ code: 0, stderr: "" });
   });
 });

@@ -1,0 +1,390 @@
+/**
+ * install.sh on a fresh Debian 12 with real systemd (systemd-nspawn), from a copy of this
+ * checkout: the panel answers through nginx as user `switchyard` with no root power but the
+ * helper, a second run changes nothing, and an app deployed through the API runs as its own
+ * units and switches blue-green. Prints the install time and the panel's memory.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeSections } from "../bench/file.ts";
+import { bunApp } from "../helpers/git-repo.ts";
+import { baseRoot, bootContainer, type Container, copyCheckout, missingPrerequisite } from "./container.ts";
+
+const CHECKOUT = join(import.meta.dir, "..", "..");
+/** Readable by the panel's user: its self-update fetches new versions from here. */
+const SRC = "/srv/switchyard-src";
+const INSTALL = [`${SRC}/install.sh`, "--source", SRC, "--non-interactive"];
+/** The host's CA bundle (the container's copy includes it) for npm, which keeps its own list. */
+const INSTALL_ENV = { NODE_EXTRA_CA_CERTS: "/etc/ssl/certs/ca-certificates.crt" };
+const MINUTE = 60_000;
+const figures: Record<string, string> = {};
+const skip = missingPrerequisite();
+if (skip) console.log(`system tests SKIPPED: ${skip}`);
+
+describe.skipIf(skip !== null)("install.sh on a fresh Debian 12 with systemd", () => {
+  let box: Container;
+  let origin: string;
+  let cookie = "";
+  const started = performance.now();
+
+  beforeAll(async () => {
+    box = await bootContainer(await baseRoot());
+    origin = `http://${box.ip}`;
+    await copyCheckout(CHECKOUT, box, SRC);
+  }, 20 * MINUTE);
+
+  afterAll(async () => {
+    await box?.stop();
+    console.log(`system: ${((performance.now() - started) / 1000).toFixed(0)} s in all`);
+    for (const [k, v] of Object.entries(figures)) console.log(`system: ${k}: ${v}`);
+    if (Object.keys(figures).length > 0) {
+      writeSections(
+        `## Server install and self-update (tests/system)
+
+Measured by the system test (\`bun tests/run.ts system\`) on ${new Date().toISOString().slice(0, 10)}: a fresh Debian 12 root
+booted with systemd-nspawn on this machine, \`install.sh --source\` of this checkout inside (Debian
+packages pre-downloaded in the cached root; npm packages fetched), then a deployed app and two
+self-updates under a light load (4 clients, one request each every 50 ms, through nginx).
+
+| what | figure |
+| --- | --- |
+${Object.entries(figures)
+  .map(([k, v]) => `| ${k} | ${v} |`)
+  .join("\n")}
+`,
+      );
+    }
+  }, MINUTE);
+
+  const panelPid = async (slot = "blue") => Number((await box.sh(`systemctl show -p MainPID --value switchyard@${slot}.service`)).trim());
+
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+    host?: string,
+  ): Promise<{ status: number; body: any; cookie: string | null }> {
+    const res = await fetch(`${origin}${path}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(cookie ? { cookie } : {}),
+        ...(method === "GET" ? {} : { origin }),
+        ...(host ? { host } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: "manual",
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed, cookie: res.headers.get("set-cookie")?.split(";")[0] ?? null };
+  }
+
+  test("--check passes on the fresh machine and changes nothing", async () => {
+    const result = await box.exec([...INSTALL, "--check"]);
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toContain("Nothing was changed");
+    expect(result.code).toBe(0);
+    expect((await box.exec(["id", "switchyard"])).code).not.toBe(0);
+  });
+
+  test(
+    "install.sh installs and the panel answers through nginx",
+    async () => {
+      const result = await box.exec(INSTALL, { env: INSTALL_ENV, timeoutMs: 15 * MINUTE });
+      figures["install time (fresh Debian 12, packages pre-downloaded)"] = `${(result.ms / 1000).toFixed(0)} s`;
+      if (result.code !== 0) console.log(result.stdout, result.stderr);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain("Switchyard is running.");
+      const health = await api("GET", "/api/v1/health");
+      expect(health.status).toBe(200);
+      expect(health.body).toMatchObject({ status: "ok", database: "postgres" });
+      // The SPA through the same nginx site.
+      const index = await fetch(`${origin}/`);
+      expect(index.status).toBe(200);
+      expect(await index.text()).toContain("<html");
+    },
+    20 * MINUTE,
+  );
+
+  test("the panel runs as switchyard, whose only root power is the helper", async () => {
+    const pid = await panelPid();
+    expect(pid).toBeGreaterThan(0);
+    expect((await box.sh(`stat -c %U /proc/${pid}`)).trim()).toBe("switchyard");
+    const groups = (await box.sh("id -nG switchyard")).trim().split(/\s+/);
+    expect(groups.filter((g) => ["root", "sudo", "adm", "wheel", "disk", "systemd-journal"].includes(g))).toEqual([]);
+    const sudo = await box.sh("sudo -l -U switchyard");
+    const commands = sudo
+      .slice(sudo.indexOf("may run the following commands"))
+      .split("\n")
+      .slice(1)
+      .filter((l) => l.trim());
+    expect(commands).toEqual(["    (root) NOPASSWD: /usr/local/lib/switchyard/helper"]);
+    // No shell, no way round the helper, and the helper keeps to its verbs.
+    expect((await box.sh("getent passwd switchyard")).trim()).toEndWith(":/usr/sbin/nologin");
+    const as = (cmd: string) => box.exec(["runuser", "-u", "switchyard", "--", "bash", "-c", cmd]);
+    expect((await as("sudo -n /bin/true")).code).not.toBe(0);
+    expect((await as("touch /etc/systemd/system/x.service")).code).not.toBe(0);
+    const hostile = await as("sudo -n /usr/local/lib/switchyard/helper unit-install ../../etc/passwd </dev/null");
+    expect(hostile.code).not.toBe(0);
+    expect(hostile.stderr).toContain("refusing");
+    expect((await as("sudo -n /usr/local/lib/switchyard/helper systemctl stop ssh.service")).code).not.toBe(0);
+    expect((await box.sh("stat -c '%U %a' /usr/local/lib/switchyard/helper /etc/sudoers.d/switchyard")).trim().split("\n")).toEqual([
+      "root 755",
+      "root 440",
+    ]);
+    expect((await box.sh("stat -c '%a' /etc/switchyard/switchyard.env")).trim()).toMatch(/^6[04]0$/);
+  });
+
+  test(
+    "a second install.sh changes nothing and says so",
+    async () => {
+      const pid = await panelPid();
+      const before = await box.sh(
+        "sha256sum /etc/switchyard/switchyard.env /etc/systemd/system/switchyard@.service /etc/nginx/conf.d/switchyard.conf",
+      );
+      const result = await box.exec(INSTALL, { env: INSTALL_ENV, timeoutMs: 10 * MINUTE });
+      figures["second install.sh (no-op)"] = `${(result.ms / 1000).toFixed(1)} s`;
+      if (result.code !== 0) console.log(result.stdout, result.stderr);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain("nothing changed");
+      expect(await panelPid()).toBe(pid);
+      expect(
+        await box.sh("sha256sum /etc/switchyard/switchyard.env /etc/systemd/system/switchyard@.service /etc/nginx/conf.d/switchyard.conf"),
+      ).toBe(before);
+    },
+    10 * MINUTE,
+  );
+
+  async function push(version: string): Promise<void> {
+    const work = join(box.root, "srv", "demo-work");
+    const files = bunApp(version);
+    mkdirSync(work, { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(work, name), text);
+    chmodSync(work, 0o755);
+    await box.sh(
+      `set -e; cd /srv; [ ! -d demo.git ] || chown -R root: demo.git; [ -d demo.git ] || git init -q --bare -b main demo.git; cd demo-work; [ -d .git ] || { git init -q -b main && git remote add origin /srv/demo.git; }
+       git add -A && git -c user.name=t -c user.email=t@example.com commit -q -m ${version} && git push -q origin HEAD:main; chown -R switchyard: /srv/demo.git`,
+    );
+  }
+
+  async function deploy(): Promise<any> {
+    const res = await api("POST", "/api/v1/apps/demo/deploy", {});
+    expect(res.status).toBe(202);
+    const deadline = Date.now() + 5 * MINUTE;
+    for (;;) {
+      const job = await api("GET", `/api/v1/jobs/${res.body.job.id}`);
+      if (["succeeded", "failed", "cancelled"].includes(job.body.job.status)) return job.body;
+      if (Date.now() > deadline) throw new Error(`deploy still ${job.body.job.status}`);
+      await Bun.sleep(500);
+    }
+  }
+
+  async function jobLog(id: string): Promise<string> {
+    const res = await api("GET", `/api/v1/jobs/${id}/logs`);
+    return (res.body.lines as Array<{ line: string }>).map((l) => l.line).join("\n");
+  }
+
+  /**
+   * The app's answer through nginx from outside, on a new connection each time: one kept alive
+   * from earlier requests may still be served by a worker from before the app's file was added.
+   */
+  async function appThroughNginx(expected: string): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    let text = "";
+    while (Date.now() < deadline) {
+      const res = await fetch(`${origin}/`, { headers: { host: "demo.localhost", connection: "close" }, keepalive: false });
+      text = await res.text();
+      if (text === expected) break;
+      await Bun.sleep(200);
+    }
+    return text;
+  }
+
+  test(
+    "an app deployed through the API runs as its own units and switches blue-green",
+    async () => {
+      expect(
+        (await api("POST", "/api/v1/setup", { email: "owner@example.com", password: "correct horse battery", name: "Owner" })).status,
+      ).toBe(201);
+      const login = await api("POST", "/api/v1/auth/login", { email: "owner@example.com", password: "correct horse battery" });
+      expect(login.status).toBe(200);
+      cookie = login.cookie ?? "";
+      await push("v1");
+      const created = await api("POST", "/api/v1/apps", {
+        name: "demo",
+        repoUrl: "file:///srv/demo.git",
+        healthTimeoutSec: 60,
+        watchSeconds: 1,
+        drainSeconds: 1,
+      });
+      expect(created.status).toBe(201);
+
+      const first = await deploy();
+      if (first.job.status !== "succeeded") console.log(await jobLog(first.job.id));
+      expect(first.job.status).toBe("succeeded");
+      const app1 = (await api("GET", "/api/v1/apps/demo")).body.app;
+      const live1 = app1.liveColor as string;
+      expect(["blue", "green"]).toContain(live1);
+      expect((await box.sh(`systemctl is-active sy-demo-${live1}.service sy-demo-${live1}-socket.service`)).trim().split("\n")).toEqual([
+        "active",
+        "active",
+      ]);
+      const appPid = (await box.sh(`systemctl show -p MainPID --value sy-demo-${live1}.service`)).trim();
+      expect((await box.sh(`stat -c %U /proc/${appPid}`)).trim()).toBe("switchyard-apps");
+      expect(await appThroughNginx("v1")).toBe("v1");
+
+      const pid = await panelPid();
+      const rss = Number((await box.sh(`awk '/^VmRSS:/ {print $2}' /proc/${pid}/status`)).trim());
+      figures["panel memory with one app (RSS)"] = `${(rss / 1024).toFixed(0)} MB`;
+
+      await push("v2");
+      const second = await deploy();
+      if (second.job.status !== "succeeded") console.log(await jobLog(second.job.id));
+      expect(second.job.status).toBe("succeeded");
+      const live2 = (await api("GET", "/api/v1/apps/demo")).body.app.liveColor as string;
+      expect(live2).not.toBe(live1);
+      expect((await box.sh(`systemctl is-active sy-demo-${live2}.service`)).trim()).toBe("active");
+      expect(await appThroughNginx("v2")).toBe("v2");
+      const units = await box.sh("ls /etc/systemd/system | grep '^sy-' || true");
+      expect(units.trim().split("\n").sort()).toEqual([
+        "sy-demo-blue-socket.service",
+        "sy-demo-blue.service",
+        "sy-demo-green-socket.service",
+        "sy-demo-green.service",
+      ]);
+    },
+    12 * MINUTE,
+  );
+
+  /**
+   * A light load from outside the container while an update runs: the panel's health and the
+   * app, each on its own kept-alive connections, every request counted.
+   */
+  function lightLoad(): { stop(): Promise<{ panel: number; app: number; failures: string[] }> } {
+    let running = true;
+    const counts = { panel: 0, app: 0 };
+    const failures: string[] = [];
+    const loop = async (which: "panel" | "app") => {
+      while (running) {
+        try {
+          const res = await fetch(`${origin}${which === "panel" ? "/api/v1/health" : "/"}`, {
+            headers: which === "app" ? { host: "demo.localhost" } : {},
+            signal: AbortSignal.timeout(10_000),
+          });
+          await res.text();
+          if (res.status !== 200) failures.push(`${which}: ${res.status}`);
+          counts[which]++;
+        } catch (error) {
+          failures.push(`${which}: ${(error as Error).message}`);
+        }
+        await Bun.sleep(50);
+      }
+    };
+    const loops = [loop("panel"), loop("panel"), loop("app"), loop("app")];
+    return {
+      async stop() {
+        running = false;
+        await Promise.all(loops);
+        return { ...counts, failures };
+      },
+    };
+  }
+
+  async function commitToSource(message: string, change = ""): Promise<string> {
+    await box.sh(`set -e; cd ${SRC}; ${change} git -c user.name=t -c user.email=t@example.com commit -q --allow-empty -am "${message}"`);
+    return (await box.sh(`git -C ${SRC} rev-parse --short=12 HEAD`)).trim();
+  }
+
+  async function selfUpdate(): Promise<any> {
+    const info = await api("GET", "/api/v1/system/update?refresh=1");
+    expect(info.status).toBe(200);
+    const started = await api("POST", "/api/v1/system/update", {});
+    if (started.status !== 202) console.log(started.body);
+    expect(started.status).toBe(202);
+    const id = started.body.job.id as string;
+    const deadline = Date.now() + 15 * MINUTE;
+    for (;;) {
+      // Through nginx: whichever panel answers, both read the same database.
+      const res = await api("GET", `/api/v1/jobs/${id}`);
+      if (res.status === 200 && ["succeeded", "failed", "cancelled"].includes(res.body.job.status)) {
+        if (res.body.job.status !== "succeeded") console.log(await jobLog(id));
+        return { ...res.body, available: info.body.update.available };
+      }
+      if (Date.now() > deadline) throw new Error(`self-update still ${res.body?.job?.status}`);
+      await Bun.sleep(1_000);
+    }
+  }
+
+  test(
+    "the self-update to a newer commit switches the panel blue-green with no failed request",
+    async () => {
+      const before = await api("GET", "/api/v1/health");
+      expect(before.body.slot).toBe("blue");
+      const target = await commitToSource("A newer version");
+      const info = await api("GET", "/api/v1/system/update?refresh=1");
+      expect(info.body.update).toMatchObject({ supported: true, current: { revision: before.body.revision, slot: "blue" } });
+      expect(info.body.update.available.map((c: { revision: string }) => c.revision)).toEqual([target]);
+      expect(info.body.update.available[0].subject).toBe("A newer version");
+
+      const load = lightLoad();
+      const started = performance.now();
+      const result = await selfUpdate();
+      figures["self-update (fetch, install, build, switch, 60 s watch)"] = `${((performance.now() - started) / 1000).toFixed(0)} s`;
+      await Bun.sleep(3_000); // the old panel stops after the job's outcome is saved
+      const counts = await load.stop();
+      expect(result.job.status).toBe("succeeded");
+      expect(result.job.result).toMatchObject({ from: before.body.revision, to: target, slot: "green", reverted: false });
+      expect(result.steps.map((st: { name: string; status: string }) => `${st.name}:${st.status}`)).toEqual(
+        ["fetch", "install", "build", "migrate", "start", "health", "switch", "watch", "retain"].map((n) => `${n}:succeeded`),
+      );
+      expect(counts.failures).toEqual([]);
+      expect(counts.panel).toBeGreaterThan(100);
+      expect(counts.app).toBeGreaterThan(100);
+      figures["requests during the update (panel / app), failed"] = `${counts.panel} / ${counts.app}, ${counts.failures.length}`;
+
+      const after = await api("GET", "/api/v1/health");
+      expect(after.body).toMatchObject({ status: "ok", revision: target, slot: "green" });
+      expect((await box.exec(["systemctl", "is-active", "--quiet", "switchyard@blue.service"])).code).not.toBe(0);
+      expect((await box.sh("systemctl is-enabled switchyard@green.service")).trim()).toBe("enabled");
+      expect((await box.sh(`stat -c %U /proc/${await panelPid("green")}`)).trim()).toBe("switchyard");
+      // The session survived (it lives in the database), and the app never noticed.
+      expect((await api("GET", "/api/v1/auth/me")).status).toBe(200);
+      expect(await appThroughNginx("v2")).toBe("v2");
+      const kept = (await api("GET", "/api/v1/system/update")).body.update.kept.map((k: { revision: string }) => k.revision);
+      expect(kept.sort()).toEqual([before.body.revision, target].sort());
+    },
+    20 * MINUTE,
+  );
+
+  test(
+    "an update to a broken commit switches back by itself",
+    async () => {
+      const good = (await api("GET", "/api/v1/health")).body.revision as string;
+      // Healthy at first, then the process dies after 10 s: systemd restarts it, the watch sees it.
+      const broken = await commitToSource(
+        "A version that crashes",
+        `printf '\\nsetTimeout(() => process.exit(3), 10_000).unref();\\n' >> backend/cli.ts;`,
+      );
+      const load = lightLoad();
+      const result = await selfUpdate();
+      const counts = await load.stop();
+      expect(result.job.status).toBe("failed");
+      expect(result.job.result).toMatchObject({ from: good, to: broken, reverted: true });
+      expect(result.job.error).toContain("switched back");
+      expect(result.steps.find((st: { name: string }) => st.name === "watch").status).toBe("failed");
+      expect(counts.failures).toEqual([]);
+      const after = await api("GET", "/api/v1/health");
+      expect(after.body).toMatchObject({ status: "ok", revision: good, slot: "green" });
+      expect((await box.exec(["systemctl", "is-active", "--quiet", "switchyard@blue.service"])).code).not.toBe(0);
+      expect((await box.sh("systemctl is-enabled switchyard@green.service")).trim()).toBe("enabled");
+      const info = (await api("GET", "/api/v1/system/update")).body.update;
+      expect(info.job).toMatchObject({ status: "failed", result: { reverted: true } });
+    },
+    20 * MINUTE,
+  );
+});
