@@ -327,7 +327,8 @@ write_nginx() { # the panel's site; on https once the domain has its certificate
   local conf tls=()
   [[ -n "$domain" && -f "/etc/letsencrypt/live/$domain/fullchain.pem" ]] && tls=(--tls)
   conf="$(mktemp)"
-  "$bun" "$stage/backend/commands/nginx-server-config.ts" --socket "$DATA_DIR/sock/panel.sock" ${domain:+--domain "$domain"} "${tls[@]}" >"$conf"
+  "$bun" "$stage/backend/commands/nginx-server-config.ts" --socket "$DATA_DIR/sock/panel.sock" \
+    --standby-socket "$DATA_DIR/sock/panel-standby.sock" ${domain:+--domain "$domain"} "${tls[@]}" >"$conf"
   if ! cmp -s "$conf" /etc/nginx/conf.d/switchyard.conf; then
     note "Configuring nginx${tls[*]:+ (https)}"
     # Debian's default site also claims default_server on port 80.

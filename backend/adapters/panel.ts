@@ -5,6 +5,7 @@
  *   <root>/slots/<blue|green>       symlink to the release that slot's unit runs
  *   <data>/sock/panel-<color>.sock  where switchyard@<color>.service listens
  *   <data>/sock/panel.sock          symlink to the live slot's socket: nginx's upstream
+ *   <data>/sock/panel-standby.sock  symlink to the other slot's socket: nginx's backup server
  *   <data>/panel/source.git         a bare copy of the update source (what is available, the changelog)
  *
  * The switch replaces the panel.sock symlink (no nginx reload), as an app's switch does.
@@ -13,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, s
 import { basename, join } from "node:path";
 import { gitEnv } from "../commands/git.ts";
 import type { Config } from "../config.ts";
-import { type KeptRelease, LOG_FORMAT, type PanelSlot, parseLog, REVISION_PATTERN, type SourceCommit } from "../domain/panel-update.ts";
+import { type KeptRelease, LOG_FORMAT, otherSlot, type PanelSlot, parseLog, REVISION_PATTERN, type SourceCommit } from "../domain/panel-update.ts";
 import { run, runChecked, type Stream } from "./exec.ts";
 import { replaceSymlink } from "./files.ts";
 import { runHelper } from "./runtime/systemd.ts";
@@ -64,6 +65,7 @@ export function createPanelHost(config: Config): PanelHost {
   const slotsDir = join(root, "slots");
   const sockDir = join(config.dataDir, "sock");
   const liveLink = join(sockDir, "panel.sock");
+  const standbyLink = join(sockDir, "panel-standby.sock");
   const sourceRepo = join(config.dataDir, "panel", "source.git");
   const slotSocket = (slot: PanelSlot) => join(sockDir, `panel-${slot}.sock`);
   const source = config.panel.updateSource;
@@ -138,6 +140,8 @@ export function createPanelHost(config: Config): PanelHost {
       replaceSymlink(join(slotsDir, slot), join(releasesDir, revision));
     },
     switchTraffic(slot) {
+      // The other slot first becomes nginx's fallback, then the live link moves.
+      replaceSymlink(standbyLink, basename(slotSocket(otherSlot(slot))));
       replaceSymlink(liveLink, basename(slotSocket(slot)));
     },
     async service(verb, slot) {

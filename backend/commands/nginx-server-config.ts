@@ -4,11 +4,12 @@
  * pure builder, so install.sh runs it as root with Bun alone: no dependency of the panel's,
  * and none of the files the panel may write, is run with root's rights.
  *
- *   bun backend/commands/nginx-server-config.ts [--domain D [--tls]] [--socket PATH]
+ *   bun backend/commands/nginx-server-config.ts [--domain D [--tls]] [--socket PATH] [--standby-socket PATH]
  */
 import { buildServerInclude, NginxConfigError } from "./nginx.ts";
 
 export const PANEL_SOCKET = "/var/lib/switchyard/sock/panel.sock";
+export const STANDBY_SOCKET = "/var/lib/switchyard/sock/panel-standby.sock";
 
 export function serverConfig(args: string[]): string {
   const option = (flag: string) => {
@@ -20,6 +21,7 @@ export function serverConfig(args: string[]): string {
     throw new NginxConfigError("--tls needs --domain (the certificate is Let's Encrypt's for that name)");
   return buildServerInclude({
     panelSocket: option("--socket") ?? PANEL_SOCKET,
+    standbySocket: option("--standby-socket") ?? STANDBY_SOCKET,
     confDir: "/etc/nginx/conf.d/switchyard",
     domain,
     acmeWebroot: "/var/lib/switchyard/acme",

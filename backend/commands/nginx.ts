@@ -194,6 +194,12 @@ export interface ServerIncludeOptions {
    * an update moves the panel's traffic without an nginx reload, as an app's switch does.
    */
   panelSocket: string;
+  /**
+   * A symlink to the other panel slot's socket while it runs (during an update's watch, the old
+   * version): nginx tries it only when the live one refuses, so a new version that crashes
+   * drops no request before it is switched back.
+   */
+  standbySocket: string;
   /** The directory of the per-app files. */
   confDir: string;
   /** The panel's own host name; null: the panel answers any name nginx does not route to an app. */
@@ -212,6 +218,7 @@ export function buildServerInclude(o: ServerIncludeOptions): string {
   const confDir = assertPath(o.confDir, "config dir");
   const webroot = assertPath(o.acmeWebroot, "ACME webroot");
   const socket = assertPath(o.panelSocket, "panel socket");
+  const standby = assertPath(o.standbySocket, "standby panel socket");
   const name = o.domain ? assertHostname(o.domain) : "_";
   if (o.tls && !o.domain) throw new NginxConfigError("a certificate needs the panel's domain");
   const acme = `    location /.well-known/acme-challenge/ {
@@ -242,6 +249,7 @@ include ${confDir}/*.conf;
 
 upstream switchyard_panel {
     server unix:${socket} max_fails=0;
+    server unix:${standby} backup;
     keepalive 8;
     # Kept-alive connections are retired 250 ms after they opened, so after a self-update the
     # panel's traffic is on the new version within a quarter second.

@@ -42,6 +42,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
       );
       return buildServerInclude({
         panelSocket: `${dir}/panel.sock`,
+        standbySocket: `${dir}/panel-standby.sock`,
         confDir: join(dir, "apps"),
         domain: "panel.example.com",
         acmeWebroot: join(dir, "acme"),
@@ -76,6 +77,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
       expect(tls.exitCode).toBe(0);
       const text = buildServerInclude({
         panelSocket: `${dir}/panel.sock`,
+        standbySocket: `${dir}/panel-standby.sock`,
         confDir: join(dir, "apps"),
         domain: "panel.example.com",
         acmeWebroot: join(dir, "acme"),
@@ -93,6 +95,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
     expect(() =>
       buildServerInclude({
         panelSocket: "/var/lib/switchyard/sock/panel.sock",
+        standbySocket: "/var/lib/switchyard/sock/panel-standby.sock",
         confDir: "/etc/nginx/conf.d/switchyard",
         domain: "x; return 500",
         acmeWebroot: "/var/lib/switchyard/acme",

@@ -55,7 +55,9 @@ export function systemRoutes(r: Router): void {
     const { config } = c.services;
     const host = createPanelHost(config);
     const { refresh } = readQuery(c, z.object({ refresh: z.enum(["0", "1"]).optional() }));
-    const source = host.unsupported ? { at: new Date(), commits: [], error: null } : await availableCommits(host, config.panel.updateSource, refresh === "1");
+    const source = host.unsupported
+      ? { at: new Date(), commits: [], error: null }
+      : await availableCommits(host, config.panel.updateSource, refresh === "1");
     const job = await latestJob(c);
     return Response.json({
       update: {
