@@ -64,6 +64,8 @@ describe("GitHub in the browser", () => {
     await page.waitForURL("**/settings?github=connected");
     await expect(page.getByTestId("github-login").textContent()).resolves.toBe("@octo-ada");
     await page.getByTestId("github-card").screenshot({ path: join(SHOTS, "settings-github.png") });
+    // A local panel cannot update itself; the owner's updates card says how instead.
+    await page.getByText("Self-update works on a server installed with install.sh").waitFor();
 
     await page.goto(`${panel.url}/apps/new`);
     await page.getByTestId("repo-search").fill("shop");
