@@ -81,6 +81,8 @@ export class Orchestrator {
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private unlisten: (() => Promise<void>) | null = null;
   private stopped = true;
+  /** Set while another panel instance takes over (a self-update): jobs are left to it. */
+  private handingOver = false;
   private claiming = false;
   private claimAgain = false;
 
@@ -115,6 +117,25 @@ export class Orchestrator {
     await this.unlisten?.().catch(() => {});
     for (const { controller } of this.running.values()) controller.abort();
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+
+  /**
+   * Stops (or, with false, resumes) claiming queued jobs, so they go to the other panel instance
+   * that is taking over; jobs already running here go on.
+   */
+  handOver(on: boolean): void {
+    this.handingOver = on;
+    if (!on) void this.tick();
+  }
+
+  /** Resolves once no job but `except` runs here, or after `timeoutMs`. */
+  async othersDone(except: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.running.keys()].some((id) => id !== except)) {
+      if (Date.now() > deadline) return false;
+      await Bun.sleep(250);
+    }
+    return true;
   }
 
   async enqueue(input: EnqueueInput): Promise<Job> {
@@ -196,7 +217,7 @@ export class Orchestrator {
     try {
       do {
         this.claimAgain = false;
-        while (!this.stopped && this.running.size < this.concurrency) {
+        while (!this.stopped && !this.handingOver && this.running.size < this.concurrency) {
           const job = await this.claim();
           if (!job) break;
           this.launch(job);

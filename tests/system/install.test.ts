@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSections } from "../bench/file.ts";
+import { EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { bunApp } from "../helpers/git-repo.ts";
 import { baseRoot, bootContainer, type Container, copyCheckout, missingPrerequisite } from "./container.ts";
 
@@ -18,6 +19,7 @@ const INSTALL = [`${SRC}/install.sh`, "--source", SRC, "--non-interactive"];
 /** The host's CA bundle (the container's copy includes it) for npm, which keeps its own list. */
 const INSTALL_ENV = { NODE_EXTRA_CA_CERTS: "/etc/ssl/certs/ca-certificates.crt" };
 const MINUTE = 60_000;
+const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 const figures: Record<string, string> = {};
 const skip = missingPrerequisite();
 if (skip) console.log(`system tests SKIPPED: ${skip}`);
@@ -26,6 +28,8 @@ describe.skipIf(skip !== null)("install.sh on a fresh Debian 12 with systemd", (
   let box: Container;
   let origin: string;
   let cookie = "";
+  /** The revision install.sh put in place, kept on disk after the updates. */
+  let firstRevision = "";
   const started = performance.now();
 
   beforeAll(async () => {
@@ -102,6 +106,7 @@ ${Object.entries(figures)
       expect(result.stdout).toContain("Switchyard is running.");
       const health = await api("GET", "/api/v1/health");
       expect(health.status).toBe(200);
+      firstRevision = health.body.revision;
       expect(health.body).toMatchObject({ status: "ok", database: "postgres" });
       // The SPA through the same nginx site.
       const index = await fetch(`${origin}/`);
@@ -386,5 +391,55 @@ ${Object.entries(figures)
       expect(info.job).toMatchObject({ status: "failed", result: { reverted: true } });
     },
     20 * MINUTE,
+  );
+
+  test(
+    "the owner's settings page says the update was switched back, and puts a kept version back in one click",
+    async () => {
+      const running = (await api("GET", "/api/v1/health")).body.revision as string;
+      const first = firstRevision;
+      expect(first).not.toBe(running);
+      const { browser, close } = await launchBrowser();
+      try {
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        const [name, value] = cookie.split("=") as [string, string];
+        await context.addCookies([{ name, value, url: origin }]);
+        const page = await context.newPage();
+        const errors = watchConsole(page);
+        await page.goto(`${origin}/settings`);
+        // The last job was the broken update: the card says what happened.
+        await page.getByTestId("update-reverted").waitFor({ timeout: 30_000 });
+        expect(await page.getByTestId("update-reverted").textContent()).toContain("switched back");
+        mkdirSync(SHOTS, { recursive: true });
+        await page.getByTestId("update-kept").scrollIntoViewIfNeeded();
+        await page.screenshot({ path: join(SHOTS, "settings-updates.png"), fullPage: true });
+
+        const load = lightLoad();
+        await page.locator(`[data-testid="update-kept-version"][data-revision="${first}"] [data-testid="update-rollback"]`).click();
+        await page.getByTestId("update-confirm").click();
+        const deadline = Date.now() + 5 * MINUTE;
+        let job: any;
+        for (;;) {
+          job = (await api("GET", "/api/v1/system/update")).body?.update?.job;
+          if (job && job.params.revision === first && ["succeeded", "failed", "cancelled"].includes(job.status)) break;
+          if (Date.now() > deadline) throw new Error(`rollback still ${job?.status}`);
+          await Bun.sleep(1_000);
+        }
+        await Bun.sleep(3_000);
+        const counts = await load.stop();
+        if (job.status !== "succeeded") console.log(await jobLog(job.id));
+        expect(job).toMatchObject({ status: "succeeded", params: { rollback: true }, result: { from: running, to: first, slot: "blue" } });
+        const steps = (await api("GET", `/api/v1/jobs/${job.id}`)).body.steps as Array<{ name: string; status: string }>;
+        expect(steps.filter((st) => st.status === "skipped").map((st) => st.name)).toEqual(["fetch", "install", "build"]);
+        expect(counts.failures).toEqual([]);
+        expect((await api("GET", "/api/v1/health")).body).toMatchObject({ revision: first, slot: "blue" });
+        // The page follows the job through the switch and offers the new (old) GUI.
+        await page.getByTestId("update-reload").waitFor({ timeout: 60_000 });
+        expect(errors.filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
+      } finally {
+        await close();
+      }
+    },
+    10 * MINUTE,
   );
 });

@@ -121,6 +121,7 @@ export const selfUpdateHandler: JobHandler = {
     // 7: traffic moves; the old panel keeps running (and answering what it has in flight).
     const switchBack = async (reason: string): Promise<never> => {
       host.switchTraffic(live);
+      ctx.services.orchestrator.handOver(false);
       await host.service("enable", live).catch(() => {});
       await host.service("disable", idle).catch(() => {});
       await stopNew();
@@ -147,6 +148,8 @@ export const selfUpdateHandler: JobHandler = {
         await Bun.sleep(100);
       }
       ctx.log(`Traffic is on ${revision} (${idle}) in ${Math.round(performance.now() - started)} ms.`);
+      // Queued and new jobs are the new panel's from now on.
+      ctx.services.orchestrator.handOver(true);
       await host.service("enable", idle);
       await host.service("disable", live);
       await ctx.services.events.publish({ type: "panel.updated", revision, slot: idle, reverted: false, reason: null });
@@ -185,7 +188,15 @@ export const selfUpdateHandler: JobHandler = {
   async finished(job: Job, services: Services) {
     const slot = retiring.get(job.id);
     retiring.delete(job.id);
-    if (!slot || job.status !== "succeeded") return;
+    if (!slot || job.status !== "succeeded") {
+      // Still (or again) the live panel: it takes jobs as before.
+      if (createPanelHost(services.config).liveSlot() === services.config.panel.slot) services.orchestrator.handOver(false);
+      return;
+    }
+    // Jobs this panel started before the switch (a deploy, say) finish here first.
+    if (!(await services.orchestrator.othersDone(job.id, 15 * 60_000))) {
+      services.log.warn("jobs still running on the old panel after 15 minutes; they are cancelled as it stops");
+    }
     services.log.info("self-update done; stopping the old panel slot", { slot });
     await createPanelHost(services.config).service("stop", slot);
   },
