@@ -19,6 +19,7 @@
 #
 # Thresholds for --check (for testing a machine that falls short): SWITCHYARD_INSTALL_MIN_DISK_GB
 # (default 5), SWITCHYARD_INSTALL_MIN_RAM_MB (default 900), SWITCHYARD_INSTALL_PORTS (default "80 443").
+# SWITCHYARD_ACME_SERVER: another ACME directory for certbot (Let's Encrypt's staging, a test CA).
 set -euo pipefail
 
 PREFIX=/opt/switchyard
@@ -130,7 +131,9 @@ fi
 
 if ((uninstall)); then
   say "Removing Switchyard"
-  systemctl disable --now switchyard@blue.service switchyard@green.service switchyard.service 2>/dev/null || true
+  for unit in switchyard@blue.service switchyard@green.service switchyard.service; do
+    systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  done
   for unit in /etc/systemd/system/sy-*.service; do
     [[ -e "$unit" ]] || continue
     systemctl disable --now "$(basename "$unit")" 2>/dev/null || true
@@ -344,7 +347,8 @@ write_nginx
 
 if [[ -n "$domain" && ! -d "/etc/letsencrypt/live/$domain" ]]; then
   note "Requesting a certificate for $domain"
-  certbot certonly --non-interactive --agree-tos --webroot --webroot-path "$DATA_DIR/acme" --email "$email" --domain "$domain" ||
+  certbot certonly --non-interactive --agree-tos --webroot --webroot-path "$DATA_DIR/acme" --email "$email" --domain "$domain" \
+    ${SWITCHYARD_ACME_SERVER:+--server "$SWITCHYARD_ACME_SERVER"} ||
     say "certbot could not get a certificate yet (is $domain pointing at this server?); the panel stays on http until it can"
   write_nginx
 fi

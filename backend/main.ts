@@ -10,6 +10,7 @@ import { RateLimiter } from "./auth/rate-limit.ts";
 import { type Config, REVISION, VERSION } from "./config.ts";
 import { type Database, openDatabase } from "./db/client.ts";
 import { createHttpApp } from "./http/server.ts";
+import { endEventStreams } from "./http/sse.ts";
 import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
 import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
@@ -173,7 +174,9 @@ export async function startPanel(config: Config, overrides: Partial<Services> = 
     url,
     stop: () => {
       stopping ??= (async () => {
-        // In-flight requests finish (a few seconds at most; event streams are cut and reconnect).
+        // Event streams end properly (clients reconnect to whichever panel serves then), and
+        // in-flight requests finish, for a few seconds at most.
+        endEventStreams(services);
         await Promise.race([server.stop(false), Bun.sleep(5_000)]);
         await server.stop(true);
         await stopBackground(services);

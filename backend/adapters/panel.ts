@@ -14,7 +14,15 @@ import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, s
 import { basename, join } from "node:path";
 import { gitEnv } from "../commands/git.ts";
 import type { Config } from "../config.ts";
-import { type KeptRelease, LOG_FORMAT, otherSlot, type PanelSlot, parseLog, REVISION_PATTERN, type SourceCommit } from "../domain/panel-update.ts";
+import {
+  type KeptRelease,
+  LOG_FORMAT,
+  otherSlot,
+  type PanelSlot,
+  parseLog,
+  REVISION_PATTERN,
+  type SourceCommit,
+} from "../domain/panel-update.ts";
 import { run, runChecked, type Stream } from "./exec.ts";
 import { replaceSymlink } from "./files.ts";
 import { runHelper } from "./runtime/systemd.ts";

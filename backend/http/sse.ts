@@ -16,6 +16,16 @@ export interface SseSink {
 
 const HEARTBEAT_MS = 15_000;
 const encoder = new TextEncoder();
+/** The open streams of each panel, ended properly when it stops. */
+const open = new WeakMap<object, Set<() => void>>();
+
+/**
+ * Ends every event stream of a panel that is stopping, as a finished response (not a cut
+ * connection): browsers reconnect after the `retry` delay, to whichever panel serves then.
+ */
+export function endEventStreams(services: object): void {
+  for (const finish of [...(open.get(services) ?? [])]) finish();
+}
 
 /**
  * The one SSE helper: owns the headers, the heartbeat comments, refuses newlines in event names
@@ -28,9 +38,12 @@ export function sseResponse(c: Context, start: (sink: SseSink) => void | Promise
   let closed = false;
   let heartbeat: ReturnType<typeof setInterval> | null = null;
 
+  const streams = open.get(c.services) ?? new Set<() => void>();
+  open.set(c.services, streams);
   const finish = () => {
     if (closed) return;
     closed = true;
+    streams.delete(finish);
     if (heartbeat) clearInterval(heartbeat);
     for (const fn of cleanups.splice(0)) {
       try {
@@ -73,6 +86,7 @@ export function sseResponse(c: Context, start: (sink: SseSink) => void | Promise
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controllerRef = controller;
+      streams.add(finish);
       write(": connected\nretry: 3000\n\n");
       heartbeat = setInterval(() => write(": keep-alive\n\n"), HEARTBEAT_MS);
       c.req.signal.addEventListener("abort", finish, { once: true });

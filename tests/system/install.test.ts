@@ -442,4 +442,77 @@ ${Object.entries(figures)
     },
     10 * MINUTE,
   );
+
+  test(
+    "--uninstall keeps data, config and the database; --purge removes them; a new install with a domain is on https and seeds the owner",
+    async () => {
+      const removed = await box.exec([...INSTALL, "--uninstall"], { env: INSTALL_ENV });
+      expect(removed.code).toBe(0);
+      expect(removed.stdout).toContain("Data in /var/lib/switchyard, /etc/switchyard and the database are kept");
+      for (const unit of ["switchyard@blue.service", "switchyard@green.service", "sy-demo-blue.service", "sy-demo-green.service"]) {
+        expect((await box.exec(["systemctl", "is-active", "--quiet", unit])).code).not.toBe(0);
+      }
+      expect((await box.sh("ls /etc/systemd/system | grep -c -e '^sy-' -e '^switchyard' || true")).trim()).toBe("0");
+      expect((await box.exec(["test", "-e", "/opt/switchyard"])).code).not.toBe(0);
+      expect((await box.exec(["test", "-e", "/usr/local/lib/switchyard/helper"])).code).not.toBe(0);
+      expect((await box.exec(["test", "-f", "/etc/switchyard/switchyard.env"])).code).toBe(0);
+      expect((await box.sh("runuser -u postgres -- psql -tAc \"select 1 from pg_database where datname = 'switchyard'\"")).trim()).toBe(
+        "1",
+      );
+
+      const purged = await box.exec([...INSTALL, "--uninstall", "--purge"], { env: INSTALL_ENV });
+      expect(purged.code).toBe(0);
+      for (const path of ["/var/lib/switchyard", "/etc/switchyard", "/opt/switchyard"])
+        expect((await box.exec(["test", "-e", path])).code).not.toBe(0);
+      expect((await box.exec(["id", "switchyard"])).code).not.toBe(0);
+      expect(
+        (await box.sh("runuser -u postgres -- psql -tAc \"select count(*) from pg_database where datname = 'switchyard'\"")).trim(),
+      ).toBe("0");
+
+      // A new install with a domain: the certificate from a local ACME test CA (pebble, which
+      // here skips the HTTP-01 check: the domain does not resolve to this container).
+      await box.sh(
+        `set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble >/dev/null; mkdir -p /etc/pebble; cd /etc/pebble
+         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>/dev/null
+         printf '{"pebble":{"listenAddress":"127.0.0.1:14000","managementListenAddress":"127.0.0.1:15000","certificate":"/etc/pebble/cert.pem","privateKey":"/etc/pebble/key.pem","httpPort":80,"tlsPort":443,"ocspResponderURL":"","externalAccountBindingRequired":false}}' > pebble.json
+         systemd-run --quiet --unit=pebble --setenv=PEBBLE_VA_ALWAYS_VALID=1 --setenv=PEBBLE_WFE_NONCEREJECT=0 /usr/bin/pebble -config /etc/pebble/pebble.json
+         for i in $(seq 1 50); do curl -fsk https://127.0.0.1:14000/dir >/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1`,
+        { timeoutMs: 5 * MINUTE },
+      );
+      const domain = "panel.example.com";
+      const fresh = await box.exec([...INSTALL, "--domain", domain, "--email", "ops@example.com", "--admin-email", "admin@example.com"], {
+        env: { ...INSTALL_ENV, SWITCHYARD_ACME_SERVER: "https://127.0.0.1:14000/dir", REQUESTS_CA_BUNDLE: "/etc/pebble/cert.pem" },
+        timeoutMs: 15 * MINUTE,
+      });
+      if (fresh.code !== 0) console.log(fresh.stdout, fresh.stderr);
+      expect(fresh.code).toBe(0);
+      expect(fresh.stdout).toContain("Configuring nginx (https)");
+      expect((await box.exec(["test", "-f", `/etc/letsencrypt/live/${domain}/fullchain.pem`])).code).toBe(0);
+      expect(await box.sh("grep ^SWITCHYARD_PUBLIC_URL= /etc/switchyard/switchyard.env")).toBe(`SWITCHYARD_PUBLIC_URL=https://${domain}\n`);
+      const password = /Owner admin@example\.com created with password: (\S+)/.exec(fresh.stdout)?.[1];
+      expect(password).toBeDefined();
+
+      // Port 80 sends the panel to https (ACME challenges stay on http); https serves it.
+      const plain = await fetch(`http://${box.ip}/api/v1/health`, { headers: { host: domain }, redirect: "manual" });
+      expect(plain.status).toBe(301);
+      expect(plain.headers.get("location")).toBe(`https://${domain}/api/v1/health`);
+      const secure = (path: string, init: RequestInit = {}) =>
+        fetch(`https://${box.ip}${path}`, {
+          ...init,
+          headers: { host: domain, ...init.headers },
+          tls: { rejectUnauthorized: false },
+        } as RequestInit);
+      const health = await secure("/api/v1/health");
+      expect(health.status).toBe(200);
+      expect(health.headers.get("strict-transport-security")).toContain("max-age=");
+      const login = await secure("/api/v1/auth/login", {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: `https://${domain}` },
+        body: JSON.stringify({ email: "admin@example.com", password }),
+      });
+      expect(login.status).toBe(200);
+      expect(login.headers.get("set-cookie")).toContain("Secure");
+    },
+    20 * MINUTE,
+  );
 });
