@@ -148,8 +148,10 @@ if ((uninstall)); then
     rm -rf "$DATA_DIR" "$CONFIG_DIR" "$LOG_DIR"
     runuser -u postgres -- psql -qc "drop database if exists switchyard" 2>/dev/null || true
     runuser -u postgres -- psql -qc "drop role if exists switchyard" 2>/dev/null || true
-    userdel "$PANEL_USER" 2>/dev/null || true
+    # The apps' user first: it is a member of the panel's group, which then goes with its user.
     userdel "$APPS_USER" 2>/dev/null || true
+    userdel "$PANEL_USER" 2>/dev/null || true
+    groupdel "$PANEL_USER" 2>/dev/null || true
     say "Switchyard, its data and its database are gone."
   else
     say "Switchyard is removed. Data in $DATA_DIR, $CONFIG_DIR and the database are kept (--purge removes them)."
@@ -181,7 +183,10 @@ fi
 for user in "$PANEL_USER" "$APPS_USER"; do
   if ! id -u "$user" >/dev/null 2>&1; then
     note "Creating the system user $user"
-    useradd --system --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$user"
+    # A group of that name may be left from an earlier install: the user joins it.
+    group=(--user-group)
+    getent group "$user" >/dev/null && group=(--gid "$user")
+    useradd --system "${group[@]}" --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$user"
   fi
 done
 # The apps' user reads the release files the panel writes (through the panel's group).

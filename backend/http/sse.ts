@@ -14,7 +14,11 @@ export interface SseSink {
   onClose(fn: () => void): void;
 }
 
-const HEARTBEAT_MS = 15_000;
+/**
+ * Below Bun's idle timeout (10 s): a listener on a unix socket (the panel's slots behind nginx)
+ * does not let a request lift it, and a quiet stream would be closed under its reader.
+ */
+const HEARTBEAT_MS = 8_000;
 const encoder = new TextEncoder();
 /** The open streams of each panel, ended properly when it stops. */
 const open = new WeakMap<object, Set<() => void>>();

@@ -411,8 +411,7 @@ ${Object.entries(figures)
         await page.getByTestId("update-reverted").waitFor({ timeout: 30_000 });
         expect(await page.getByTestId("update-reverted").textContent()).toContain("switched back");
         mkdirSync(SHOTS, { recursive: true });
-        await page.getByTestId("update-kept").scrollIntoViewIfNeeded();
-        await page.screenshot({ path: join(SHOTS, "settings-updates.png"), fullPage: true });
+        await page.getByTestId("update-card").screenshot({ path: join(SHOTS, "settings-updates.png") });
 
         const load = lightLoad();
         await page.locator(`[data-testid="update-kept-version"][data-revision="${first}"] [data-testid="update-rollback"]`).click();
@@ -465,6 +464,7 @@ ${Object.entries(figures)
       for (const path of ["/var/lib/switchyard", "/etc/switchyard", "/opt/switchyard"])
         expect((await box.exec(["test", "-e", path])).code).not.toBe(0);
       expect((await box.exec(["id", "switchyard"])).code).not.toBe(0);
+      expect((await box.exec(["getent", "group", "switchyard"])).code).not.toBe(0);
       expect(
         (await box.sh("runuser -u postgres -- psql -tAc \"select count(*) from pg_database where datname = 'switchyard'\"")).trim(),
       ).toBe("0");
