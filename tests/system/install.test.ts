@@ -401,7 +401,7 @@ ${Object.entries(figures)
       expect(first).not.toBe(running);
       const { browser, close } = await launchBrowser();
       try {
-        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 2400 } });
         const [name, value] = cookie.split("=") as [string, string];
         await context.addCookies([{ name, value, url: origin }]);
         const page = await context.newPage();

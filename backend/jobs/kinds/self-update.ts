@@ -92,6 +92,7 @@ export const selfUpdateHandler: JobHandler = {
       const deadline = Date.now() + HEALTH_TIMEOUT_MS;
       let last = "no answer yet";
       for (;;) {
+        if (ctx.signal.aborted) await stopNew();
         ctx.throwIfCancelled();
         const health = await host.health(idle);
         if (health.ok && health.revision === revision) {
@@ -163,6 +164,7 @@ export const selfUpdateHandler: JobHandler = {
       let failedChecks = 0;
       while (Date.now() < until) {
         await Bun.sleep(1_000);
+        if (ctx.signal.aborted) await switchBack("was cancelled during its watch");
         const [health, state] = await Promise.all([host.health(idle), host.status(idle)]);
         failedChecks = health.ok ? 0 : failedChecks + 1;
         const verdict = watchVerdict({ ...state, failedChecks });
