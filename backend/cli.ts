@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, eq, gt } from "drizzle-orm";
 import { createPanelHost } from "./adapters/panel.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { invalidateUserSessions } from "./auth/sessions.ts";
@@ -11,6 +11,7 @@ import { recordAudit } from "./db/queries/audit.ts";
 import { findUserByEmail, setPassword } from "./db/queries/users.ts";
 import { jobLogs, jobs } from "./db/schema/index.ts";
 import { REVISION_PATTERN } from "./domain/panel-update.ts";
+import { activeUpdate, gitMessage, planUpdate, UpdateRefused } from "./jobs/kinds/self-update.ts";
 import { createServices, DEFAULT_GUI_DIR, openPanelDatabase, startPanel } from "./main.ts";
 
 const USAGE = `switchyard ${VERSION}
@@ -100,8 +101,13 @@ async function selfUpdate(args: string[]): Promise<void> {
     `Running: Switchyard ${running ?? "(unknown revision)"} in the ${live ?? "?"} slot; source ${config.panel.updateSource ?? "(none)"} (${config.panel.updateBranch})`,
   );
   if (config.panel.updateSource) {
-    await host.fetchSource();
-    const commits = await host.changelog(running);
+    let commits: Awaited<ReturnType<typeof host.changelog>>;
+    try {
+      await host.fetchSource();
+      commits = await host.changelog(running);
+    } catch (error) {
+      throw new CliError(`the update source could not be read: ${gitMessage(error)}`);
+    }
     if (commits.length === 0) console.log("No newer version.");
     for (const commit of commits)
       console.log(
@@ -114,20 +120,22 @@ async function selfUpdate(args: string[]): Promise<void> {
   } else if (!to) {
     throw new CliError("no update source is configured (SWITCHYARD_UPDATE_SOURCE)");
   }
-  const revision = to ? (host.isInstalled(to.slice(0, 12)) ? to.slice(0, 12) : ((await host.resolve(to))?.slice(0, 12) ?? null)) : null;
-  if (to && !revision) throw new CliError(`revision ${to} is neither kept on disk nor in the update source`);
   const database = await openPanelDatabase(config);
   try {
-    const services = createServices(config, database);
-    const [busy] = await database.db
-      .select({ id: jobs.id })
-      .from(jobs)
-      .where(and(eq(jobs.kind, "self-update"), inArray(jobs.status, ["queued", "running"])));
+    const busy = await activeUpdate(database.db);
     if (busy) throw new CliError(`an update is already under way (job ${busy.id})`);
+    let plan: { revision: string; rollback: boolean };
+    try {
+      plan = await planUpdate(host, config, to ?? null, running);
+    } catch (error) {
+      if (error instanceof UpdateRefused) throw new CliError(error.message);
+      throw error;
+    }
+    const services = createServices(config, database);
     const job = await services.orchestrator.enqueue({
       kind: "self-update",
       appId: null,
-      params: { revision: revision ?? (await host.changelog(running))[0]?.revision, from: running },
+      params: { ...plan, from: running },
       trigger: "cli",
     });
     console.log(`Update job ${job.id} queued; the live panel runs it.`);

@@ -335,6 +335,13 @@ ${Object.entries(figures)
       expect(info.body.update).toMatchObject({ supported: true, current: { revision: before.body.revision, slot: "blue" } });
       expect(info.body.update.available.map((c: { revision: string }) => c.revision)).toEqual([target]);
       expect(info.body.update.available[0].subject).toBe("A newer version");
+      // The command line sees the same (as root, through /usr/local/bin/switchyard).
+      const check = await box.exec(["switchyard", "self-update", "--check"]);
+      expect(check.stderr).toBe("");
+      expect(check.code).toBe(0);
+      expect(check.stdout).toContain(`Running: Switchyard ${before.body.revision} in the blue slot`);
+      expect(check.stdout).toContain(`  ${target}  `);
+      expect(check.stdout).toContain("A newer version");
 
       const load = lightLoad();
       const started = performance.now();

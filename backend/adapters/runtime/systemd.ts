@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildSlotUnit, buildSocketUnit, journalctlArgv, systemctlArgv, unitName } from "../../commands/systemd.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { type RunResult, run } from "../exec.ts";
-import { replaceSymlink, writeFileAtomic } from "../files.ts";
+import { linkBun, writeFileAtomic } from "../files.ts";
 import { COLORS, type Color, type Runtime, type SlotStatus } from "./types.ts";
 
 /** What the systemd runtime needs from the machine; server mode routes it through the privileged helper. */
@@ -64,13 +64,7 @@ export interface SystemdRuntimeOptions {
 
 /** The `bun` link and forwarder copy in toolsDir, refreshed when the panel's own have changed. */
 function stableTools(toolsDir: string): { bun: string; forwarder: string } {
-  mkdirSync(toolsDir, { recursive: true });
-  const bun = join(toolsDir, "bun");
-  let current: string | null = null;
-  try {
-    current = readlinkSync(bun);
-  } catch {}
-  if (current !== process.execPath) replaceSymlink(bun, process.execPath);
+  const bun = linkBun(toolsDir);
   const forwarder = join(toolsDir, "forwarder.ts");
   const text = readFileSync(join(import.meta.dir, "forwarder.ts"), "utf8");
   if (!existsSync(forwarder) || readFileSync(forwarder, "utf8") !== text) writeFileAtomic(forwarder, text, 0o644);

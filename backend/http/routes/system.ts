@@ -1,9 +1,10 @@
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { createPanelHost, type PanelHost } from "../../adapters/panel.ts";
 import { REVISION, VERSION } from "../../config.ts";
 import { type Job, jobs } from "../../db/schema/index.ts";
 import type { SourceCommit } from "../../domain/panel-update.ts";
+import { activeUpdate, gitMessage, planUpdate, UpdateRefused } from "../../jobs/kinds/self-update.ts";
 import type { Context } from "../context.ts";
 import { readJson, readQuery } from "../context.ts";
 import { conflict, HttpError, unprocessable } from "../errors.ts";
@@ -33,19 +34,13 @@ async function availableCommits(
     await host.fetchSource();
     cached = { source, at: new Date(), commits: await host.changelog(REVISION), error: null };
   } catch (error) {
-    const message = (error as Error).message.split("\n").slice(-3).join(" ").trim();
-    cached = { source, at: new Date(), commits: [], error: `The update source could not be read: ${message}` };
+    cached = { source, at: new Date(), commits: [], error: `The update source could not be read: ${gitMessage(error)}` };
   }
   return cached;
 }
 
-async function latestJob(c: Context, statuses?: Job["status"][]): Promise<Job | null> {
-  const [job] = await c.services.db
-    .select()
-    .from(jobs)
-    .where(statuses ? and(eq(jobs.kind, "self-update"), inArray(jobs.status, statuses)) : eq(jobs.kind, "self-update"))
-    .orderBy(desc(jobs.createdAt))
-    .limit(1);
+async function latestJob(c: Context): Promise<Job | null> {
+  const [job] = await c.services.db.select().from(jobs).where(eq(jobs.kind, "self-update")).orderBy(desc(jobs.createdAt)).limit(1);
   return job ?? null;
 }
 
@@ -82,38 +77,21 @@ export function systemRoutes(r: Router): void {
     const body = await readJson(c, updateBody);
     const host = createPanelHost(config);
     if (host.unsupported) throw unprocessable("not_supported", host.unsupported);
-    const running = await latestJob(c, ["queued", "running"]);
+    const running = await activeUpdate(c.services.db);
     if (running)
       throw conflict("update_running", "An update of Switchyard is already under way; wait for it to finish.", { jobId: running.id });
-
-    let revision: string;
-    if (body.revision && host.isInstalled(body.revision.slice(0, 12))) {
-      revision = body.revision.slice(0, 12);
-    } else {
-      const source = await availableCommits(host, config.panel.updateSource, true);
-      if (source.error) throw new HttpError(502, "source_unreachable", source.error);
-      if (body.revision) {
-        const sha = await host.resolve(body.revision);
-        if (!sha)
-          throw new HttpError(
-            404,
-            "not_found",
-            `Revision ${body.revision} is not in ${config.panel.updateSource} (${config.panel.updateBranch}).`,
-          );
-        revision = sha.slice(0, 12);
-      } else {
-        const newest = source.commits[0];
-        if (!newest)
-          throw conflict("up_to_date", `Switchyard ${REVISION ?? VERSION} is the newest version of ${config.panel.updateBranch}.`);
-        revision = newest.revision;
-      }
+    let plan: { revision: string; rollback: boolean };
+    try {
+      plan = await planUpdate(host, config, body.revision ?? null, REVISION);
+    } catch (error) {
+      if (error instanceof UpdateRefused) throw new HttpError(error.status, error.code, error.message);
+      throw error;
     }
-    if (revision === REVISION) throw conflict("already_current", `Version ${revision} is the one running.`);
     const job = await orchestrator.enqueue({
       kind: "self-update",
       appId: null,
       // A kept version is put back without a build: the GUI calls that a rollback.
-      params: { revision, from: REVISION, rollback: host.isInstalled(revision) },
+      params: { ...plan, from: REVISION },
       createdBy: c.auth?.user.id ?? null,
       trigger: c.auth?.user.email ?? "api",
     });

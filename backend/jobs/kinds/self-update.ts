@@ -7,10 +7,12 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { and, eq, inArray } from "drizzle-orm";
 import { run } from "../../adapters/exec.ts";
-import { createPanelHost } from "../../adapters/panel.ts";
-import { REVISION } from "../../config.ts";
-import type { Job } from "../../db/schema/index.ts";
+import { createPanelHost, type PanelHost } from "../../adapters/panel.ts";
+import { type Config, REVISION } from "../../config.ts";
+import type { Db } from "../../db/client.ts";
+import { type Job, jobs } from "../../db/schema/index.ts";
 import { otherSlot, type PanelSlot, panelReleasesToPrune, REVISION_PATTERN, watchVerdict } from "../../domain/panel-update.ts";
 import type { Services } from "../../services.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
@@ -23,6 +25,73 @@ const SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt";
 export interface SelfUpdateParams {
   /** A revision of the source, or a kept release (a manual rollback); none: the branch's newest. */
   revision?: string;
+}
+
+/** Why an update cannot start; `status` is the HTTP status the API answers with. */
+export class UpdateRefused extends Error {
+  override name = "UpdateRefused";
+  constructor(
+    readonly status: 404 | 409 | 502,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The self-update queued or running, if any: there is one at a time. */
+export async function activeUpdate(db: Db): Promise<Job | null> {
+  const [job] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.kind, "self-update"), inArray(jobs.status, ["queued", "running"])));
+  return job ?? null;
+}
+
+/**
+ * Which revision an update to `requested` (none: the newest of the source's branch) installs,
+ * and whether it is a rollback (a version kept on disk, put back without a build). Throws
+ * UpdateRefused saying why not. The caller has checked that this panel can update itself.
+ */
+export async function planUpdate(
+  host: PanelHost,
+  config: Config,
+  requested: string | null,
+  current: string | null,
+): Promise<{ revision: string; rollback: boolean }> {
+  let revision: string;
+  if (requested && host.isInstalled(requested.slice(0, 12))) {
+    revision = requested.slice(0, 12);
+  } else {
+    let newest: string | undefined;
+    try {
+      await host.fetchSource();
+      newest = (await host.changelog(current))[0]?.revision;
+    } catch (error) {
+      throw new UpdateRefused(502, "source_unreachable", `The update source could not be read: ${gitMessage(error)}`);
+    }
+    const { updateSource, updateBranch } = config.panel;
+    if (requested) {
+      const sha = await host.resolve(requested);
+      if (!sha) throw new UpdateRefused(404, "not_found", `Revision ${requested} is not in ${updateSource} (${updateBranch}).`);
+      revision = sha.slice(0, 12);
+    } else if (newest) {
+      revision = newest;
+    } else {
+      throw new UpdateRefused(
+        409,
+        "up_to_date",
+        `Switchyard ${current ?? ""} is the newest version of ${updateBranch}.`.replace("  ", " "),
+      );
+    }
+  }
+  if (revision === current) throw new UpdateRefused(409, "already_current", `Version ${revision} is the one running.`);
+  return { revision, rollback: host.isInstalled(revision) };
+}
+
+/** The last lines of a failed git command, which say what went wrong. */
+export function gitMessage(error: unknown): string {
+  return (error as Error).message.split("\n").slice(-3).join(" ").trim();
 }
 
 /** The slot a finished update leaves behind, stopped once the job's outcome is saved. */

@@ -1,21 +1,9 @@
-import { mkdirSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { linkBun } from "../../adapters/files.ts";
 
-/**
- * A bin dir holding `bun` (the panel's own binary, whatever its file name) first on the PATH of
- * builds and apps, so `bun install` and `bun run` work without a global install.
- */
+/** The PATH of builds and apps: `bun` (the panel's own) first, so no global install is needed. */
 export function toolsPath(dataDir: string): string {
   const dir = join(dataDir, "bin");
-  const link = join(dir, "bun");
-  let current: string | null = null;
-  try {
-    current = readlinkSync(link);
-  } catch {}
-  if (current !== process.execPath) {
-    mkdirSync(dir, { recursive: true });
-    if (current !== null) unlinkSync(link);
-    symlinkSync(process.execPath, link);
-  }
+  linkBun(dir);
   return `${dir}:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`;
 }
