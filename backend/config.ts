@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { gitHeadRevision, readText, readTextIfExists } from "./adapters/host.ts";
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
+export const VERSION: string = (JSON.parse(readText(fileURLToPath(new URL("../package.json", import.meta.url)))) as { version: string })
   .version;
 
 /**
@@ -13,12 +13,9 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json
 export const REVISION: string | null = readRevision(fileURLToPath(new URL("..", import.meta.url)));
 
 function readRevision(root: string): string | null {
-  try {
-    const text = readFileSync(`${root}/.revision`, "utf8").trim();
-    if (/^[0-9a-f]{7,40}$/.test(text)) return text;
-  } catch {}
-  const git = Bun.spawnSync(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], { stdout: "pipe", stderr: "ignore" });
-  const head = git.exitCode === 0 ? git.stdout.toString().trim() : "";
+  const text = readTextIfExists(`${root}/.revision`)?.trim() ?? "";
+  if (/^[0-9a-f]{7,40}$/.test(text)) return text;
+  const head = gitHeadRevision(root) ?? "";
   return /^[0-9a-f]{7,40}$/.test(head) ? head : null;
 }
 
@@ -158,8 +155,9 @@ export function parseEnvFile(text: string): Record<string, string> {
 export function readEnvironment(env: Record<string, string | undefined> = process.env): Record<string, string | undefined> {
   const mode = env.SWITCHYARD_MODE === "server" ? "server" : "local";
   const file = env.SWITCHYARD_ENV_FILE ?? (mode === "server" ? "/etc/switchyard/switchyard.env" : ".env");
-  if (!existsSync(file)) return env;
-  return { ...parseEnvFile(readFileSync(file, "utf8")), ...env };
+  const text = readTextIfExists(file);
+  if (text === null) return env;
+  return { ...parseEnvFile(text), ...env };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = readEnvironment()): Config {

@@ -1,5 +1,11 @@
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+
+/** A checkout's files as detection reads them (paths relative to its root). */
+export interface ProjectFiles {
+  exists(path: string): boolean;
+  /** The file's text, or null when there is no such file. */
+  read(path: string): string | null;
+}
 
 export type Runtime = "bun" | "node" | "static";
 
@@ -37,35 +43,35 @@ interface PackageJson {
   engines?: Record<string, string>;
 }
 
-function readPackage(dir: string): PackageJson | null {
-  const file = join(dir, "package.json");
-  if (!existsSync(file)) return null;
+function readPackage(files: ProjectFiles): PackageJson | null {
+  const text = files.read("package.json");
+  if (text === null) return null;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as PackageJson;
+    return JSON.parse(text) as PackageJson;
   } catch (error) {
     throw new DetectError(`package.json is not valid JSON: ${(error as Error).message}`);
   }
 }
 
-function procfileWeb(dir: string): string | null {
-  const file = join(dir, "Procfile");
-  if (!existsSync(file)) return null;
-  for (const line of readFileSync(file, "utf8").split("\n")) {
+function procfileWeb(files: ProjectFiles): string | null {
+  const text = files.read("Procfile");
+  if (text === null) return null;
+  for (const line of text.split("\n")) {
     const m = /^web:\s*(.+)$/.exec(line.trim());
     if (m) return (m[1] as string).trim();
   }
   return null;
 }
 
-export async function detectStaticDir(dir: string): Promise<string | null> {
-  return STATIC_DIRS.find((d) => existsSync(join(dir, d, "index.html"))) ?? null;
+export async function detectStaticDir(files: ProjectFiles): Promise<string | null> {
+  return STATIC_DIRS.find((d) => files.exists(join(d, "index.html"))) ?? null;
 }
 
 /** Decides how to install, build and start a checkout; settings always win over detection. */
-export async function detectProject(dir: string, settings: DetectSettings): Promise<DetectResult> {
+export async function detectProject(files: ProjectFiles, settings: DetectSettings): Promise<DetectResult> {
   const notes: string[] = [];
-  const pkg = readPackage(dir);
-  const has = (f: string) => existsSync(join(dir, f));
+  const pkg = readPackage(files);
+  const has = (f: string) => files.exists(f);
   const bunLock = has("bun.lock") || has("bun.lockb");
   const npmLock = has("package-lock.json");
   const otherLock = has("yarn.lock") || has("pnpm-lock.yaml");
@@ -87,7 +93,7 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
         ? "Runtime bun: package.json with a yarn/pnpm lock file (bun reads it)."
         : "Runtime bun: package.json and no other lock file.",
     );
-  } else if (settings.startCommand || procfileWeb(dir)) {
+  } else if (settings.startCommand || procfileWeb(files)) {
     runtime = "bun";
     notes.push("Runtime bun: no package.json, but a start command is given.");
   } else {
@@ -117,7 +123,7 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
   }
 
   let start: string | null = null;
-  const web = procfileWeb(dir);
+  const web = procfileWeb(files);
   if (settings.startCommand) {
     start = settings.startCommand;
     notes.push(`Start: ${start} (from settings).`);
@@ -139,7 +145,7 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
 
   let staticDir: string | null = null;
   if (!start && runtime !== "static") {
-    staticDir = await detectStaticDir(dir);
+    staticDir = await detectStaticDir(files);
     if (staticDir || build) {
       runtime = "static";
       notes.push(
@@ -153,7 +159,7 @@ export async function detectProject(dir: string, settings: DetectSettings): Prom
       );
     }
   } else if (runtime === "static") {
-    staticDir = await detectStaticDir(dir);
+    staticDir = await detectStaticDir(files);
     if (!staticDir && !build) throw new DetectError("A static site needs an index.html at the root or in dist/, build/, public/ or out/.");
   }
   return {

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { uniqueViolation } from "../db/errors.ts";
 
 /** The one error type routes throw; `toResponse` renders the API's error shape. */
 export class HttpError extends Error {
@@ -45,4 +46,20 @@ export function validationError(error: z.ZodError, where: "body" | "query" | "pa
   const missing = first?.code === "invalid_type" && /received undefined/.test(first.message);
   const message = missing ? `${firstPath} is required.` : `${firstPath}: ${issues[0]?.message ?? "invalid value"}.`;
   return new HttpError(400, "validation_failed", message.replace(/\.\.$/, "."), { issues });
+}
+
+/** What each unique index means to a client; a race the database settled becomes a 409 here. */
+const CONFLICTS: Record<string, (value: string | null) => HttpError> = {
+  apps_name_idx: (name) => conflict("app_exists", name ? `An app named ${name} already exists.` : "An app with that name already exists."),
+  domains_name_idx: (name) =>
+    conflict("domain_taken", name ? `${name} already belongs to another app.` : "One of these domains already belongs to another app."),
+  jobs_one_self_update_idx: () => conflict("update_running", "An update of Switchyard is already under way; wait for it to finish."),
+};
+
+/** The 409 for a database conflict, or null when the error is something else. */
+export function conflictFromDatabase(error: unknown): HttpError | null {
+  const violation = uniqueViolation(error);
+  if (!violation) return null;
+  const make = CONFLICTS[violation.constraint];
+  return make ? make(violation.value) : conflict("conflict", "That conflicts with something that already exists.");
 }

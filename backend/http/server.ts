@@ -2,7 +2,7 @@ import type { Server } from "bun";
 import type { Services } from "../services.ts";
 import { audit } from "./audit.ts";
 import type { Context } from "./context.ts";
-import { HttpError } from "./errors.ts";
+import { conflictFromDatabase, HttpError } from "./errors.ts";
 import { authenticate, requireRole } from "./middleware/auth.ts";
 import { checkOrigin } from "./middleware/origin.ts";
 import { Router } from "./router.ts";
@@ -128,6 +128,8 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
 
   function toErrorResponse(error: unknown, c: Context): Response {
     if (error instanceof HttpError) return error.toResponse();
+    const conflict = conflictFromDatabase(error);
+    if (conflict) return conflict.toResponse();
     log.error("unhandled error", { requestId: c.requestId, path: c.url.pathname, error });
     return new HttpError(500, "internal_error", `Something went wrong on the server (request ${c.requestId}).`).toResponse();
   }

@@ -1,5 +1,5 @@
-import { existsSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
+import { isFile } from "../adapters/host.ts";
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
@@ -8,7 +8,7 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
  * for a year, and `index.html` (never cached) for every other path so client routing works.
  */
 export function createStaticHandler(dir: string | null): (url: URL, method: string) => Response | null {
-  if (!dir || !existsSync(join(dir, "index.html"))) {
+  if (!dir || !isFile(join(dir, "index.html"))) {
     return () =>
       new Response("The Switchyard GUI is not built. Run `bun run build` (or `npm start`, which builds it).\n", {
         status: 503,
@@ -33,12 +33,4 @@ export function createStaticHandler(dir: string | null): (url: URL, method: stri
     if (path.startsWith("/_app/")) return new Response("Not found", { status: 404 });
     return new Response(Bun.file(index), { headers: { "cache-control": "no-cache", "content-type": "text/html; charset=utf-8" } });
   };
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
 }

@@ -1,22 +1,16 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { DetectError, detectProject, startArgv } from "../../backend/domain/detect.ts";
+import { describe, expect, test } from "bun:test";
+import { DetectError, detectProject, type ProjectFiles, startArgv } from "../../backend/domain/detect.ts";
 
-const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-
-function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "sy-detect-"));
-  roots.push(dir);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
+/** A checkout as detection sees it, held in memory: detection is a pure decision over these files. */
+function project(files: Record<string, string>): ProjectFiles {
+  const paths = Object.keys(files);
+  return {
+    exists: (path) => {
+      const clean = path.replace(/^\.\//, "");
+      return paths.includes(clean) || paths.some((p) => p.startsWith(`${clean}/`));
+    },
+    read: (path) => files[path.replace(/^\.\//, "")] ?? null,
+  };
 }
 const pkg = (o: object) => JSON.stringify(o);
 

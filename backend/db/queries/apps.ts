@@ -1,6 +1,8 @@
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, inArray, ne } from "drizzle-orm";
+import { DomainTakenError } from "../../domain/apps.ts";
 import type { Db } from "../client.ts";
-import { type App, apps, type Environment, environments, type Release, releases, type Slot, slots } from "../schema/index.ts";
+import { type App, apps, domains, type Environment, environments, type Release, releases, type Slot, slots } from "../schema/index.ts";
+import { insertSlotPair } from "./ports.ts";
 
 export async function findAppById(db: Db, id: string): Promise<App | null> {
   const [row] = await db.select().from(apps).where(eq(apps.id, id)).limit(1);
@@ -58,4 +60,62 @@ export async function listAppSummaries(db: Db, only?: string[]): Promise<AppSumm
 
 export function listReleases(db: Db, appId: string, limit = 50): Promise<Release[]> {
   return db.select().from(releases).where(eq(releases.appId, appId)).orderBy(desc(releases.number)).limit(limit);
+}
+
+export type NewApp = Omit<typeof apps.$inferInsert, "id" | "status" | "createdAt" | "updatedAt">;
+export type AppChanges = Partial<Omit<NewApp, "name">>;
+
+/**
+ * An app with its production environment and its two slots, in one transaction; the database
+ * claims its domains in the same statement that writes `apps.domains` (a trigger fills the
+ * `domains` table). The unique indexes on apps.name, domains.name and slots.port refuse a
+ * concurrent duplicate (the caller turns that into a 409); the check before them only gives a
+ * clearer message.
+ */
+export async function insertApp(db: Db, input: NewApp): Promise<App> {
+  return db.transaction(async (t) => {
+    const tx = t as unknown as Db;
+    await assertDomainsFree(tx, input.domains ?? []);
+    const [app] = await tx.insert(apps).values(input).returning();
+    if (!app) throw new Error("app insert returned nothing");
+    await tx.insert(environments).values({ appId: app.id, name: "production" });
+    await insertSlotPair(tx, app.id);
+    return app;
+  });
+}
+
+/** Saves settings; new domains are claimed by the same statement, so two apps never hold one name. */
+export async function updateApp(db: Db, appId: string, changes: AppChanges): Promise<App> {
+  return db.transaction(async (t) => {
+    const tx = t as unknown as Db;
+    if (changes.domains) await assertDomainsFree(tx, changes.domains, appId);
+    const [app] = await tx
+      .update(apps)
+      .set({ ...changes, updatedAt: new Date() })
+      .where(eq(apps.id, appId))
+      .returning();
+    if (!app) throw new Error(`app ${appId} not found`);
+    return app;
+  });
+}
+
+export async function deleteAppRow(db: Db, appId: string): Promise<void> {
+  await db.delete(apps).where(eq(apps.id, appId));
+}
+
+/** Which app holds each of these host names (other than `exceptAppId`). */
+export function domainOwners(db: Db, names: string[], exceptAppId?: string): Promise<Array<{ name: string; app: string }>> {
+  if (names.length === 0) return Promise.resolve([]);
+  const owned = inArray(domains.name, names);
+  return db
+    .select({ name: domains.name, app: apps.name })
+    .from(domains)
+    .innerJoin(apps, eq(apps.id, domains.appId))
+    .where(exceptAppId ? and(owned, ne(domains.appId, exceptAppId)) : owned)
+    .orderBy(domains.name);
+}
+
+async function assertDomainsFree(db: Db, names: string[], exceptAppId?: string): Promise<void> {
+  const [taken] = await domainOwners(db, names, exceptAppId);
+  if (taken) throw new DomainTakenError(`${taken.name} already belongs to the app ${taken.app}.`);
 }

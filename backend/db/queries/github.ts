@@ -84,3 +84,32 @@ export async function setGithubSignupAllowed(db: Db, allowed: boolean): Promise<
     .values({ key: SIGNUP_KEY, value: allowed })
     .onConflictDoUpdate({ target: settings.key, set: { value: allowed, updatedAt: new Date() } });
 }
+
+export async function deleteAccount(db: Db, accountId: string): Promise<void> {
+  await db.delete(githubAccounts).where(eq(githubAccounts.id, accountId));
+}
+
+/** Stores the app's webhook (its id and encrypted secret), or forgets the id (the secret stays). */
+export async function setAppHook(db: Db, appId: string, hook: { id: number; secretEncrypted: string } | null): Promise<App | null> {
+  const [row] = await db
+    .update(apps)
+    .set(
+      hook
+        ? { githubHookId: hook.id, webhookSecret: hook.secretEncrypted, updatedAt: new Date() }
+        : { githubHookId: null, updatedAt: new Date() },
+    )
+    .where(eq(apps.id, appId))
+    .returning();
+  return row ?? null;
+}
+
+/** The token that clones an app's repository and manages its hook; null when it has none (or it was revoked). */
+export async function appGitHubToken(
+  services: { db: Db; masterKey: Buffer },
+  app: App,
+): Promise<{ token: string; accountId: string } | null> {
+  if (!app.githubAccountId) return null;
+  const account = await accountById(services.db, app.githubAccountId);
+  if (account?.tokenStatus !== "ok") return null;
+  return { token: accountToken(services.masterKey, account), accountId: account.id };
+}

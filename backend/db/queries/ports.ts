@@ -1,25 +1,61 @@
+import { eq, inArray } from "drizzle-orm";
+import { osFreePorts } from "../../adapters/ports.ts";
 import type { Db } from "../client.ts";
+import { uniqueViolation } from "../errors.ts";
 import { slots } from "../schema/index.ts";
 
-export const APP_PORT_BASE = 4100;
-export const APP_PORT_LIMIT = 9999;
+const ATTEMPTS = 20;
 
-/** The lowest free pair of ports (blue, green) not used by any slot and bindable right now. */
-export async function allocatePortPair(db: Db): Promise<[number, number]> {
-  const used = new Set((await db.select({ port: slots.port }).from(slots)).map((r) => r.port));
-  for (let port = APP_PORT_BASE; port + 1 <= APP_PORT_LIMIT; port += 2) {
-    if (used.has(port) || used.has(port + 1)) continue;
-    if (bindable(port) && bindable(port + 1)) return [port, port + 1];
+/** Where candidate ports come from: the kernel, unless a test stands in for it. */
+export type PortOffer = (count: number) => number[];
+
+/**
+ * Ports the kernel offers that no slot row holds. The kernel picks from its ephemeral range, so
+ * two panels (or test runs) on one machine do not walk the same list in step.
+ */
+async function unheldPorts(db: Db, count: number, offer: PortOffer): Promise<number[]> {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const offered = offer(count);
+    const held = await db.select({ port: slots.port }).from(slots).where(inArray(slots.port, offered));
+    if (held.length === 0) return offered;
   }
-  throw new Error(`No free port pair between ${APP_PORT_BASE} and ${APP_PORT_LIMIT}.`);
+  throw new Error("The kernel kept offering ports that slots already hold.");
 }
 
-function bindable(port: number): boolean {
-  try {
-    const server = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    server.stop(true);
-    return true;
-  } catch {
-    return false;
+const isPortClash = (error: unknown) => uniqueViolation(error)?.constraint === "slots_port_idx";
+
+/**
+ * Runs `write` with fresh ports until no other slot holds one of them: the unique index on
+ * slots.port settles a race with a concurrent allocation; each attempt is a savepoint, so a
+ * refused one leaves the caller's transaction usable.
+ */
+async function withFreshPorts<T>(db: Db, count: number, offer: PortOffer, write: (tx: Db, ports: number[]) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await unheldPorts(db, count, offer);
+    try {
+      return await db.transaction((tx) => write(tx as unknown as Db, ports));
+    } catch (error) {
+      if (!isPortClash(error) || attempt >= ATTEMPTS) throw error;
+    }
   }
+}
+
+/** A new app's two slots (blue, green), each with a port of its own. Call inside the app's transaction. */
+export async function insertSlotPair(db: Db, appId: string, offer: PortOffer = osFreePorts): Promise<[number, number]> {
+  return withFreshPorts(db, 2, offer, async (tx, [blue = 0, green = 0]) => {
+    await tx.insert(slots).values([
+      { appId, color: "blue", port: blue },
+      { appId, color: "green", port: green },
+    ]);
+    return [blue, green];
+  });
+}
+
+/** Gives one slot a new port the kernel offers and no other slot holds (before each start of the slot). */
+export async function assignFreshPort(db: Db, slotId: string, offer: PortOffer = osFreePorts): Promise<number> {
+  return withFreshPorts(db, 1, offer, async (tx, [port = 0]) => {
+    const [row] = await tx.update(slots).set({ port, updatedAt: new Date() }).where(eq(slots.id, slotId)).returning({ port: slots.port });
+    if (!row) throw new Error(`slot ${slotId} not found`);
+    return row.port;
+  });
 }

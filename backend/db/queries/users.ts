@@ -2,6 +2,8 @@ import { asc, count, eq, sql } from "drizzle-orm";
 import type { Db } from "../client.ts";
 import { type Role, type User, users } from "../schema/index.ts";
 
+export { ROLES } from "../schema/index.ts";
+
 export async function countUsers(db: Db): Promise<number> {
   const [row] = await db.select({ n: count() }).from(users);
   return row?.n ?? 0;
@@ -46,4 +48,17 @@ export async function createUser(db: Db, input: { email: string; name: string; p
 
 export async function setPassword(db: Db, userId: string, passwordHash: string): Promise<void> {
   await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
+}
+
+export async function updateUser(db: Db, id: string, changes: Partial<Pick<User, "role" | "name" | "passwordHash">>): Promise<User | null> {
+  const [row] = await db
+    .update(users)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(eq(users.id, id))
+    .returning();
+  return row ?? null;
+}
+
+export async function deleteUser(db: Db, id: string): Promise<void> {
+  await db.delete(users).where(eq(users.id, id));
 }

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { bigint, boolean, check, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
-export const APP_STATUSES = ["new", "building", "live", "failed", "stopped"] as const;
+export const APP_STATUSES = ["new", "building", "live", "failed", "stopped", "crashed"] as const;
 export type AppStatus = (typeof APP_STATUSES)[number];
 export const RUNTIMES = ["bun", "node", "static"] as const;
 

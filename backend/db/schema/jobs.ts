@@ -36,6 +36,11 @@ export const jobs = pgTable(
     trigger: text("trigger").notNull().default("api"),
     workerId: text("worker_id"),
     cancelRequested: integer("cancel_requested").notNull().default(0),
+    /**
+     * What the running step is about to change outside the database (a symlink, a process), written
+     * before it does: after a crash, reconciliation finishes or undoes exactly that.
+     */
+    intent: jsonb("intent").$type<Record<string, unknown>>(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
@@ -46,6 +51,8 @@ export const jobs = pgTable(
     index("jobs_app_idx").on(t.appId, t.createdAt),
     // The database itself guarantees one running job per app; a racing claim fails and retries.
     uniqueIndex("jobs_one_running_per_app_idx").on(t.appId).where(sql`${t.status} = 'running' and ${t.appId} is not null`),
+    // The panel updates itself one update at a time: a second one queued beside it is refused here.
+    uniqueIndex("jobs_one_self_update_idx").on(t.kind).where(sql`${t.kind} = 'self-update' and ${t.status} in ('queued', 'running')`),
   ],
 );
 

@@ -1,8 +1,8 @@
-import { integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { apps } from "./apps.ts";
 import { releases } from "./releases.ts";
 
-export const SLOT_STATES = ["empty", "starting", "live", "standby", "draining", "stopped", "failed"] as const;
+export const SLOT_STATES = ["empty", "starting", "live", "standby", "draining", "stopped", "failed", "crashed"] as const;
 export type SlotState = (typeof SLOT_STATES)[number];
 
 export const slots = pgTable(
@@ -17,6 +17,8 @@ export const slots = pgTable(
     releaseId: uuid("release_id").references(() => releases.id, { onDelete: "set null" }),
     state: text("state", { enum: SLOT_STATES }).notNull().default("empty"),
     startedAt: timestamp("started_at", { withTimezone: true }),
+    /** The last exits of the slot's process (newest last), kept when it crash-loops. */
+    exits: jsonb("exits").$type<Array<{ code: number | null; signal: string | null; at: string }>>(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex("slots_app_color_idx").on(t.appId, t.color), uniqueIndex("slots_port_idx").on(t.port)],

@@ -1,12 +1,13 @@
 import { z } from "zod";
 import { hashPassword, passwordSchema, verifyPassword } from "../../auth/passwords.ts";
-import { clearSessionCookie, createSession, invalidateSession, publicUser, sessionCookie } from "../../auth/sessions.ts";
+import { clearSessionCookie, createSession, invalidateSession, sessionCookie } from "../../auth/sessions.ts";
 import { countUsers, createOwner, findUserByEmail, SetupDoneError } from "../../db/queries/users.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson } from "../context.ts";
 import { conflict, HttpError } from "../errors.ts";
 import { requireRole } from "../middleware/auth.ts";
 import type { Router } from "../router.ts";
+import { userJson } from "../shapes.ts";
 
 const email = z
   .email({ error: "must be a valid email address" })
@@ -52,7 +53,7 @@ export function authRoutes(r: Router): void {
     }
     await startSession(c, user.id);
     await audit(c, "setup.owner_created", `user:${user.id}`, undefined, user.email);
-    return Response.json({ user: publicUser(user) }, { status: 201 });
+    return Response.json({ user: userJson(user) }, { status: 201 });
   });
 
   r.post("/api/v1/auth/login", { auth: "public" }, async (c) => {
@@ -81,7 +82,7 @@ export function authRoutes(r: Router): void {
     loginByAccount.reset(account);
     await startSession(c, user.id);
     await audit(c, "auth.login", `user:${user.id}`, undefined, user.email);
-    return Response.json({ user: publicUser(user) });
+    return Response.json({ user: userJson(user) });
   });
 
   r.post("/api/v1/auth/logout", { auth: "public" }, async (c) => {

@@ -1,64 +1,36 @@
-import { and, asc, desc, eq, gt } from "drizzle-orm";
 import { z } from "zod";
-import { type Job, jobLogs, jobSteps, jobs } from "../../db/schema/index.ts";
+import { findJob, listJobs, logLinesAfter, stepsOfJob } from "../../db/queries/jobs.ts";
+import type { Job } from "../../db/schema/index.ts";
 import { audit } from "../audit.ts";
 import { type Context, readParams, readQuery } from "../context.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { requireRole } from "../middleware/auth.ts";
 import type { Router } from "../router.ts";
+import { jobJson, stepJson } from "../shapes.ts";
 import { sseResponse, wantsEventStream } from "../sse.ts";
 
 const idParam = z.object({ id: z.uuid({ error: "must be a job id" }) });
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 const PAGE = 1000;
 
-export function jobJson(j: Job) {
-  return {
-    id: j.id,
-    kind: j.kind,
-    appId: j.appId,
-    status: j.status,
-    params: j.params,
-    result: j.result,
-    error: j.error,
-    trigger: j.trigger,
-    createdAt: j.createdAt,
-    startedAt: j.startedAt,
-    finishedAt: j.finishedAt,
-    durationMs: j.startedAt && j.finishedAt ? j.finishedAt.getTime() - j.startedAt.getTime() : null,
-  };
-}
-
 async function loadJob(c: Context): Promise<Job> {
   const { id } = readParams(c, idParam);
-  const [job] = await c.services.db.select().from(jobs).where(eq(jobs.id, id));
+  const job = await findJob(c.services.db, id);
   if (!job) throw notFound("Job");
   return job;
 }
 
 function readLines(c: Context, jobId: string, after: number, limit = PAGE) {
-  return c.services.db
-    .select({ seq: jobLogs.seq, step: jobLogs.step, stream: jobLogs.stream, line: jobLogs.line, at: jobLogs.at })
-    .from(jobLogs)
-    .where(and(eq(jobLogs.jobId, jobId), gt(jobLogs.seq, after)))
-    .orderBy(asc(jobLogs.seq))
-    .limit(limit);
+  return logLinesAfter(c.services.db, jobId, after, limit);
 }
 
 export function jobRoutes(r: Router): void {
   r.get("/api/v1/jobs/:id", { auth: "viewer" }, async (c) => {
     const job = await loadJob(c);
-    const steps = await c.services.db.select().from(jobSteps).where(eq(jobSteps.jobId, job.id)).orderBy(asc(jobSteps.position));
+    const steps = await stepsOfJob(c.services.db, job.id);
     return Response.json({
       job: jobJson(job),
-      steps: steps.map((s) => ({
-        name: s.name,
-        status: s.status,
-        message: s.message,
-        startedAt: s.startedAt,
-        finishedAt: s.finishedAt,
-        durationMs: s.startedAt && s.finishedAt ? s.finishedAt.getTime() - s.startedAt.getTime() : null,
-      })),
+      steps: steps.map(stepJson),
     });
   });
 
@@ -67,7 +39,7 @@ export function jobRoutes(r: Router): void {
     if (FINAL.has(job.status)) throw new HttpError(409, "job_finished", `The job already ${job.status}.`);
     await c.services.orchestrator.cancel(job.id);
     await audit(c, "job.cancel", `job:${job.id}`);
-    const [now] = await c.services.db.select().from(jobs).where(eq(jobs.id, job.id));
+    const now = await findJob(c.services.db, job.id);
     return Response.json({ job: jobJson(now ?? job) }, { status: 202 });
   });
 
@@ -105,7 +77,7 @@ export function jobRoutes(r: Router): void {
             if (lines.length < PAGE) break;
           }
           if (thenEnd && !sink.closed) {
-            const [final] = await c.services.db.select().from(jobs).where(eq(jobs.id, job.id));
+            const final = await findJob(c.services.db, job.id);
             if (final) sink.send({ event: "end", data: jobJson(final) });
             sink.close();
           }
@@ -118,7 +90,7 @@ export function jobRoutes(r: Router): void {
         else if (event.type === "job.step" && event.jobId === job.id) sink.send({ event: "step", data: event });
       });
       sink.onClose(unsubscribe);
-      const [current] = await c.services.db.select().from(jobs).where(eq(jobs.id, job.id));
+      const current = await findJob(c.services.db, job.id);
       await pump(FINAL.has(current?.status ?? "failed"));
     });
   });
@@ -126,7 +98,7 @@ export function jobRoutes(r: Router): void {
   r.get("/api/v1/jobs", { auth: "viewer" }, async (c) => {
     requireRole(c, "viewer");
     const q = readQuery(c, z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }));
-    const rows = await c.services.db.select().from(jobs).orderBy(desc(jobs.createdAt)).limit(q.limit);
+    const rows = await listJobs(c.services.db, q.limit);
     return Response.json({ jobs: rows.map(jobJson) });
   });
 }

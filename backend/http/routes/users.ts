@@ -1,15 +1,15 @@
-import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { hashPassword, passwordSchema } from "../../auth/passwords.ts";
-import { invalidateUserSessions, publicUser } from "../../auth/sessions.ts";
+import { invalidateUserSessions } from "../../auth/sessions.ts";
 import { listAudit } from "../../db/queries/audit.ts";
-import { createUser, findUserByEmail, findUserById, listUsers } from "../../db/queries/users.ts";
-import { ROLES, type Role, users } from "../../db/schema/index.ts";
+import { createUser, deleteUser, findUserByEmail, findUserById, listUsers, ROLES, updateUser } from "../../db/queries/users.ts";
+import type { Role } from "../../db/schema/index.ts";
 import { audit } from "../audit.ts";
 import { readJson, readParams, readQuery } from "../context.ts";
 import { conflict, forbidden, notFound } from "../errors.ts";
 import { hasRole, requireRole } from "../middleware/auth.ts";
 import type { Router } from "../router.ts";
+import { auditJson, userJson } from "../shapes.ts";
 
 const role = z.enum(ROLES, { error: `must be one of ${ROLES.join(", ")}` });
 const createBody = z.object({
@@ -33,7 +33,7 @@ function assertCanGrant(actor: Role, target: Role): void {
 export function userRoutes(r: Router): void {
   r.get("/api/v1/users", { auth: "admin" }, async (c) => {
     requireRole(c, "admin");
-    return Response.json({ users: (await listUsers(c.services.db)).map(publicUser) });
+    return Response.json({ users: (await listUsers(c.services.db)).map(userJson) });
   });
 
   r.post("/api/v1/users", { auth: "admin" }, async (c) => {
@@ -43,7 +43,7 @@ export function userRoutes(r: Router): void {
     if (await findUserByEmail(c.services.db, body.email)) throw conflict("email_taken", `A user with email ${body.email} already exists.`);
     const user = await createUser(c.services.db, { ...body, passwordHash: await hashPassword(body.password) });
     await audit(c, "user.created", `user:${user.id}`, { email: user.email, role: user.role });
-    return Response.json({ user: publicUser(user) }, { status: 201 });
+    return Response.json({ user: userJson(user) }, { status: 201 });
   });
 
   r.patch("/api/v1/users/:id", { auth: "admin" }, async (c) => {
@@ -57,19 +57,14 @@ export function userRoutes(r: Router): void {
       if (user.role === "owner") throw forbidden("The owner's role cannot be changed.");
       assertCanGrant(auth.user.role, body.role);
     }
-    const [updated] = await c.services.db
-      .update(users)
-      .set({
-        ...(body.role ? { role: body.role } : {}),
-        ...(body.name ? { name: body.name } : {}),
-        ...(body.password ? { passwordHash: await hashPassword(body.password) } : {}),
-        updatedAt: new Date(),
-      })
-      .where(eq(users.id, id))
-      .returning();
+    const updated = await updateUser(c.services.db, id, {
+      ...(body.role ? { role: body.role } : {}),
+      ...(body.name ? { name: body.name } : {}),
+      ...(body.password ? { passwordHash: await hashPassword(body.password) } : {}),
+    });
     if (body.password) await invalidateUserSessions(c.services.db, id);
     await audit(c, "user.updated", `user:${id}`, { fields: Object.keys(body), ...(body.role ? { role: body.role } : {}) });
-    return Response.json({ user: publicUser(updated ?? user) });
+    return Response.json({ user: userJson(updated ?? user) });
   });
 
   r.delete("/api/v1/users/:id", { auth: "admin" }, async (c) => {
@@ -79,7 +74,7 @@ export function userRoutes(r: Router): void {
     if (!user) throw notFound("User");
     if (user.role === "owner") throw forbidden("The owner cannot be deleted.");
     if (user.role === "admin" && auth.user.role !== "owner") throw forbidden("Only the owner can delete an admin.");
-    await c.services.db.delete(users).where(eq(users.id, id));
+    await deleteUser(c.services.db, id);
     await audit(c, "user.deleted", `user:${id}`, { email: user.email });
     return new Response(null, { status: 204 });
   });
@@ -90,6 +85,6 @@ export function userRoutes(r: Router): void {
       c,
       z.object({ before: z.coerce.number().int().positive().optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }),
     );
-    return Response.json({ entries: await listAudit(c.services.db, q) });
+    return Response.json({ entries: (await listAudit(c.services.db, q)).map(auditJson) });
   });
 }
