@@ -3,6 +3,8 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { createPanelHost } from "./adapters/panel.ts";
+import { stopPrivateNginx } from "./adapters/proxy/index.ts";
+import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { invalidateUserSessions } from "./auth/sessions.ts";
 import { serverConfig } from "./commands/nginx-server-config.ts";
@@ -20,6 +22,8 @@ Usage: bun backend/cli.ts <command>
 
 Commands:
   start                          run the panel (builds the GUI first when it is missing or stale)
+  stop                           stop what the panel leaves running (local mode): every
+                                 app slot and the panel's nginx of the data dir
   migrate                        apply database migrations and exit
   reset-password EMAIL [--password P]
                                  set a new password (generated and printed when not given)
@@ -43,6 +47,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case "start":
       return start();
+    case "stop":
+      return stopAll();
     case "migrate":
       return migrate();
     case "reset-password":
@@ -87,6 +93,30 @@ async function start(): Promise<void> {
       );
     });
   }
+}
+
+/**
+ * Local mode: apps and the private nginx outlive the panel by design (a restart keeps them
+ * serving); this is how they are stopped for good.
+ */
+async function stopAll(): Promise<void> {
+  const config = loadConfig();
+  if (config.mode === "server")
+    throw new CliError("on a server systemd runs the apps and nginx: stop the panel with `systemctl stop 'switchyard@*'`");
+  const runtime = createProcessRuntime({ dataDir: config.dataDir });
+  let stopped = 0;
+  for (const slot of await runtime.list()) {
+    // Every slot, whatever its state says: a supervisor waiting to restart a crashed app is alive too.
+    await runtime.stop(slot.app, slot.color);
+    if (slot.status.state === "running" || slot.status.state === "restarting") {
+      console.log(`Stopped ${slot.app} (${slot.color} slot).`);
+      stopped++;
+    }
+  }
+  const nginx = await stopPrivateNginx(config.dataDir);
+  console.log(
+    `${stopped === 0 ? "No app was running" : `${stopped} app slot${stopped === 1 ? "" : "s"} stopped`}; ${nginx ? "nginx stopped" : "nginx was not running"} (${config.dataDir}).`,
+  );
 }
 
 async function selfUpdate(args: string[]): Promise<void> {

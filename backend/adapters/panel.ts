@@ -25,7 +25,7 @@ import {
 } from "../domain/panel-update.ts";
 import { run, runChecked, type Stream } from "./exec.ts";
 import { replaceSymlink } from "./files.ts";
-import { runHelper } from "./runtime/systemd.ts";
+import { HelperError, type Privilege, processPrivilege } from "./privilege.ts";
 
 export type PanelServiceVerb = "start" | "stop" | "restart" | "enable" | "disable";
 
@@ -43,6 +43,10 @@ export interface PanelHost {
   slotRevision(slot: PanelSlot): string | null;
   releases(): KeptRelease[];
   isInstalled(revision: string): boolean;
+  /** Records that a release's install and build finished (what isInstalled checks). */
+  markInstalled(revision: string): void;
+  /** The release has its own Bun (its dependencies were installed). */
+  isComplete(revision: string): boolean;
   pointSlot(slot: PanelSlot, revision: string): void;
   /** Moves the panel's traffic: nginx opens new connections to this slot's socket from now on. */
   switchTraffic(slot: PanelSlot): void;
@@ -67,7 +71,7 @@ export function panelUnit(slot: PanelSlot): string {
   return `switchyard@${slot}.service`;
 }
 
-export function createPanelHost(config: Config): PanelHost {
+export function createPanelHost(config: Config, privilege: Privilege = processPrivilege()): PanelHost {
   const root = config.panel.root;
   const releasesDir = join(root, "releases");
   const slotsDir = join(root, "slots");
@@ -78,7 +82,16 @@ export function createPanelHost(config: Config): PanelHost {
   const slotSocket = (slot: PanelSlot) => join(sockDir, `panel-${slot}.sock`);
   const source = config.panel.updateSource;
   const branch = config.panel.updateBranch;
-  const asRoot = process.getuid?.() === 0;
+  const asRoot = privilege.root;
+  /** A helper verb's result; a refusal by the helper itself is thrown. */
+  const helper = async (args: string[]) => {
+    try {
+      return await privilege.helper(args);
+    } catch (error) {
+      if (error instanceof HelperError && !error.refused) return error.result;
+      throw error;
+    }
+  };
 
   const unsupported =
     config.mode !== "server"
@@ -143,6 +156,8 @@ export function createPanelHost(config: Config): PanelHost {
         .map((name) => ({ revision: name, installedAt: statSync(join(releasesDir, name, ".installed")).mtime }));
     },
     isInstalled: (revision) => REVISION_PATTERN.test(revision) && existsSync(join(releasesDir, revision, ".installed")),
+    markInstalled: (revision) => writeFileSync(join(releasesDir, revision, ".installed"), `${new Date().toISOString()}\n`),
+    isComplete: (revision) => REVISION_PATTERN.test(revision) && existsSync(join(releasesDir, revision, "node_modules", ".bin", "bun")),
     pointSlot(slot, revision) {
       mkdirSync(slotsDir, { recursive: true });
       replaceSymlink(join(slotsDir, slot), join(releasesDir, revision));
@@ -155,13 +170,14 @@ export function createPanelHost(config: Config): PanelHost {
     async service(verb, slot) {
       const result = asRoot
         ? await run(["systemctl", verb, panelUnit(slot)], { capture: true, timeoutMs: 120_000 })
-        : await runHelper(["panel", verb, slot]);
+        : await helper(["panel", verb, slot]);
       if (result.code !== 0) throw new Error(`${verb} ${panelUnit(slot)} failed: ${(result.stderr || result.stdout).trim()}`);
     },
     async status(slot) {
       const result = asRoot
         ? await run(["systemctl", "show", panelUnit(slot), "--property=ActiveState,NRestarts"], { capture: true })
-        : await runHelper(["panel", "show", slot]);
+        : await helper(["panel", "show", slot]);
+      if (result.code !== 0) throw new Error(`show ${panelUnit(slot)} failed: ${(result.stderr || result.stdout).trim()}`);
       const value = (key: string) => new RegExp(`^${key}=(.*)$`, "m").exec(result.stdout)?.[1] ?? "";
       return { active: value("ActiveState") === "active", restarts: Number(value("NRestarts")) || 0 };
     },

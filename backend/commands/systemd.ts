@@ -92,6 +92,11 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
   return lines.join("\n");
 }
 
+/** Where a slot's socket forwarder answers drain requests: beside its socket. */
+export function controlSocketPath(socketPath: string): string {
+  return `${socketPath.replace(/\.sock$/, "")}.ctl`;
+}
+
 /**
  * The slot's socket forwarder as its own unit (the switch's unix socket in front of PORT), so it
  * lives and restarts with its slot.
@@ -117,7 +122,7 @@ export function buildSocketUnit(o: {
     "[Service]",
     "Type=simple",
     `User=${o.user}`,
-    `ExecStart=${[path(o.bun, "bun"), "--smol", path(o.forwarder, "forwarder"), path(o.socketPath, "socket"), String(o.port)].map(escapeArg).join(" ")}`,
+    `ExecStart=${[path(o.bun, "bun"), "--smol", path(o.forwarder, "forwarder"), path(o.socketPath, "socket"), String(o.port), controlSocketPath(o.socketPath)].map(escapeArg).join(" ")}`,
     "Restart=always",
     "RestartSec=1",
     "NoNewPrivileges=yes",

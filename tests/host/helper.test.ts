@@ -1,9 +1,13 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildAppConfig } from "../../backend/commands/nginx.ts";
-import { buildSlotUnit, buildSocketUnit } from "../../backend/commands/systemd.ts";
+import { createPrivilege, HelperError } from "../../backend/adapters/privilege.ts";
+import { createSystemProxy } from "../../backend/adapters/proxy/index.ts";
+import { helperSystemdHost } from "../../backend/adapters/runtime/systemd.ts";
+import { type AppConfigOptions, buildAppConfig } from "../../backend/commands/nginx.ts";
+import { buildSlotUnit, buildSocketUnit, controlSocketPath } from "../../backend/commands/systemd.ts";
+import { createLogger } from "../../backend/log.ts";
 import { SLOT_UNIT_SPEC } from "../helpers/fixtures.ts";
 
 const HELPER = join(import.meta.dir, "..", "..", "infrastructure", "helper", "switchyard-helper");
@@ -12,10 +16,23 @@ afterAll(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-/** Runs the real helper with everything under a fresh test root (it then prints commands instead of running them). */
-function helper(args: string[], stdin = "") {
+function testRoot(): string {
   const root = mkdtempSync(join(tmpdir(), "sy-helper-"));
   roots.push(root);
+  return root;
+}
+
+/** The panel's privilege object, with the real helper run in a test root instead of through sudo. */
+function testPrivilege(root: string) {
+  return createPrivilege({
+    root: false,
+    command: ["bash", HELPER],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SWITCHYARD_HELPER_ROOT: root },
+  });
+}
+
+/** Runs the real helper with everything under a fresh test root (it then prints commands instead of running them). */
+function helper(args: string[], stdin = "", root = testRoot()) {
   const proc = Bun.spawnSync(["bash", HELPER, ...args], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SWITCHYARD_HELPER_ROOT: root },
     stdin: new TextEncoder().encode(stdin),
@@ -63,6 +80,29 @@ describe("privileged helper: what it does", () => {
     expect(helper(["journal", "sy-shop-green.service", "200"]).stdout).toBe(
       "would run: journalctl --unit sy-shop-green.service --lines 200 --no-pager --output cat\n",
     );
+  });
+
+  test("lists the installed sy-* unit files and nothing else", () => {
+    const root = testRoot();
+    const units = join(root, "etc/systemd/system");
+    expect(helper(["list"], "", root)).toMatchObject({ code: 0, stdout: "" });
+    mkdirSync(units, { recursive: true });
+    for (const name of [
+      "sy-shop-blue.service",
+      "sy-shop-blue-socket.service",
+      "sy-my-app-green.service",
+      "sshd.service",
+      "sy-Shop-blue.service",
+    ])
+      writeFileSync(join(units, name), "");
+    mkdirSync(join(units, "sy-dir-blue.service"));
+    const r = helper(["list"], "", root);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "sy-my-app-green.service",
+      "sy-shop-blue-socket.service",
+      "sy-shop-blue.service",
+    ]);
   });
 
   test("starts, stops and enables the panel's own blue and green slots for a self-update", () => {
@@ -129,6 +169,15 @@ describe("privileged helper: hostile input is refused and nothing is written", (
     for (const slot of ["red", "blue;id", "../blue", "blue green", "Blue", "", "blue\n"]) refused(["panel", "stop", slot]);
     refused(["panel", "stop"]);
     refused(["panel", "stop", "blue", "green"]);
+  });
+
+  test("list takes no arguments", () => {
+    for (const args of [
+      ["list", "sy-*"],
+      ["list", "--all"],
+      ["list", ""],
+    ])
+      expect(refused(args)).toContain("usage: list");
   });
 
   test("systemctl verbs, journal line counts", () => {
@@ -199,5 +248,112 @@ describe("shell scripts", () => {
     const proc = Bun.spawnSync(["shellcheck", ...scripts], { stdout: "pipe", stderr: "pipe" });
     expect(proc.stdout.toString() + proc.stderr.toString()).toBe("");
     expect(proc.exitCode).toBe(0);
+  });
+});
+
+describe("the adapters check every helper call", () => {
+  test("a refusal is an error carrying the helper's message, never a silent success", async () => {
+    const privilege = testPrivilege(testRoot());
+    const error = await privilege.helper(["systemctl", "kill", "sy-shop-blue.service"]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HelperError);
+    expect((error as HelperError).refused).toBe(true);
+    expect((error as HelperError).message).toBe("refusing systemctl verb kill");
+    const host = helperSystemdHost(privilege);
+    await expect(host.systemctl(["systemctl", "kill", "sy-shop-blue.service"])).rejects.toThrow("refusing systemctl verb kill");
+    await expect(host.writeUnit("sy-shop-blue.service", unit.replace("User=switchyard-apps", "User=root"))).rejects.toThrow(
+      "refusing User=root",
+    );
+  });
+
+  test("the systemd host lists units through the helper", async () => {
+    const root = testRoot();
+    const host = helperSystemdHost(testPrivilege(root));
+    await host.writeUnit("sy-shop-green.service", unit);
+    expect(await host.listUnits()).toEqual(["sy-shop-green.service"]);
+    await host.removeUnit("sy-shop-green.service");
+    expect(await host.listUnits()).toEqual([]);
+  });
+
+  test("the system proxy installs and removes app files through the helper, and removes the app's sockets", async () => {
+    const root = testRoot();
+    const dataDir = join(root, "var/lib/switchyard");
+    const proxy = createSystemProxy({
+      dataDir,
+      port: 80,
+      binary: "/bin/true",
+      log: createLogger("silent"),
+      privilege: testPrivilege(root),
+      confDir: join(root, "etc/nginx/conf.d/switchyard"),
+      logDir: join(root, "var/log/switchyard"),
+    });
+    await proxy.start();
+    await proxy.configureApp("shop", { serverNames: ["shop.example.com"], preview: true });
+    const file = join(root, "etc/nginx/conf.d/switchyard/shop.conf");
+    expect(readFileSync(file, "utf8")).toContain("server_name shop.localhost shop.example.com;");
+    for (const color of ["blue", "green"] as const) {
+      writeFileSync(proxy.paths.slotSocket("shop", color), "");
+      writeFileSync(controlSocketPath(proxy.paths.slotSocket("shop", color)), "");
+    }
+    proxy.switchTo("shop", "green");
+    expect(proxy.liveColor("shop")).toBe("green");
+    await proxy.removeApp("shop");
+    for (const path of [
+      file,
+      proxy.paths.liveSocket("shop"),
+      proxy.paths.slotSocket("shop", "blue"),
+      proxy.paths.slotSocket("shop", "green"),
+      controlSocketPath(proxy.paths.slotSocket("shop", "blue")),
+      controlSocketPath(proxy.paths.slotSocket("shop", "green")),
+    ])
+      expect(existsSync(path), path).toBe(false);
+  });
+});
+
+describe("every directive the nginx builders emit is one the helper accepts", () => {
+  const allowed = (() => {
+    const text = readFileSync(HELPER, "utf8");
+    const m = /check_nginx\(\) \{[\s\S]*?local allowed=" ([^"]+) "/.exec(text);
+    return new Set((m?.[1] ?? "").split(" "));
+  })();
+  /** The first word of every statement, as the helper splits them. */
+  const directives = (text: string) =>
+    text
+      .replace(/#.*$/gm, "")
+      .split(/[{};]/)
+      .map((s) => s.trim().split(/\s+/)[0] ?? "")
+      .filter(Boolean);
+
+  const combinations: AppConfigOptions[] = [];
+  for (const listenHost of ["0.0.0.0", "127.0.0.1", "[::]", "[::1]", "localhost"])
+    for (const serverNames of [["shop.localhost"], ["shop.localhost", "shop.example.com", "*.example.com", "www.shop.example.com"]])
+      for (const previewNames of [null, { blue: "shop--blue.localhost", green: "shop--green.localhost" }])
+        for (const app of ["shop", "my-shop-2"])
+          combinations.push({
+            app,
+            listenHost,
+            port: listenHost === "0.0.0.0" ? 80 : 8080,
+            serverNames,
+            previewNames,
+            liveSocket: `/var/lib/switchyard/sock/${app}.sock`,
+            slotSockets: { blue: `/var/lib/switchyard/sock/${app}-blue.sock`, green: `/var/lib/switchyard/sock/${app}-green.sock` },
+            accessLog: `/var/log/switchyard/${app}.access.log`,
+          });
+
+  test(`all ${combinations.length} option combinations pass the helper's check and are installed`, () => {
+    expect(allowed.size).toBeGreaterThan(10);
+    const seen = new Set<string>();
+    for (const options of combinations) {
+      const text = buildAppConfig(options);
+      for (const word of directives(text)) seen.add(word);
+      const r = helper(["nginx-install", options.app], text);
+      expect(r.stderr, JSON.stringify(options)).toBe("");
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(r.root, `etc/nginx/conf.d/switchyard/${options.app}.conf`), "utf8")).toBe(`${text.trimEnd()}\n`);
+    }
+    // The statements the builders write are all known to the helper; and the builders do write a
+    // preview server, keep-alive settings and a retry policy, so those were checked too.
+    expect([...seen].filter((w) => !allowed.has(w))).toEqual([]);
+    for (const word of ["upstream", "server", "keepalive_time", "proxy_next_upstream_tries", "access_log"])
+      expect(seen.has(word)).toBe(true);
   });
 });

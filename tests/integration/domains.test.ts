@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { findNginx } from "../../backend/adapters/nginx.ts";
+import { findNginx } from "../../backend/adapters/proxy/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
@@ -103,5 +103,38 @@ describe.skipIf(!findNginx())(`app domains through nginx (${TEST_DB})`, () => {
       "shop.example.com",
       "www.shop.example.com",
     ]);
+  });
+
+  test("a deleted app's domain given to a new app answers with the new app through nginx", async () => {
+    const paths = api.services.proxy.paths;
+    expect(api.services.proxy.liveColor("shop")).not.toBeNull();
+    const deleted = await api.request("DELETE", "/api/v1/apps/shop", { cookie, body: { confirm: "shop" } });
+    expect(deleted.status).toBe(204);
+    for (const path of [
+      join(confDir(), "shop.conf"),
+      paths.liveSocket("shop"),
+      paths.slotSocket("shop", "blue"),
+      paths.slotSocket("shop", "green"),
+    ])
+      expect(existsSync(path), path).toBe(false);
+    expect((await get("shop.example.com")).status).toBe(404);
+
+    const other = await createRepo(bunApp("store v1"));
+    try {
+      const created = await api.request("POST", "/api/v1/apps", {
+        cookie,
+        body: { name: "store", repoUrl: other.url, watchSeconds: 0, drainSeconds: 0, domains: ["shop.example.com"] },
+      });
+      expect(created.status).toBe(201);
+      const res = await api.request("POST", "/api/v1/apps/store/deploy", { cookie, body: {} });
+      await api.services.orchestrator.waitFor(res.body.job.id, 120_000);
+      const job = (await api.request("GET", `/api/v1/jobs/${res.body.job.id}`, { cookie })).body.job;
+      expect(job.status).toBe("succeeded");
+      const answer = await get("shop.example.com");
+      expect(answer.status).toBe(200);
+      expect(await answer.text()).toBe("store v1");
+    } finally {
+      other.cleanup();
+    }
   });
 });

@@ -46,7 +46,7 @@ describe("slot units", () => {
     expect(directives(buildSlotUnit(spec)).some((l) => l.startsWith("MemoryMax=") || l.startsWith("CPUQuota="))).toBe(false);
   });
 
-  test("the forwarder unit is bound to its slot", () => {
+  test("the forwarder unit is bound to its slot and answers drain requests on a control socket beside its own", () => {
     const unit = buildSocketUnit({
       ...spec,
       bun: "/opt/switchyard/node_modules/.bin/bun",
@@ -54,7 +54,7 @@ describe("slot units", () => {
     });
     expect(directives(unit)).toContain("BindsTo=sy-shop-blue.service");
     expect(directives(unit)).toContain(
-      "ExecStart=/opt/switchyard/node_modules/.bin/bun --smol /opt/switchyard/backend/adapters/runtime/forwarder.ts /var/lib/switchyard/sock/shop-blue.sock 4100",
+      "ExecStart=/opt/switchyard/node_modules/.bin/bun --smol /opt/switchyard/backend/adapters/runtime/forwarder.ts /var/lib/switchyard/sock/shop-blue.sock 4100 /var/lib/switchyard/sock/shop-blue.ctl",
     );
     expect(directives(unit)).toContain("ReadWritePaths=/var/lib/switchyard/sock");
   });

@@ -160,16 +160,107 @@ function flush(socket: Socket<Pair>, queue: Uint8Array[]): void {
   }
 }
 
-// As a program (the systemd socket unit): `bun forwarder.ts <socketPath> <port>`; SIGUSR2 drains.
+/**
+ * The forwarder's control socket (server mode, where the panel may not signal the forwarder's
+ * user): one line in, `drain <timeoutMs>` or `connections`, one JSON line out.
+ */
+export function startControl(forwarder: Forwarder, path: string, mode = 0o660): { stop(): void } {
+  rmSync(path, { force: true });
+  const listener = Bun.listen<{ buffer: string; busy: boolean }>({
+    unix: path,
+    socket: {
+      open(socket) {
+        socket.data = { buffer: "", busy: false };
+      },
+      data(socket, chunk) {
+        const state = socket.data;
+        if (state.busy) return;
+        state.buffer += new TextDecoder().decode(chunk);
+        const end = state.buffer.indexOf("\n");
+        if (end < 0) {
+          if (state.buffer.length > 256) socket.end(`${JSON.stringify({ error: "request too long" })}\n`);
+          return;
+        }
+        state.busy = true;
+        const [verb, arg] = state.buffer.slice(0, end).trim().split(/\s+/);
+        if (verb === "connections") {
+          socket.end(`${JSON.stringify({ connections: forwarder.connections() })}\n`);
+        } else if (verb === "drain" && arg !== undefined && /^\d{1,9}$/.test(arg)) {
+          void forwarder.drain({ timeoutMs: Number(arg) }).then((left) => socket.end(`${JSON.stringify({ left })}\n`));
+        } else {
+          socket.end(`${JSON.stringify({ error: "unknown request" })}\n`);
+        }
+      },
+    },
+  });
+  chmodSync(path, mode);
+  return {
+    stop() {
+      listener.stop(true);
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+/** Asks a forwarder's control socket to drain; resolves with the connections still open after `timeoutMs`. */
+export async function requestDrain(controlPath: string, timeoutMs: number): Promise<number> {
+  const reply = await ask(controlPath, `drain ${Math.max(0, Math.round(timeoutMs))}\n`, timeoutMs + 10_000);
+  if (typeof reply.left !== "number") throw new Error(`the forwarder at ${controlPath} answered ${JSON.stringify(reply)}`);
+  return reply.left;
+}
+
+function ask(path: string, line: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    let settled = false;
+    const settle = (error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) return reject(error);
+      try {
+        resolve(JSON.parse(text.trim()) as Record<string, unknown>);
+      } catch {
+        reject(new Error(`the forwarder at ${path} gave no answer`));
+      }
+    };
+    const timer = setTimeout(() => settle(new Error(`the forwarder at ${path} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    Bun.connect({
+      unix: path,
+      socket: {
+        open(socket) {
+          socket.write(line);
+        },
+        data(_socket, chunk) {
+          text += new TextDecoder().decode(chunk);
+        },
+        close() {
+          settle(null);
+        },
+        error(_socket, error) {
+          settle(error);
+        },
+        connectError(_socket, error) {
+          settle(error);
+        },
+      },
+    }).catch((error: Error) => settle(error));
+  });
+}
+
+// As a program (the systemd socket unit): `bun forwarder.ts <socketPath> <port> [<controlPath>]`;
+// SIGUSR2, or `drain` on the control socket, drains.
 if (import.meta.main) {
-  const [socketPath, port] = process.argv.slice(2);
+  const [socketPath, port, controlPath] = process.argv.slice(2);
   if (!socketPath || !port || !/^\d+$/.test(port)) {
-    console.error("usage: forwarder.ts <socketPath> <port>");
+    console.error("usage: forwarder.ts <socketPath> <port> [<controlPath>]");
     process.exit(2);
   }
   const forwarder = startForwarder({ socketPath, port: Number(port) });
+  const control = controlPath ? startControl(forwarder, controlPath) : null;
   process.on("SIGUSR2", () => void forwarder.drain({ timeoutMs: 30_000 }));
   process.on("SIGTERM", () => {
+    control?.stop();
     forwarder.stop();
     process.exit(0);
   });

@@ -1,18 +1,25 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { buildSlotUnit, buildSocketUnit, journalctlArgv, systemctlArgv, unitName } from "../../commands/systemd.ts";
+import { buildSlotUnit, buildSocketUnit, controlSocketPath, journalctlArgv, systemctlArgv, unitName } from "../../commands/systemd.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { type RunResult, run } from "../exec.ts";
 import { linkBun, writeFileAtomic } from "../files.ts";
+import { HelperError, type Privilege } from "../privilege.ts";
+import { requestDrain } from "./forwarder.ts";
 import { COLORS, type Color, type Runtime, type SlotStatus } from "./types.ts";
 
 /** What the systemd runtime needs from the machine; server mode routes it through the privileged helper. */
 export interface SystemdHost {
   writeUnit(name: string, text: string): Promise<void>;
   removeUnit(name: string): Promise<void>;
+  /** The result of one `systemctl` argv (systemctlArgv); a refusal to run it at all throws. */
   systemctl(args: string[]): Promise<RunResult>;
   journalctl(args: string[]): Promise<RunResult>;
+  /** The names of the installed sy-*.service unit files. */
+  listUnits(): Promise<string[]>;
 }
+
+const UNIT_FILE = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-(blue|green)(-socket)?\.service$/;
 
 export function directSystemdHost(unitDir = "/etc/systemd/system"): SystemdHost {
   return {
@@ -20,31 +27,41 @@ export function directSystemdHost(unitDir = "/etc/systemd/system"): SystemdHost 
     removeUnit: async (name) => rmSync(join(unitDir, name), { force: true }),
     systemctl: (args) => run(args, { capture: true, timeoutMs: 60_000 }),
     journalctl: (args) => run(args, { capture: true, timeoutMs: 30_000 }),
+    listUnits: async () =>
+      existsSync(unitDir)
+        ? readdirSync(unitDir)
+            .filter((name) => UNIT_FILE.test(name))
+            .sort()
+        : [],
   };
 }
 
-/** Where install.sh puts the privileged helper (infrastructure/helper/switchyard-helper). */
-export const HELPER_PATH = "/usr/local/lib/switchyard/helper";
-
-/** Runs one helper verb as root through sudo (the only root power the panel's user has). */
-export function runHelper(args: string[], stdin?: string): Promise<RunResult> {
-  return run(["sudo", "-n", HELPER_PATH, ...args], { capture: true, timeoutMs: 120_000, ...(stdin === undefined ? {} : { stdin }) });
-}
-
-/** Server mode as the unprivileged `switchyard` user: every systemd action goes through the helper. */
-export function helperSystemdHost(): SystemdHost {
-  const checked = async (args: string[], stdin?: string) => {
-    const result = await runHelper(args, stdin);
-    if (result.code !== 0) throw new Error(result.stderr.trim() || `switchyard-helper ${args[0]} failed`);
+/**
+ * Server mode as the unprivileged `switchyard` user: every systemd action is a helper verb. A
+ * command the helper ran and that failed comes back as its result (systemctl's own exit code
+ * and message); a refusal by the helper is thrown.
+ */
+export function helperSystemdHost(privilege: Privilege): SystemdHost {
+  const attempt = async (args: string[]): Promise<RunResult> => {
+    try {
+      return await privilege.helper(args);
+    } catch (error) {
+      if (error instanceof HelperError && !error.refused) return error.result;
+      throw error;
+    }
   };
   return {
-    writeUnit: (name, text) => checked(["unit-install", name], text),
-    removeUnit: (name) => checked(["unit-remove", name]),
+    writeUnit: async (name, text) => void (await privilege.helper(["unit-install", name], text)),
+    removeUnit: async (name) => void (await privilege.helper(["unit-remove", name])),
     // systemctlArgv gives ["systemctl", verb, unit, …]: the helper takes the verb and unit.
-    systemctl: (args) =>
-      args[1] === "daemon-reload" ? runHelper(["daemon-reload"]) : runHelper(["systemctl", args[1] ?? "", args[2] ?? ""]),
+    systemctl: (args) => (args[1] === "daemon-reload" ? attempt(["daemon-reload"]) : attempt(["systemctl", args[1] ?? "", args[2] ?? ""])),
     // journalctlArgv gives ["journalctl", "-u", unit, "-n", lines, …].
-    journalctl: (args) => runHelper(["journal", args[2] ?? "", String(Math.min(5000, Number(args[4] ?? 200)))]),
+    journalctl: (args) => attempt(["journal", args[2] ?? "", String(Math.min(5000, Number(args[4] ?? 200)))]),
+    listUnits: async () =>
+      (await privilege.helper(["list"])).stdout
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((name) => UNIT_FILE.test(name)),
   };
 }
 
@@ -77,29 +94,34 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
   const tools = () =>
     o.toolsDir ? stableTools(o.toolsDir) : { bun: o.bun ?? process.execPath, forwarder: join(import.meta.dir, "forwarder.ts") };
   const metaFile = (app: string, color: Color) => join(o.stateDir, app, "slots", `${color}.json`);
-  const meta = (app: string, color: Color): { releaseId: string; port: number; secrets: string[] } | null => {
+  const meta = (app: string, color: Color): { releaseId: string; port: number; secrets: string[]; socketPath?: string | null } | null => {
     try {
       return JSON.parse(readFileSync(metaFile(app, color), "utf8"));
     } catch {
       return null;
     }
   };
+  /** systemctl's answer for a unit that is not there: nothing to stop or disable. */
+  const absent = (result: RunResult) => /not loaded|does not exist|not found|no such file/i.test(result.stderr);
   const ctl = async (verb: Parameters<typeof systemctlArgv>[0], unit?: string) => {
     const result = await host.systemctl(systemctlArgv(verb, unit));
-    if (result.code !== 0 && verb !== "is-active" && verb !== "stop")
-      throw new Error(`systemctl ${verb} ${unit ?? ""} failed: ${result.stderr.trim()}`);
-    return result;
+    if (result.code === 0 || verb === "is-active") return result;
+    if ((verb === "stop" || verb === "disable") && absent(result)) return result;
+    throw new Error(`systemctl ${verb} ${unit ?? ""} failed: ${(result.stderr || result.stdout).trim() || `exit ${result.code}`}`);
   };
-
-  const status = async (app: string, color: Color): Promise<SlotStatus> => {
-    const m = meta(app, color);
-    const result = await host.systemctl(systemctlArgv("show", unitName(app, color)));
-    const props = Object.fromEntries(
+  const show = async (unit: string): Promise<Record<string, string>> => {
+    const result = await ctl("show", unit);
+    return Object.fromEntries(
       result.stdout
         .split("\n")
         .filter((l) => l.includes("="))
         .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
     );
+  };
+
+  const status = async (app: string, color: Color): Promise<SlotStatus> => {
+    const m = meta(app, color);
+    const props = await show(unitName(app, color));
     const active = props.ActiveState;
     const state = active === "active" ? "running" : active === "activating" ? "restarting" : active === "failed" ? "crashed" : "stopped";
     const pid = Number(props.MainPID ?? 0);
@@ -121,7 +143,7 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
       mkdirSync(join(o.stateDir, spec.app, "slots"), { recursive: true, mode: 0o700 });
       writeFileAtomic(
         metaFile(spec.app, spec.color),
-        JSON.stringify({ releaseId: spec.releaseId, port: spec.port, secrets: spec.secrets }),
+        JSON.stringify({ releaseId: spec.releaseId, port: spec.port, secrets: spec.secrets, socketPath: spec.socketPath ?? null }),
         0o600,
       );
       await host.writeUnit(unitName(spec.app, spec.color), buildSlotUnit({ ...spec, user: o.user, stateDir: join(o.stateDir, spec.app) }));
@@ -148,25 +170,46 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     async stop(app, color) {
       await ctl("stop", unitName(app, color, "socket"));
       await ctl("stop", unitName(app, color));
-      for (const unit of [unitName(app, color, "socket"), unitName(app, color)]) await host.systemctl(systemctlArgv("disable", unit));
+      for (const unit of [unitName(app, color, "socket"), unitName(app, color)]) await ctl("disable", unit);
     },
     async logs(app, color, options = {}) {
       const mask = createMasker(meta(app, color)?.secrets ?? []);
       const result = await host.journalctl(journalctlArgv(unitName(app, color), options.lines ?? 200));
+      if (result.code !== 0)
+        throw new Error(`the journal of ${unitName(app, color)} could not be read: ${result.stderr.trim() || `exit ${result.code}`}`);
       return result.stdout.split("\n").filter(Boolean).map(mask);
     },
     async drain(app, color, options = {}) {
-      await host.systemctl(["systemctl", "kill", "--signal=SIGUSR2", unitName(app, color, "socket")]);
-      await Bun.sleep(Math.min(options.timeoutMs ?? 2_000, 2_000));
+      const socketPath = meta(app, color)?.socketPath;
+      const control = socketPath ? controlSocketPath(socketPath) : null;
+      let failure: Error | null = null;
+      if (control && existsSync(control)) {
+        try {
+          return await requestDrain(control, options.timeoutMs ?? 10_000);
+        } catch (error) {
+          failure = error as Error;
+        }
+      }
+      // No answer: fine when no forwarder runs (nothing can be connected), not otherwise.
+      const unit = unitName(app, color, "socket");
+      const state = (await show(unit)).ActiveState;
+      if (state === "active" || state === "activating" || state === "reloading") {
+        throw new Error(
+          failure
+            ? `${unit} did not drain: ${failure.message}`
+            : `${unit} runs without a control socket${control ? ` at ${control}` : ""}, so its connections cannot be drained; starting the slot again installs the current forwarder`,
+        );
+      }
       return 0;
     },
     async list() {
-      const result = await host.systemctl(["systemctl", "list-units", "--all", "--plain", "--no-legend", "sy-*.service"]);
-      const out: Array<{ app: string; color: Color; status: SlotStatus }> = [];
-      for (const line of result.stdout.split("\n")) {
-        const m = /^sy-([a-z0-9-]+)-(blue|green)\.service\s/.exec(line.trim());
-        if (m) out.push({ app: m[1] as string, color: m[2] as Color, status: await status(m[1] as string, m[2] as Color) });
+      const slots = new Map<string, { app: string; color: Color }>();
+      for (const name of await host.listUnits()) {
+        const m = /^sy-([a-z0-9-]+)-(blue|green)(-socket)?\.service$/.exec(name);
+        if (m) slots.set(`${m[1]}/${m[2]}`, { app: m[1] as string, color: m[2] as Color });
       }
+      const out: Array<{ app: string; color: Color; status: SlotStatus }> = [];
+      for (const slot of slots.values()) out.push({ ...slot, status: await status(slot.app, slot.color) });
       return out;
     },
     async remove(app) {

@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AppProxy, createLocalProxy, findNginx } from "../../backend/adapters/nginx.ts";
+import { createAccessLogReader } from "../../backend/adapters/access-log.ts";
+import { type AppProxy, createPrivateProxy, findNginx, privateNginxPid } from "../../backend/adapters/proxy/index.ts";
 import { type Forwarder, startForwarder } from "../../backend/adapters/runtime/forwarder.ts";
 import { createLogger } from "../../backend/log.ts";
 import { freePort } from "../helpers/ports.ts";
 
 const nginx = findNginx();
+const privilege = { root: process.getuid?.() === 0 };
 
 describe.skipIf(!nginx)("local nginx proxy", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sy-nginx-"));
@@ -17,7 +19,7 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
   const forwarders: Forwarder[] = [];
 
   beforeAll(async () => {
-    proxy = createLocalProxy({ dataDir, port, log: createLogger("silent") });
+    proxy = createPrivateProxy({ dataDir, port, log: createLogger("silent"), privilege });
     await proxy.start();
     for (const color of ["blue", "green"] as const) {
       const backend = Bun.serve({
@@ -33,6 +35,7 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
     for (const f of forwarders) f.stop(true);
     for (const b of backends) b.stop(true);
     await proxy.stop();
+    expect(privateNginxPid(dataDir)).toBeNull();
     if (!process.env.KEEP) rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -57,12 +60,20 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
   });
 
   test("every request is in the app's JSON access log", async () => {
+    const reader = createAccessLogReader(proxy.paths.accessLog("shop"), { from: "end" });
     await get("shop.localhost", "/logged");
-    await Bun.sleep(50);
-    const lines = readFileSync(proxy.paths.accessLog("shop"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
+    // nginx writes the line once the response is sent, which may be just after the client has it.
+    let lines: any[] = [];
+    const deadline = Date.now() + 10_000;
+    while (!lines.some((l) => l.uri === "/logged") && Date.now() < deadline) {
+      if ((await reader.read()).length > 0)
+        lines = readFileSync(proxy.paths.accessLog("shop"), "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l));
+      else await Bun.sleep(10);
+    }
+    reader.close();
     const entry = lines.find((l) => l.uri === "/logged");
     expect(entry).toMatchObject({ method: "GET", status: 200, host: "shop.localhost" });
     expect(entry.upstream).toContain("shop.sock");
@@ -82,11 +93,40 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
     expect((await get("shop.localhost")).status).toBe(200);
   });
 
+  test("a second proxy on the same data dir adopts the running nginx", async () => {
+    const pid = privateNginxPid(dataDir);
+    expect(pid).not.toBeNull();
+    const again = createPrivateProxy({ dataDir, port, log: createLogger("silent"), privilege });
+    await again.start();
+    expect(privateNginxPid(dataDir)).toBe(pid);
+    expect((await get("shop.localhost")).status).toBe(200);
+  });
+
+  test("removing an app removes its file, its live link and its slots' sockets, and nginx forgets its names", async () => {
+    await proxy.configureApp("gone", { serverNames: ["gone.example.com"], preview: true });
+    const file = join(dataDir, "nginx", "conf.d", "gone.conf");
+    writeFileSync(proxy.paths.slotSocket("gone", "blue"), "");
+    writeFileSync(proxy.paths.slotSocket("gone", "green"), "");
+    proxy.switchTo("gone", "blue");
+    expect(lstatSync(proxy.paths.liveSocket("gone")).isSymbolicLink()).toBe(true);
+    expect((await get("gone.example.com")).status).toBe(502);
+    await proxy.removeApp("gone");
+    for (const path of [
+      file,
+      proxy.paths.liveSocket("gone"),
+      proxy.paths.slotSocket("gone", "blue"),
+      proxy.paths.slotSocket("gone", "green"),
+    ])
+      expect(existsSync(path), path).toBe(false);
+    expect((await get("gone.example.com")).status).toBe(404);
+    expect(proxy.liveColor("gone")).toBeNull();
+  });
+
   test("the panel's nginx refuses to start on a port that is taken, saying so", async () => {
     const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const other = mkdtempSync(join(tmpdir(), "sy-nginx-busy-"));
     try {
-      const second = createLocalProxy({ dataDir: other, port: busy.port, log: createLogger("silent") });
+      const second = createPrivateProxy({ dataDir: other, port: busy.port, log: createLogger("silent"), privilege });
       await expect(second.start()).rejects.toThrow(/Address already in use|bind\(\)/);
     } finally {
       busy.stop(true);
@@ -95,7 +135,7 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
   });
 
   test("without nginx the proxy says how to fix it", () => {
-    const none = createLocalProxy({ dataDir, port, binary: null, log: createLogger("silent") });
+    const none = createPrivateProxy({ dataDir, port, binary: null, log: createLogger("silent"), privilege });
     expect(none.enabled).toBe(false);
     expect(none.problem).toContain("apt-get install nginx");
   });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findNginx } from "../../backend/adapters/nginx.ts";
+import { findNginx } from "../../backend/adapters/proxy/index.ts";
 import { buildAppConfig, buildServerInclude } from "../../backend/commands/nginx.ts";
 
 /** `nginx -t` of an http-level include, inside a throwaway prefix, as Debian's nginx.conf would include it. */

@@ -1,0 +1,137 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { buildMainConfig, nginxArgv } from "../../commands/nginx.ts";
+import type { Logger } from "../../log.ts";
+import { writeFileAtomic } from "../files.ts";
+import type { Privilege } from "../privilege.ts";
+import { type AppProxy, appConfigText, createReloader, findNginx, NginxError, NO_NGINX, proxyPaths, socketLinks } from "./common.ts";
+
+export interface PrivateProxyOptions {
+  dataDir: string;
+  port: number;
+  host?: string;
+  /** The nginx binary; null: none (the proxy is disabled); undefined: look for it. */
+  binary?: string | null;
+  log: Logger;
+  privilege: Pick<Privilege, "root">;
+}
+
+/** Where the private nginx of a data dir keeps its files. */
+export function privatePrefix(dataDir: string): string {
+  return join(dataDir, "nginx");
+}
+
+/** The pid of the private nginx of a data dir, when it runs. */
+export function privateNginxPid(dataDir: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(join(privatePrefix(dataDir), "nginx.pid"), "utf8"), 10);
+    if (!(pid > 0)) return null;
+    process.kill(pid, 0);
+    // A pid file left by an nginx that died may name another process by now.
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmdline.includes("nginx") ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stops the private nginx of a data dir (graceful quit: in-flight requests finish), waiting up
+ * to `timeoutMs` for it to exit. Resolves false when none was running.
+ */
+export async function stopPrivateNginx(dataDir: string, timeoutMs = 15_000): Promise<boolean> {
+  const pid = privateNginxPid(dataDir);
+  if (pid === null) return false;
+  process.kill(pid, "SIGQUIT");
+  const deadline = Date.now() + timeoutMs;
+  while (privateNginxPid(dataDir) === pid) {
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGTERM");
+      throw new NginxError(`nginx (pid ${pid}) did not quit within ${timeoutMs} ms; it was sent SIGTERM`);
+    }
+    await Bun.sleep(20);
+  }
+  return true;
+}
+
+/**
+ * The panel's own nginx (local mode): a private prefix under the data dir, listening on
+ * 127.0.0.1:<proxy port>, apps at http://<app>.localhost:<port>. It outlives the panel, which
+ * adopts it by its pid file when it starts again; `switchyard stop` stops it.
+ */
+export function createPrivateProxy(o: PrivateProxyOptions): AppProxy {
+  const binary = o.binary === undefined ? findNginx() : o.binary;
+  const prefix = privatePrefix(o.dataDir);
+  const confDir = join(prefix, "conf.d");
+  const conf = join(prefix, "nginx.conf");
+  const logDir = join(prefix, "logs");
+  const host = o.host ?? "127.0.0.1";
+  const paths = proxyPaths(o.dataDir, logDir);
+  const links = socketLinks(paths);
+  const problem = binary ? null : NO_NGINX;
+  const nginx = createReloader({
+    argv: (action) => {
+      if (!binary) throw new NginxError(NO_NGINX);
+      return nginxArgv(binary, prefix, conf, action);
+    },
+    confDir,
+    host,
+    port: o.port,
+    errorLog: join(logDir, "error.log"),
+    hide: prefix,
+  });
+  const running = () => privateNginxPid(o.dataDir) !== null;
+
+  return {
+    enabled: binary !== null,
+    problem,
+    paths,
+    async start() {
+      if (!binary) {
+        o.log.warn(NO_NGINX);
+        return;
+      }
+      for (const dir of [confDir, logDir, join(prefix, "tmp"), join(o.dataDir, "sock")]) mkdirSync(dir, { recursive: true });
+      writeFileAtomic(conf, buildMainConfig({ prefix, confDir, listenHost: host, port: o.port, user: o.privilege.root ? "root" : null }));
+      await nginx.exec("test");
+      if (running()) {
+        await nginx.reload();
+        o.log.info("adopted the running nginx", { port: o.port });
+      } else {
+        await nginx.start();
+        o.log.info("nginx started", { url: `http://${host}:${o.port}` });
+      }
+    },
+    async stop() {
+      if (await stopPrivateNginx(o.dataDir)) o.log.info("nginx stopped", { port: o.port });
+    },
+    async configureApp(app, options) {
+      const file = join(confDir, `${app}.conf`);
+      const text = appConfigText(app, options, { host, port: o.port, paths });
+      const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
+      if (previous === text && running()) return;
+      writeFileAtomic(file, text);
+      try {
+        await nginx.exec("test");
+        await nginx.reload();
+      } catch (error) {
+        if (previous === null) rmSync(file, { force: true });
+        else writeFileAtomic(file, previous);
+        if (running()) await nginx.reload().catch(() => {});
+        throw error;
+      }
+    },
+    async removeApp(app) {
+      const file = join(confDir, `${app}.conf`);
+      if (existsSync(file)) {
+        rmSync(file, { force: true });
+        if (running()) await nginx.reload();
+      }
+      links.removeSockets(app);
+    },
+    switchTo: links.switchTo,
+    liveColor: links.liveColor,
+    appUrl: (app) => `http://${app}.localhost:${o.port}`,
+    previewUrl: (app, color) => `http://${app}--${color}.localhost:${o.port}`,
+  };
+}

@@ -1,0 +1,105 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "../../log.ts";
+import { writeFileAtomic } from "../files.ts";
+import { HelperError, type Privilege } from "../privilege.ts";
+import { type AppProxy, appConfigText, createReloader, findNginx, NginxError, NO_NGINX, proxyPaths, socketLinks } from "./common.ts";
+
+export interface SystemProxyOptions {
+  dataDir: string;
+  port: number;
+  /** Apps answer on every address on a server (their domains point at it). */
+  host?: string;
+  binary?: string | null;
+  log: Logger;
+  /**
+   * As root the files are written here and nginx is tested and reloaded directly; otherwise each
+   * change is the helper's `nginx-install APP` / `nginx-remove APP`, which write, test, reload and
+   * put the old file back when nginx refuses.
+   */
+  privilege: Privilege;
+  /** /etc/nginx/conf.d/switchyard, included by the installer's switchyard.conf (which defines the log format). */
+  confDir?: string;
+  logDir?: string;
+}
+
+/** Server mode: the system's nginx, which the panel neither starts nor stops. */
+export function createSystemProxy(o: SystemProxyOptions): AppProxy {
+  const binary = o.binary === undefined ? findNginx() : o.binary;
+  const confDir = o.confDir ?? "/etc/nginx/conf.d/switchyard";
+  const logDir = o.logDir ?? "/var/log/switchyard";
+  const host = o.host ?? "0.0.0.0";
+  const paths = proxyPaths(o.dataDir, logDir);
+  const links = socketLinks(paths);
+  const nginx = createReloader({
+    argv: (action) => {
+      if (!binary) throw new NginxError(NO_NGINX);
+      return [binary, ...(action === "test" ? ["-t", "-q"] : ["-s", action])];
+    },
+    confDir,
+    host,
+    port: o.port,
+    errorLog: null,
+  });
+  const helper = async (args: string[], stdin?: string) => {
+    try {
+      await o.privilege.helper(args, stdin);
+    } catch (error) {
+      throw error instanceof HelperError ? new NginxError(error.message) : error;
+    }
+  };
+
+  return {
+    enabled: binary !== null,
+    problem: binary ? null : NO_NGINX,
+    paths,
+    async start() {
+      if (!binary) {
+        o.log.warn(NO_NGINX);
+        return;
+      }
+      mkdirSync(join(o.dataDir, "sock"), { recursive: true });
+      if (!o.privilege.root) {
+        o.log.info("using the system nginx through the helper", { confDir, port: o.port });
+        return;
+      }
+      await nginx.exec("test");
+      await nginx.reload();
+      o.log.info("using the system nginx", { confDir, port: o.port });
+    },
+    async stop() {},
+    async configureApp(app, options) {
+      const file = join(confDir, `${app}.conf`);
+      const text = appConfigText(app, options, { host, port: o.port, paths });
+      const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
+      if (previous === text) return;
+      if (!o.privilege.root) return helper(["nginx-install", app], text);
+      writeFileAtomic(file, text);
+      try {
+        await nginx.exec("test");
+        await nginx.reload();
+      } catch (error) {
+        if (previous === null) rmSync(file, { force: true });
+        else writeFileAtomic(file, previous);
+        await nginx.reload().catch(() => {});
+        throw error;
+      }
+    },
+    async removeApp(app) {
+      const file = join(confDir, `${app}.conf`);
+      if (existsSync(file)) {
+        if (o.privilege.root) {
+          rmSync(file, { force: true });
+          await nginx.reload();
+        } else {
+          await helper(["nginx-remove", app]);
+        }
+      }
+      links.removeSockets(app);
+    },
+    switchTo: links.switchTo,
+    liveColor: links.liveColor,
+    appUrl: (app) => `http://${app}.localhost:${o.port}`,
+    previewUrl: (app, color) => `http://${app}--${color}.localhost:${o.port}`,
+  };
+}
