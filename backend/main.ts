@@ -2,9 +2,10 @@ import { chmodSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { createGitHub } from "./adapters/github.ts";
-import { createLocalProxy } from "./adapters/nginx.ts";
+import { type Privilege, processPrivilege } from "./adapters/privilege.ts";
+import { createProxy } from "./adapters/proxy/index.ts";
 import { createProcessRuntime } from "./adapters/runtime/process.ts";
-import { createSystemdRuntime, directSystemdHost, helperSystemdHost, runHelper } from "./adapters/runtime/systemd.ts";
+import { createSystemdRuntime, directSystemdHost, helperSystemdHost } from "./adapters/runtime/systemd.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
 import { RateLimiter } from "./auth/rate-limit.ts";
 import { type Config, REVISION, VERSION } from "./config.ts";
@@ -15,7 +16,7 @@ import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
 import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
 import { reconcileSlots } from "./jobs/reconcile.ts";
-import { stopIdleStandbys } from "./jobs/standby.ts";
+import { checkSlots } from "./jobs/monitor.ts";
 import { createLogger } from "./log.ts";
 import { loadSecretKey } from "./secret-key.ts";
 import type { Services } from "./services.ts";
@@ -49,14 +50,14 @@ async function initPgliteInChild(config: Config): Promise<void> {
   }
 }
 
-export function createRuntime(config: Config): Runtime {
+export function createRuntime(config: Config, privilege: Privilege = processPrivilege()): Runtime {
   return config.mode === "server"
     ? createSystemdRuntime({
         user: "switchyard-apps",
         stateDir: join(config.dataDir, "apps"),
         toolsDir: join(config.dataDir, "bin"),
         // Root writes units itself; the installed panel (user switchyard) asks the helper.
-        host: process.getuid?.() === 0 ? directSystemdHost() : helperSystemdHost(),
+        host: privilege.root ? directSystemdHost() : helperSystemdHost(privilege),
       })
     : createProcessRuntime({ dataDir: config.dataDir });
 }
@@ -80,19 +81,9 @@ export function createServices(
     guiDir: DEFAULT_GUI_DIR,
     masterKey: overrides.masterKey ?? loadSecretKey(config),
     events: new EventBus(database, log),
-    runtime: overrides.runtime ?? createRuntime(config),
+    runtime: overrides.runtime ?? createRuntime(config, processPrivilege()),
     github: createGitHub(config),
-    proxy:
-      overrides.proxy ??
-      createLocalProxy({
-        dataDir: config.dataDir,
-        port: config.proxyPort,
-        log,
-        system: config.mode === "server" ? { confDir: "/etc/nginx/conf.d/switchyard", logDir: "/var/log/switchyard" } : null,
-        // On a server, apps answer on every address (their domains point at it), not only on loopback.
-        host: config.mode === "server" ? "0.0.0.0" : undefined,
-        privileged: config.mode === "server" && process.getuid?.() !== 0 ? runHelper : null,
-      }),
+    proxy: overrides.proxy ?? createProxy(config, processPrivilege(), log),
     ...overrides,
   } as Services;
   services.orchestrator ??= new Orchestrator(services, jobHandlers, {
@@ -104,28 +95,36 @@ export function createServices(
 }
 
 /** Event bus, slot reconciliation, then the job workers: what runs behind the API. */
-export async function startBackground(services: Services): Promise<void> {
+export async function startBackground(services: Services, options: { monitorMs?: number } = {}): Promise<void> {
   await services.proxy.start();
   await services.events.start();
+  // Jobs a dead panel left running: failed, and what they were changing finished or undone.
+  services.orchestrator.onRecovered = async (recovered) => {
+    const tally = await reconcileSlots(services, recovered);
+    services.log.info("reconciled after interrupted jobs", { jobs: recovered.length, tally });
+  };
   await services.orchestrator.recoverStale(services.database.kind === "pglite" ? 0 : undefined);
   const tally = await reconcileSlots(services);
-  if (tally.adopted + tally.stopped + tally.removed > 0) services.log.info("slots reconciled", tally);
+  if (tally.adopted + tally.stopped + tally.removed + tally.rerouted > 0) services.log.info("slots reconciled", { ...tally });
   await services.orchestrator.start();
   standbyTimers.set(
     services,
     setInterval(() => {
-      stopIdleStandbys(services).catch((error: unknown) => services.log.warn("standby check failed", { error }));
-    }, 60_000),
+      checkSlots(services).catch((error: unknown) => services.log.warn("slot check failed", { error }));
+    }, options.monitorMs ?? 10_000),
   );
 }
 
 const standbyTimers = new WeakMap<Services, ReturnType<typeof setInterval>>();
 
+/**
+ * The panel's own stop. nginx and the apps keep running, so apps stay reachable while the panel
+ * restarts (the next start adopts them); `switchyard stop` stops them too.
+ */
 export async function stopBackground(services: Services): Promise<void> {
   clearInterval(standbyTimers.get(services));
   await services.orchestrator.stop();
   await services.events.stop();
-  await services.proxy.stop();
 }
 
 /** Wiring only: database, migrations, services, HTTP listener. */

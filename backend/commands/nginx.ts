@@ -119,6 +119,15 @@ export interface AppConfigOptions {
 }
 
 /**
+ * The host name the switch's confirmation request uses (.invalid is reserved: no visitor has it).
+ * Its upstream keeps no idle connections, so the request opens a new one that follows the
+ * replaced symlink: a kept-alive connection could still reach the slot traffic just left.
+ */
+export function confirmHostname(app: string): string {
+  return `${assertApp(app)}.confirm.switchyard.invalid`;
+}
+
+/**
  * One app's file: an upstream on the live socket symlink (the switch replaces the link, nginx is
  * not reloaded), one per slot for previews, and the proxy settings apps expect.
  */
@@ -131,9 +140,10 @@ export function buildAppConfig(o: AppConfigOptions): string {
   const upstream = (name: string, socket: string) => `upstream ${name} {
     server unix:${assertPath(socket, "socket")} max_fails=0;
     keepalive 32;
-    # nginx itself retires a kept-alive upstream connection 250 ms after it opened, so after a
-    # switch the busy ones move to the new slot within a quarter second with no error on either side.
-    keepalive_time 250ms;
+    # nginx itself retires a kept-alive upstream connection 25 ms after it opened (once its request
+    # is done, so no request sees an error): after a switch, or a rollback to the warm standby, every
+    # request is on the new slot within 25 ms. A unix-socket connection costs microseconds.
+    keepalive_time 25ms;
     keepalive_timeout 10s;
 }
 `;
@@ -166,7 +176,12 @@ export function buildAppConfig(o: AppConfigOptions): string {
   text += upstream(`sy_${id}`, o.liveSocket);
   text += upstream(`sy_${id}_blue`, o.slotSockets.blue);
   text += upstream(`sy_${id}_green`, o.slotSockets.green);
+  text += `upstream sy_${id}_confirm {
+    server unix:${assertPath(o.liveSocket, "socket")} max_fails=0;
+}
+`;
   text += server(names, `sy_${id}`);
+  text += server(confirmHostname(app), `sy_${id}_confirm`);
   if (o.previewNames) {
     text += server(assertHostname(o.previewNames.blue), `sy_${id}_blue`);
     text += server(assertHostname(o.previewNames.green), `sy_${id}_green`);

@@ -1,8 +1,13 @@
-import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
+import { hostname } from "node:os";
+import { eq } from "drizzle-orm";
+import { isAlive, processStartTime } from "../adapters/runtime/process-state.ts";
 import { findAppById } from "../db/queries/apps.ts";
-import { type App, type Job, type JobKind, jobSteps, jobs, type StepStatus } from "../db/schema/index.ts";
+import { type App, type Job, type JobKind, jobs, type StepStatus } from "../db/schema/index.ts";
+import type { Intent } from "../domain/deploy-state.ts";
 import type { Services } from "../services.ts";
+import { faultPoint } from "./fault.ts";
 import { JobLogWriter } from "./log-writer.ts";
+import * as store from "./store.ts";
 
 export class JobCancelled extends Error {
   override name = "JobCancelled";
@@ -34,6 +39,11 @@ export interface JobContext {
   step<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** Marks a declared step skipped (with why), for steps a job does not need this time. */
   skip(name: string, why: string): Promise<void>;
+  /**
+   * Records what the current step is about to change outside the database, before it does
+   * (null once the change is recorded): reconciliation after a crash finishes or undoes it.
+   */
+  intend(intent: Intent | null): Promise<void>;
   /** From now on every log line has these values replaced by ••••. */
   maskWith(mask: (text: string) => string): void;
   throwIfCancelled(): void;
@@ -66,10 +76,24 @@ export interface OrchestratorOptions {
 
 const WAKE_CHANNEL = "switchyard_jobs";
 
+/** `<host>:<pid>:<process start>`: a restarted panel can tell its dead predecessor's jobs at once. */
+function workerIdentity(): string {
+  return `${hostname()}:${process.pid}:${processStartTime(process.pid) ?? crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Workers on this machine whose process is gone (their jobs died with them). */
+function deadLocalWorkers(workers: string[]): string[] {
+  const host = hostname();
+  return workers.filter((w) => {
+    const [h, pid, start] = w.split(":");
+    return h === host && pid !== undefined && !isAlive(Number(pid), start ?? null);
+  });
+}
+
 /**
  * Jobs live in the database. Any panel instance may claim a queued one (FOR UPDATE SKIP LOCKED);
  * a partial unique index keeps one running job per app; heartbeats let a restarted panel tell
- * a dead job from a slow one.
+ * a dead job from a slow one. Every row it changes goes through the deploy-state store.
  */
 export class Orchestrator {
   readonly workerId: string;
@@ -85,13 +109,15 @@ export class Orchestrator {
   private handingOver = false;
   private claiming = false;
   private claimAgain = false;
+  /** Called with the jobs found dead (their intents), before queued jobs are claimed again. */
+  onRecovered: ((jobs: Job[]) => Promise<void>) | null = null;
 
   constructor(
     private readonly services: Services,
     private readonly handlers: Partial<Record<JobKind, JobHandler>>,
     options: OrchestratorOptions = {},
   ) {
-    this.workerId = options.workerId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    this.workerId = options.workerId ?? workerIdentity();
     this.concurrency = options.concurrency ?? 2;
     this.heartbeatMs = options.heartbeatMs ?? 5_000;
     this.staleMs = options.staleMs ?? 30_000;
@@ -133,68 +159,77 @@ export class Orchestrator {
     const deadline = Date.now() + timeoutMs;
     while ([...this.running.keys()].some((id) => id !== except)) {
       if (Date.now() > deadline) return false;
-      await Bun.sleep(250);
+      await Promise.race([...this.running.entries()].filter(([id]) => id !== except).map(([, r]) => r.done));
     }
     return true;
   }
 
+  /**
+   * Queues a job and, when this panel has a free worker and the app no running job, starts it
+   * at once: a rollback to the warm standby must not wait for a poll or a notification.
+   */
   async enqueue(input: EnqueueInput): Promise<Job> {
     const handler = this.handlers[input.kind];
     if (!handler) throw new Error(`No handler for job kind ${input.kind}`);
-    const { db } = this.services;
-    const job = await db.transaction(async (tx) => {
-      const [row] = await tx
-        .insert(jobs)
-        .values({
-          kind: input.kind,
-          appId: input.appId,
-          params: input.params ?? {},
-          createdBy: input.createdBy ?? null,
-          trigger: input.trigger ?? "api",
-        })
-        .returning();
-      const job = row as Job;
-      const names = handler.steps(job);
-      if (names.length > 0) await tx.insert(jobSteps).values(names.map((name, position) => ({ jobId: job.id, position, name })));
-      return job;
-    });
-    await this.announce(job, "job.created");
+    const app = input.appId ? await findAppById(this.services.db, input.appId) : null;
+    const draft = { kind: input.kind, appId: input.appId, params: input.params ?? {} } as Job;
+    const job = await store.insertJob(this.services, input, handler.steps(draft), app?.name);
+    if (this.canClaim()) {
+      const claimed = await store.claimJob(this.services, this.workerId, job.id);
+      if (claimed) {
+        this.launch(claimed, app);
+        return claimed;
+      }
+    }
     await this.services.database.notify(WAKE_CHANNEL, JSON.stringify({ wake: job.id }));
     return job;
   }
 
-  /** Queued: cancelled at once. Running: its process tree is killed and its step undoes itself. */
-  async cancel(jobId: string): Promise<Job | null> {
-    const { db } = this.services;
-    const [queued] = await db
-      .update(jobs)
-      .set({ status: "cancelled", finishedAt: new Date(), error: "Cancelled before it started." })
-      .where(and(eq(jobs.id, jobId), eq(jobs.status, "queued")))
-      .returning();
-    if (queued) {
-      await db.update(jobSteps).set({ status: "cancelled" }).where(eq(jobSteps.jobId, jobId));
-      await this.announce(queued, "job.updated");
-      return queued;
+  /**
+   * Runs a job in this panel right now, bypassing the queue, when its app has no running or
+   * queued job: `first` runs before anything else of the job (a warm rollback moves traffic
+   * there), with `intent` already recorded. Null when the job cannot start now.
+   */
+  async runNow(input: EnqueueInput, intent: Intent, first: () => Promise<void>): Promise<Job | null> {
+    const handler = this.handlers[input.kind];
+    if (!handler || !this.canClaim()) return null;
+    const draft = { kind: input.kind, appId: input.appId, params: input.params ?? {} } as Job;
+    const job = await store.insertRunningJob(this.services, input, handler.steps(draft), this.workerId, intent);
+    if (!job) return null;
+    try {
+      await first();
+    } finally {
+      this.launch(job);
     }
-    const [running] = await db
-      .update(jobs)
-      .set({ cancelRequested: 1 })
-      .where(and(eq(jobs.id, jobId), eq(jobs.status, "running")))
-      .returning();
-    if (running) await this.services.database.notify(WAKE_CHANNEL, JSON.stringify({ cancel: jobId }));
-    return running ?? null;
+    return job;
+  }
+
+  /** Queued: cancelled at once. Running: its process tree is killed and its steps undo themselves. */
+  async cancel(jobId: string): Promise<Job | null> {
+    const outcome = await store.requestCancel(this.services, jobId);
+    if (outcome && !outcome.queued) {
+      this.running.get(jobId)?.controller.abort();
+      await this.services.database.notify(WAKE_CHANNEL, JSON.stringify({ cancel: jobId }));
+    }
+    return outcome?.job ?? null;
   }
 
   /** Resolves when the job reaches a final state (for the CLI and tests). */
   async waitFor(jobId: string, timeoutMs = 120_000): Promise<Job> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      const local = this.running.get(jobId);
+      if (local) await Promise.race([local.done, Bun.sleep(Math.max(0, Math.min(1_000, deadline - Date.now())))]);
       const [job] = await this.services.db.select().from(jobs).where(eq(jobs.id, jobId));
       if (!job) throw new Error(`job ${jobId} not found`);
       if (job.status !== "queued" && job.status !== "running") return job;
       if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
-      await Bun.sleep(50);
+      if (!local) await Bun.sleep(50);
     }
+  }
+
+  private canClaim(): boolean {
+    return !this.stopped && !this.handingOver && this.running.size < this.concurrency;
   }
 
   private onWake(payload: string): void {
@@ -217,8 +252,8 @@ export class Orchestrator {
     try {
       do {
         this.claimAgain = false;
-        while (!this.stopped && !this.handingOver && this.running.size < this.concurrency) {
-          const job = await this.claim();
+        while (this.canClaim()) {
+          const job = await store.claimJob(this.services, this.workerId);
           if (!job) break;
           this.launch(job);
         }
@@ -230,82 +265,24 @@ export class Orchestrator {
     }
   }
 
-  private async claim(): Promise<Job | null> {
-    const { db } = this.services;
-    try {
-      return await db.transaction(async (tx) => {
-        const [candidate] = await tx
-          .select({ id: jobs.id })
-          .from(jobs)
-          .where(
-            and(
-              eq(jobs.status, "queued"),
-              sql`(${jobs.appId} is null or not exists (select 1 from jobs r where r.app_id = ${jobs.appId} and r.status = 'running'))`,
-            ),
-          )
-          .orderBy(asc(jobs.createdAt))
-          .limit(1)
-          .for("update", { skipLocked: true });
-        if (!candidate) return null;
-        const now = new Date();
-        const [claimed] = await tx
-          .update(jobs)
-          .set({ status: "running", startedAt: now, heartbeatAt: now, workerId: this.workerId })
-          .where(and(eq(jobs.id, candidate.id), eq(jobs.status, "queued")))
-          .returning();
-        return claimed ?? null;
-      });
-    } catch (error) {
-      // Another instance started a job of the same app in the same instant: the unique index
-      // refused ours; it stays queued and is claimed once that one ends.
-      if (
-        String((error as { code?: string }).code ?? (error as Error).message).includes("23505") ||
-        /duplicate key/.test((error as Error).message)
-      ) {
-        return null;
-      }
-      throw error;
-    }
-  }
-
-  private launch(job: Job): void {
+  private launch(job: Job, app?: App | null): void {
     const controller = new AbortController();
-    const done = this.execute(job, controller).finally(() => {
+    const done = this.execute(job, controller, app).finally(() => {
       this.running.delete(job.id);
       void this.tick();
     });
     this.running.set(job.id, { controller, done });
   }
 
-  private async execute(job: Job, controller: AbortController): Promise<void> {
+  private async execute(job: Job, controller: AbortController, known?: App | null): Promise<void> {
     const { db, log, events } = this.services;
     const handler = this.handlers[job.kind];
     const writer = new JobLogWriter(db, events, job.id);
-    const app = job.appId ? await findAppById(db, job.appId) : null;
-    await this.announce(job, "job.updated", app);
+    const app = known !== undefined ? known : job.appId ? await findAppById(db, job.appId) : null;
+    await store.announceJob(this.services, job, app?.name);
     let current: string | null = null;
-    const stepRows = await db.select().from(jobSteps).where(eq(jobSteps.jobId, job.id)).orderBy(asc(jobSteps.position));
-    const positionOf = (name: string) => stepRows.find((s) => s.name === name)?.position;
-
-    const setStep = async (name: string, status: StepStatus, message: string | null = null) => {
-      const now = new Date();
-      let position = positionOf(name);
-      if (position === undefined) {
-        position = stepRows.length;
-        const [row] = await db.insert(jobSteps).values({ jobId: job.id, position, name }).returning();
-        if (row) stepRows.push(row);
-      }
-      await db
-        .update(jobSteps)
-        .set({
-          status,
-          message,
-          ...(status === "running" ? { startedAt: now } : {}),
-          ...(status !== "running" && status !== "pending" ? { finishedAt: now } : {}),
-        })
-        .where(and(eq(jobSteps.jobId, job.id), eq(jobSteps.name, name)));
-      await events.publish({ type: "job.step", jobId: job.id, step: name, position, status });
-    };
+    const setStep = (name: string, status: StepStatus, message: string | null = null) =>
+      store.setStep(this.services, job.id, name, status, message);
 
     const ctx: JobContext = {
       job,
@@ -318,8 +295,10 @@ export class Orchestrator {
         if (controller.signal.aborted) throw new JobCancelled();
       },
       skip: (name, why) => setStep(name, "skipped", why),
+      intend: (intent) => store.setIntent(this.services, job.id, intent),
       step: async (name, fn) => {
         ctx.throwIfCancelled();
+        faultPoint(`before:${name}`);
         current = name;
         await setStep(name, "running");
         const started = performance.now();
@@ -328,6 +307,7 @@ export class Orchestrator {
           ctx.throwIfCancelled();
           writer.write(`✓ ${name} (${formatMs(performance.now() - started)})`, "system", name);
           await setStep(name, "succeeded");
+          faultPoint(`after:${name}`);
           return result;
         } catch (error) {
           const cancelled = controller.signal.aborted || error instanceof JobCancelled;
@@ -357,71 +337,32 @@ export class Orchestrator {
       writer.write(status === "cancelled" ? "Job cancelled." : `Job failed: ${error}`, "system");
     }
     await writer.flush().catch((e: unknown) => log.error("job log flush failed", { jobId: job.id, error: e }));
-    // Steps never reached are marked so the progress bar tells the truth.
-    await db
-      .update(jobSteps)
-      .set({ status: status === "cancelled" ? "cancelled" : "skipped" })
-      .where(and(eq(jobSteps.jobId, job.id), inArray(jobSteps.status, ["pending", "running"])));
-    const [final] = await db
-      .update(jobs)
-      .set({ status, error, result, finishedAt: new Date(), heartbeatAt: new Date() })
-      .where(eq(jobs.id, job.id))
-      .returning();
-    if (final) await this.announce(final, "job.updated", app);
+    const final = await store.finishJob(this.services, job.id, { status, error, result }, app?.name);
     if (final && handler?.finished) {
       await handler.finished(final, this.services).catch((e: unknown) => log.error("job epilogue failed", { jobId: job.id, error: e }));
     }
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.running.size === 0) return;
     try {
-      await this.services.db
-        .update(jobs)
-        .set({ heartbeatAt: new Date() })
-        .where(and(inArray(jobs.id, [...this.running.keys()]), eq(jobs.status, "running")));
+      await store.heartbeat(this.services, [...this.running.keys()]);
     } catch (error) {
       this.services.log.warn("job heartbeat failed", { error });
     }
   }
 
-  /** Running jobs whose panel died: failed, with the reason, so their app can move on. */
+  /**
+   * Running jobs whose panel died — no heartbeat for `olderThanMs`, or a worker on this machine
+   * whose process is gone — are failed with the reason; what they were changing is then
+   * finished or undone (onRecovered, see reconcile.ts).
+   */
   async recoverStale(olderThanMs = this.staleMs): Promise<number> {
-    const { db } = this.services;
     const cutoff = new Date(Date.now() - olderThanMs + 1);
-    const stale = await db
-      .update(jobs)
-      .set({
-        status: "failed",
-        finishedAt: new Date(),
-        error: "The panel stopped while this job was running (no heartbeat); it was marked failed at restart.",
-      })
-      .where(and(eq(jobs.status, "running"), lt(jobs.heartbeatAt, cutoff)))
-      .returning();
-    for (const job of stale) {
-      await db
-        .update(jobSteps)
-        .set({ status: "failed", message: "Interrupted: the panel stopped." })
-        .where(and(eq(jobSteps.jobId, job.id), eq(jobSteps.status, "running")));
-      await db
-        .update(jobSteps)
-        .set({ status: "skipped" })
-        .where(and(eq(jobSteps.jobId, job.id), eq(jobSteps.status, "pending")));
-      this.services.log.warn("recovered stale job", { jobId: job.id, kind: job.kind });
-      await this.announce(job, "job.updated");
-    }
+    const dead = deadLocalWorkers((await store.runningWorkers(this.services)).filter((w) => w !== this.workerId));
+    const stale = (await store.failStaleJobs(this.services, cutoff, dead)).filter((j) => !this.running.has(j.id));
+    for (const job of stale) this.services.log.warn("recovered a job its panel left running", { jobId: job.id, kind: job.kind });
+    if (stale.length > 0 && this.onRecovered) await this.onRecovered(stale);
     return stale.length;
-  }
-
-  private async announce(job: Job, type: "job.created" | "job.updated", app?: App | null): Promise<void> {
-    await this.services.events.publish({
-      type,
-      jobId: job.id,
-      appId: job.appId,
-      app: app?.name ?? null,
-      kind: job.kind,
-      status: job.status,
-    });
   }
 }
 

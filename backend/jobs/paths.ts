@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Color } from "../../adapters/runtime/types.ts";
+import type { Color } from "../adapters/runtime/types.ts";
 
 /** Where an app's files live under the data dir. */
 export function appPaths(dataDir: string, app: string) {

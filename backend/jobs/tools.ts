@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { linkBun } from "../../adapters/files.ts";
+import { linkBun } from "../adapters/files.ts";
 
 /** The PATH of builds and apps: `bun` (the panel's own) first, so no global install is needed. */
 export function toolsPath(dataDir: string): string {

@@ -45,6 +45,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
       startedAt: s.startedAt ? new Date(s.startedAt) : null,
       restarts: s.restarts,
       lastExit: s.lastExit ? { code: s.lastExit.code, signal: s.lastExit.signal, at: new Date(s.lastExit.at) } : null,
+      exits: s.crashes.slice(-10),
     };
   };
 

@@ -39,6 +39,8 @@ export interface SlotStatus {
   startedAt: Date | null;
   restarts: number;
   lastExit: { code: number | null; signal: string | null; at: Date } | null;
+  /** The last exits, newest last (what a crash loop looked like), where the runtime keeps them. */
+  exits?: Array<{ code: number | null; signal: string | null; at: string }>;
 }
 
 export interface Runtime {

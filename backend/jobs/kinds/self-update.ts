@@ -5,21 +5,21 @@
  * old one, still running, gets the traffic back. Only then is the old slot stopped.
  * Apps are separate units and keep serving throughout.
  */
-import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { and, eq, inArray } from "drizzle-orm";
 import { run } from "../../adapters/exec.ts";
+import { exists } from "../../adapters/release-store.ts";
 import { createPanelHost, type PanelHost } from "../../adapters/panel.ts";
+import { runSteps, type Step } from "../runner.ts";
+import { goLiveOver } from "../steps/go-live.ts";
+import { type PanelGoLive, panelTarget } from "../targets/panel.ts";
 import { type Config, REVISION } from "../../config.ts";
 import type { Db } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema/index.ts";
-import { otherSlot, type PanelSlot, panelReleasesToPrune, REVISION_PATTERN, watchVerdict } from "../../domain/panel-update.ts";
+import { otherSlot, type PanelSlot, REVISION_PATTERN } from "../../domain/panel-update.ts";
 import type { Services } from "../../services.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
 
-export const SELF_UPDATE_STEPS = ["fetch", "install", "build", "migrate", "start", "health", "switch", "watch", "retain"];
-
-const HEALTH_TIMEOUT_MS = 120_000;
 const SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt";
 
 export interface SelfUpdateParams {
@@ -97,8 +97,84 @@ export function gitMessage(error: unknown): string {
 /** The slot a finished update leaves behind, stopped once the job's outcome is saved. */
 const retiring = new Map<string, PanelSlot>();
 
+interface SelfUpdateState {
+  host: PanelHost;
+  /** The revision running now. */
+  from: string | null;
+  /** What was asked for (null: the branch's newest). */
+  wanted: string | null;
+  /** What is being installed, once known. */
+  revision?: string;
+  /** A version kept on disk: put back without fetch, install and build. */
+  kept: boolean;
+  golive?: PanelGoLive;
+}
+
+const releaseDir = (state: SelfUpdateState) => join(state.host.releasesDir, state.revision ?? "");
+
+const fetchStep: Step<SelfUpdateState> = {
+  name: "fetch",
+  skip: (_ctx, state) => (state.kept ? `version ${state.revision} is kept on disk` : null),
+  async run(ctx, state) {
+    const { config } = ctx.services;
+    ctx.log(`Fetching ${config.panel.updateSource} (${config.panel.updateBranch})`);
+    const tip = await state.host.fetchSource({ signal: ctx.signal, onLine: (stream, line) => ctx.log(line, stream) });
+    const sha = state.wanted ? await state.host.resolve(state.wanted) : tip;
+    if (!sha) throw new JobFailed(`Revision ${state.wanted} is not in ${config.panel.updateSource} (${config.panel.updateBranch}).`);
+    state.revision = sha.slice(0, 12);
+    if (state.revision === state.from) throw new JobFailed(`Version ${state.revision} is already running.`);
+    ctx.log(`Exporting ${state.revision} into ${state.host.releasesDir}`);
+    await state.host.exportRelease(sha);
+  },
+};
+
+const installStep: Step<SelfUpdateState> = {
+  name: "install",
+  skip: (_ctx, state) => (state.kept ? `version ${state.revision} is kept on disk` : null),
+  run: (ctx, state) => command(ctx, [process.execPath, "install", "--no-progress"], releaseDir(state), {}),
+};
+
+const buildStep: Step<SelfUpdateState> = {
+  name: "build",
+  skip: (_ctx, state) => (state.kept ? `version ${state.revision} is kept on disk` : null),
+  async run(ctx, state) {
+    const dir = releaseDir(state);
+    await command(ctx, [join(dir, "node_modules", ".bin", "bun"), "--bun", "vite", "build", "--logLevel", "warn"], join(dir, "app"), {
+      NODE_ENV: "production",
+    });
+    state.host.markInstalled(state.revision ?? "");
+  },
+};
+
+/** Migrations must keep working for the running version (see docs/operations.md). */
+const migrateStep: Step<SelfUpdateState> = {
+  name: "migrate",
+  async run(ctx, state) {
+    const dir = releaseDir(state);
+    const bun = join(dir, "node_modules", ".bin", "bun");
+    if (!state.host.isComplete(state.revision ?? "")) throw new JobFailed(`Version ${state.revision} on disk is incomplete (no ${bun}).`);
+    await command(ctx, [bun, "backend/cli.ts", "migrate"], dir, {});
+    const live = state.host.liveSlot() ?? ctx.services.config.panel.slot;
+    const to = otherSlot(live as PanelSlot);
+    state.golive = {
+      target: panelTarget(state.host, state.revision ?? "", state.from, ctx.services.config.panel.watchSeconds),
+      to,
+      from: live,
+      warm: false,
+    };
+  },
+};
+
+export const SELF_UPDATE: readonly Step<SelfUpdateState>[] = [
+  fetchStep,
+  installStep,
+  buildStep,
+  migrateStep,
+  ...goLiveOver<SelfUpdateState>((s) => s.golive),
+];
+
 export const selfUpdateHandler: JobHandler = {
-  steps: () => SELF_UPDATE_STEPS,
+  steps: () => SELF_UPDATE.map((s) => s.name),
 
   async run(ctx) {
     const { config } = ctx.services;
@@ -108,151 +184,33 @@ export const selfUpdateHandler: JobHandler = {
     if (!live || live !== config.panel.slot) {
       throw new JobFailed(`This panel runs in the ${config.panel.slot} slot, but ${live ?? "no slot"} is live; try again in a minute.`);
     }
-    const idle = otherSlot(live);
     const from = REVISION;
-    const params = ctx.job.params as SelfUpdateParams;
-    const wanted = params.revision ?? null;
+    const wanted = (ctx.job.params as SelfUpdateParams).revision ?? null;
     if (wanted !== null && !REVISION_PATTERN.test(wanted)) throw new JobFailed(`"${wanted}" is not a revision.`);
-
-    // 1–3: the new version's files, dependencies and GUI (skipped for a version kept on disk).
-    let revision: string;
-    if (wanted && host.isInstalled(wanted.slice(0, 12))) {
-      revision = wanted.slice(0, 12);
-      for (const step of ["fetch", "install", "build"]) await ctx.skip(step, `version ${revision} is kept on disk`);
-    } else {
-      const sha = await ctx.step("fetch", async () => {
-        ctx.log(`Fetching ${config.panel.updateSource} (${config.panel.updateBranch})`);
-        const tip = await host.fetchSource({ signal: ctx.signal, onLine: (stream, line) => ctx.log(line, stream) });
-        const sha = wanted ? await host.resolve(wanted) : tip;
-        if (!sha) throw new JobFailed(`Revision ${wanted} is not in ${config.panel.updateSource} (${config.panel.updateBranch}).`);
-        ctx.log(`Exporting ${sha.slice(0, 12)} into ${host.releasesDir}`);
-        await host.exportRelease(sha);
-        return sha;
-      });
-      revision = sha.slice(0, 12);
-      if (revision === from) throw new JobFailed(`Version ${revision} is already running.`);
-      const dir = join(host.releasesDir, revision);
-      await ctx.step("install", () => command(ctx, [process.execPath, "install", "--no-progress"], dir, {}));
-      await ctx.step("build", async () => {
-        await command(ctx, [join(dir, "node_modules", ".bin", "bun"), "--bun", "vite", "build", "--logLevel", "warn"], join(dir, "app"), {
-          NODE_ENV: "production",
-        });
-        writeFileSync(join(dir, ".installed"), `${new Date().toISOString()}\n`);
-      });
-    }
-    if (revision === from) throw new JobFailed(`Version ${revision} is already running.`);
-    const dir = join(host.releasesDir, revision);
-    const bun = join(dir, "node_modules", ".bin", "bun");
-    if (!existsSync(bun)) throw new JobFailed(`Version ${revision} on disk is incomplete (no ${bun}).`);
-
-    // 4: migrations must keep working for the running version (see docs/operations.md).
-    await ctx.step("migrate", () => command(ctx, [bun, "backend/cli.ts", "migrate"], dir, {}));
-
-    // 5–6: the new panel beside the old one.
-    const stopNew = async () => {
-      await host.service("stop", idle).catch((e: unknown) => ctx.log(`Could not stop the ${idle} slot: ${(e as Error).message}`));
-    };
-    await ctx.step("start", async () => {
-      host.pointSlot(idle, revision);
-      ctx.log(`Starting ${revision} in the ${idle} panel slot`);
-      await host.service("restart", idle);
-    });
-    await ctx.step("health", async () => {
-      const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-      let last = "no answer yet";
-      for (;;) {
-        if (ctx.signal.aborted) await stopNew();
-        ctx.throwIfCancelled();
-        const health = await host.health(idle);
-        if (health.ok && health.revision === revision) {
-          ctx.log(`The ${idle} panel answers: ${revision} is healthy.`);
-          return;
-        }
-        last = health.ok ? `it reports revision ${health.revision}` : health.message;
-        const state = await host.status(idle);
-        if (!state.active || state.restarts > 0 || Date.now() > deadline) {
-          await stopNew();
-          const why =
-            !state.active || state.restarts > 0 ? "its process exited" : `no healthy answer in ${HEALTH_TIMEOUT_MS / 1000} s (${last})`;
-          throw new JobFailed(
-            `The new version ${revision} did not become healthy: ${why}. ${from ?? "The running version"} keeps serving.`,
-            {
-              from,
-              to: revision,
-              reverted: false,
-              reason: why,
-            },
-          );
-        }
-        await Bun.sleep(500);
-      }
-    });
-
-    // 7: traffic moves; the old panel keeps running (and answering what it has in flight).
-    const switchBack = async (reason: string): Promise<never> => {
-      host.switchTraffic(live);
-      ctx.services.orchestrator.handOver(false);
-      await host.service("enable", live).catch(() => {});
-      await host.service("disable", idle).catch(() => {});
-      await stopNew();
-      ctx.log(`Switched back to ${from} in the ${live} slot.`);
-      await ctx.services.events.publish({ type: "panel.updated", revision: from, slot: live, reverted: true, reason });
-      throw new JobFailed(
-        `The new version ${revision} ${reason}; Switchyard switched back to ${from ?? "the previous version"} by itself.`,
-        {
+    const kept = wanted !== null && host.isInstalled(wanted.slice(0, 12));
+    const state: SelfUpdateState = { host, from, wanted, kept, ...(kept && wanted ? { revision: wanted.slice(0, 12) } : {}) };
+    if (state.revision === from) throw new JobFailed(`Version ${state.revision} is already running.`);
+    try {
+      await runSteps(ctx, SELF_UPDATE, state);
+    } catch (error) {
+      const reason = state.golive?.reverted;
+      const to = state.revision ?? wanted;
+      if (reason) {
+        await ctx.services.events.publish({ type: "panel.updated", revision: from, slot: live, reverted: true, reason });
+        throw new JobFailed(`The new version ${to} ${reason}; Switchyard switched back to ${from ?? "the previous version"} by itself.`, {
           from,
-          to: revision,
+          to,
           reverted: true,
           reason,
-        },
-      );
-    };
-    await ctx.step("switch", async () => {
-      const started = performance.now();
-      host.switchTraffic(idle);
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const through = await host.healthThroughProxy();
-        if (through.ok && through.revision === revision) break;
-        if (Date.now() > deadline) await switchBack(`was not reachable through nginx (${through.message})`);
-        await Bun.sleep(100);
+        });
       }
-      ctx.log(`Traffic is on ${revision} (${idle}) in ${Math.round(performance.now() - started)} ms.`);
-      // Queued and new jobs are the new panel's from now on.
-      ctx.services.orchestrator.handOver(true);
-      await host.service("enable", idle);
-      await host.service("disable", live);
-      await ctx.services.events.publish({ type: "panel.updated", revision, slot: idle, reverted: false, reason: null });
-    });
-
-    // 8: the new panel's first minute; the old one stays warm to take the traffic back.
-    await ctx.step("watch", async () => {
-      const seconds = config.panel.watchSeconds;
-      ctx.log(`Watching ${revision} for ${seconds} s before the old version stops.`);
-      const until = Date.now() + seconds * 1000;
-      let failedChecks = 0;
-      while (Date.now() < until) {
-        await Bun.sleep(1_000);
-        if (ctx.signal.aborted) await switchBack("was cancelled during its watch");
-        const [health, state] = await Promise.all([host.health(idle), host.status(idle)]);
-        failedChecks = health.ok ? 0 : failedChecks + 1;
-        const verdict = watchVerdict({ ...state, failedChecks });
-        if (verdict) await switchBack(`failed in its first ${seconds} s: ${verdict}`);
+      if (error instanceof JobFailed && error.result === null && state.golive) {
+        throw new JobFailed(error.message, { from, to, reverted: false, reason: error.message });
       }
-      ctx.log(`${revision} stayed healthy for ${seconds} s.`);
-    });
-
-    // 9: keep the running version and the newest few others for a manual rollback.
-    await ctx.step("retain", async () => {
-      const inUse = [revision, host.slotRevision(live), host.slotRevision(idle)].filter((r): r is string => r !== null);
-      for (const old of panelReleasesToPrune(host.releases(), inUse)) {
-        host.removeRelease(old);
-        ctx.log(`Removed version ${old} (older than the kept ones).`);
-      }
-      ctx.log(`The ${live} slot (${from}) stops now; it is kept on disk for a rollback.`);
-    });
+      throw error;
+    }
     retiring.set(ctx.job.id, live);
-    return { from, to: revision, slot: idle, reverted: false };
+    return { from, to: state.revision, slot: state.golive?.to ?? null, reverted: false };
   },
 
   /** Stops the old panel: this very process, when it ran the job. */
@@ -280,7 +238,7 @@ async function command(ctx: JobContext, argv: string[], cwd: string, env: Record
     env: {
       ...process.env,
       // Bun keeps its own CA list; the system's also holds whatever this server is told to trust.
-      NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? (existsSync(SYSTEM_CA) ? SYSTEM_CA : undefined),
+      NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? (exists(SYSTEM_CA) ? SYSTEM_CA : undefined),
       SWITCHYARD_SOCKET: undefined,
       SWITCHYARD_PANEL_SLOT: undefined,
       NODE_ENV: undefined,

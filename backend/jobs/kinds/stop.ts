@@ -1,0 +1,26 @@
+import { appSlots } from "../../db/queries/apps.ts";
+import type { JobHandler } from "../orchestrator.ts";
+import { runSteps, type Step } from "../runner.ts";
+import * as store from "../store.ts";
+import { requireApp } from "./app-job.ts";
+
+const stopSlots: Step<null> = {
+  name: "stop",
+  async run(ctx) {
+    const app = requireApp(ctx);
+    for (const slot of await appSlots(ctx.services.db, app.id)) {
+      await ctx.services.runtime.stop(app.name, slot.color, { graceMs: 10_000 });
+      if (slot.state !== "empty" && slot.state !== "stopped") await store.moveSlot(ctx.services, app, slot.color, "stop");
+      ctx.log(`Stopped the ${slot.color} slot.`);
+    }
+    await store.setAppStatus(ctx.services, app, "stopped");
+  },
+};
+
+/** Stops both slots; the app stays configured and can be deployed or started again. */
+export const stopHandler: JobHandler = {
+  steps: () => [stopSlots.name],
+  async run(ctx) {
+    await runSteps(ctx, [stopSlots], null);
+  },
+};

@@ -1,0 +1,25 @@
+import { projectFiles } from "../../adapters/project-files.ts";
+import { detectStaticDir } from "../../domain/detect.ts";
+import { JobFailed } from "../orchestrator.ts";
+import type { Step } from "../runner.ts";
+import type { DeployState } from "./build-state.ts";
+import { runUserCommand } from "./user-command.ts";
+
+/** The app's build script, with its env (secrets masked in the log); a static site's output dir is found. */
+export const buildStep: Step<DeployState> = {
+  name: "build",
+  async run(ctx, state) {
+    const detected = state.detected;
+    if (!detected?.build) ctx.log("No build script.");
+    else await runUserCommand(ctx, state, ["/bin/sh", "-c", detected.build], state.app.buildTimeoutSec);
+    if (detected?.runtime === "static") {
+      const dir = detected.staticDir ?? (await detectStaticDir(projectFiles(state.buildDir)));
+      if (!dir)
+        throw new JobFailed(
+          "The build produced no index.html (looked in ., dist/, build/, public/, out/); set a start command or an output directory.",
+        );
+      detected.staticDir = dir;
+      ctx.log(`Serving static files from ${dir}`);
+    }
+  },
+};

@@ -1,0 +1,42 @@
+import { join } from "node:path";
+import { promoteBuild, writeEnvSnapshot } from "../../adapters/release-store.ts";
+import { startArgv } from "../../domain/detect.ts";
+import { renderEnvFile } from "../../domain/env.ts";
+import type { Step } from "../runner.ts";
+import * as store from "../store.ts";
+import { planGoLive } from "../targets/app.ts";
+import type { DeployState } from "./build-state.ts";
+
+const STATIC_SERVER = join(import.meta.dir, "..", "..", "adapters", "static-server.ts");
+
+/** The build dir becomes releases/<id>, with the env snapshot it runs with (0600). */
+export const releaseStep: Step<DeployState> = {
+  name: "release",
+  async run(ctx, state) {
+    const detected = state.detected;
+    if (!detected || !state.commit) throw new Error("release step without detect/fetch");
+    const releaseId = crypto.randomUUID();
+    const dir = state.paths.release(releaseId);
+    const start =
+      detected.runtime === "static" ? [process.execPath, STATIC_SERVER, detected.staticDir ?? "."] : startArgv(detected.start ?? "");
+    promoteBuild(state.buildDir, dir);
+    const envFile = state.paths.releaseEnv(releaseId);
+    writeEnvSnapshot(envFile, renderEnvFile(state.vars.map(({ key, value }) => ({ key, value }))));
+    const release = await store.createRelease(ctx.services, {
+      id: releaseId,
+      appId: state.app.id,
+      environmentId: state.environment.id,
+      buildId: state.buildId,
+      commitSha: state.commit.sha,
+      commitMessage: state.commit.message,
+      commitAuthor: state.commit.author,
+      runtime: detected.runtime,
+      startCommand: start,
+      dir,
+      envFile,
+    });
+    state.release = release;
+    state.golive = await planGoLive(ctx.services, state.app, release);
+    ctx.log(`Release v${release.number} (${releaseId}) with ${state.vars.length} environment variable(s).`);
+  },
+};

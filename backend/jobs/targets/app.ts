@@ -1,0 +1,227 @@
+/**
+ * An app's blue and green slots behind nginx, as the go-live steps see them: processes through
+ * the runtime, traffic through the proxy's live symlink, rows through the deploy-state store.
+ */
+import { checkListener } from "../../adapters/listener.ts";
+import { confirmHostname } from "../../commands/nginx.ts";
+import { isHealthyStatus, probeHttp } from "../../adapters/probe.ts";
+import { readEnvSnapshot, removeRelease, writeEnvSnapshot } from "../../adapters/release-store.ts";
+import { type Color, otherColor } from "../../adapters/runtime/types.ts";
+import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
+import { readEnvVars } from "../../db/queries/env.ts";
+import { hasQueuedJob } from "../../db/queries/jobs-state.ts";
+import { assignFreshPort } from "../../db/queries/ports.ts";
+import type { App, Release, Slot } from "../../db/schema/index.ts";
+import { parseEnvFile, renderEnvFile } from "../../domain/env.ts";
+import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
+import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
+import type { Services } from "../../services.ts";
+import type { JobContext } from "../orchestrator.ts";
+import { appPaths } from "../paths.ts";
+import * as store from "../store.ts";
+import { toolsPath } from "../tools.ts";
+import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
+import { openAccessLog, type AccessLogFollower } from "./access.ts";
+
+/** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
+export async function planGoLive(services: Services, app: App, release: Release): Promise<GoLive> {
+  const rows = await appSlots(services.db, app.id);
+  const live = rows.find((s) => s.state === "live") ?? null;
+  const standby = rows.find((s) => s.state === "standby" && s.releaseId === release.id) ?? null;
+  const warm =
+    standby !== null &&
+    (await services.runtime.status(app.name, standby.color)).state === "running" &&
+    (live === null || live.color !== standby.color);
+  const to: Color = warm && standby ? standby.color : live ? otherColor(live.color) : "blue";
+  return { target: appTarget(services, app, release, live ? live.color : null), to, from: live ? live.color : null, warm };
+}
+
+export function appTarget(services: Services, app: App, release: Release, from: Color | null): SlotTarget {
+  const { runtime, proxy, config, db, masterKey } = services;
+  const paths = appPaths(config.dataDir, app.name);
+  const slot = async (color: Color): Promise<Slot> => {
+    const row = (await appSlots(db, app.id)).find((s) => s.color === color);
+    if (!row) throw new Error(`app ${app.name} has no ${color} slot`);
+    return row;
+  };
+  // Traffic before the switch is the baseline the watch compares with.
+  const access: AccessLogFollower | null = proxy.enabled && from ? openAccessLog(proxy.paths.accessLog(app.name)) : null;
+
+  return {
+    label: `v${release.number}`,
+    health: { timeoutMs: app.healthTimeoutSec * 1000, intervalMs: app.healthIntervalMs, successes: app.healthSuccesses },
+    watchMs: proxy.enabled ? app.watchSeconds * 1000 : 0,
+    watchTickMs: Math.min(1_000, Math.max(50, (app.watchSeconds * 1000) / 4)),
+
+    intent(step, g) {
+      if (step === "start") return { step, appId: app.id, color: g.to, releaseId: release.id };
+      if (step === "switch") return { step, appId: app.id, to: g.to, from: g.from, releaseId: release.id };
+      if (step === "revert" && g.from) return { step, appId: app.id, to: g.from, from: g.to, releaseId: release.id };
+      return null;
+    },
+
+    async start(ctx, g) {
+      const row = await slot(g.to);
+      // A port the OS hands out now, which no other slot holds: two panels or test runs on one
+      // machine cannot pick the same one, and the health check proves who answers on it.
+      const port = await assignFreshPort(db, row.id);
+      const snapshot = parseEnvFile(readEnvSnapshot(release.envFile));
+      const slotEnv = paths.slotEnv(g.to);
+      const vars = Object.entries({
+        PATH: `${release.dir}/node_modules/.bin:${toolsPath(config.dataDir)}`,
+        NODE_ENV: "production",
+        ...snapshot,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+      }).map(([key, value]) => ({ key, value }));
+      writeEnvSnapshot(slotEnv, renderEnvFile(vars));
+      // Mask both today's secrets and the ones the snapshot was taken with.
+      const environment = await readEnvVars(db, masterKey, release.environmentId);
+      const secrets = environment.filter((v) => v.secret).map((v) => v.value);
+      await store.moveSlot(services, app, g.to, "start", { releaseId: release.id, port });
+      ctx.log(`Starting v${release.number} in the ${g.to} slot on port ${port}: ${release.startCommand.join(" ")}`);
+      await runtime.start({
+        app: app.name,
+        color: g.to,
+        releaseId: release.id,
+        releaseDir: release.dir,
+        command: release.startCommand,
+        envFile: slotEnv,
+        port,
+        socketPath: proxy.paths.slotSocket(app.name, g.to),
+        secrets,
+        memoryMax: app.memoryMax,
+        cpuQuota: app.cpuQuota,
+      });
+    },
+
+    async unstart(_ctx, g) {
+      await runtime.stop(app.name, g.to, { graceMs: 5_000 }).catch(() => {});
+      const row = await slot(g.to);
+      if (row.state === "starting") await store.moveSlot(services, app, g.to, "fail");
+      await store.failRelease(services, release.id);
+    },
+
+    async probe(ctx, g): Promise<Probe> {
+      const status = await runtime.status(app.name, g.to);
+      if (status.state === "crashed" || status.state === "stopped" || (status.state === "restarting" && status.restarts > 0)) {
+        const tail = await runtime.logs(app.name, g.to, { lines: 20 }).catch(() => []);
+        for (const line of tail) ctx.log(line, "stderr");
+        const exit = status.lastExit ? ` (exit ${status.lastExit.code ?? status.lastExit.signal})` : "";
+        return { ok: false, problem: "exited", dead: `The app exited before it became healthy${exit}; its last output is above.` };
+      }
+      const { port } = await slot(g.to);
+      const url = `http://127.0.0.1:${port}${app.healthPath}`;
+      const answer = await probeHttp(url);
+      if ("error" in answer) {
+        return { ok: false, problem: `${url} ${answer.error === "timeout" ? "did not answer within 2 s" : "is not accepting connections yet"}` };
+      }
+      if (!isHealthyStatus(answer.status)) return { ok: false, problem: `${url} answered ${answer.status}` };
+      if (status.pid === null) return { ok: false, problem: `${url} answered, but the slot's process is not known yet` };
+      const owner = checkListener(port, status.pid);
+      if (!owner.ok) return { ok: false, problem: `${url} answered ${answer.status}, but not from the ${g.to} slot: ${owner.why}` };
+      return { ok: true, detail: `${answer.status} from the ${g.to} slot's process` };
+    },
+
+    async route(_ctx, color) {
+      if (!proxy.enabled) return;
+      await proxy.configureApp(app.name, { serverNames: app.domains, preview: true });
+      proxy.switchTo(app.name, color);
+    },
+
+    async confirm(_ctx, _g) {
+      if (!proxy.enabled) return null;
+      const target = new URL(`${proxy.appUrl(app.name)}${app.healthPath}`);
+      // The confirmation host's upstream keeps no idle connections: this request opens a new one,
+      // which follows the replaced symlink to the new slot (a kept-alive one may still reach the old).
+      const answer = await probeHttp(`http://127.0.0.1:${target.port || 80}${target.pathname}${target.search}`, {
+        host: confirmHostname(app.name),
+        timeoutMs: 5_000,
+      });
+      if ("error" in answer) return `Through nginx, ${target.href} did not answer (${answer.message})`;
+      if (!isHealthyStatus(answer.status)) return `Through nginx, ${target.href} answered ${answer.status}`;
+      return null;
+    },
+
+    async recordSwitch(_ctx, g) {
+      await store.recordSwitch(services, app, { to: g.to, releaseId: release.id });
+    },
+
+    async drain(ctx, g) {
+      if (!g.from) return;
+      try {
+        const left = await runtime.drain(app.name, g.from, { timeoutMs: app.drainSeconds * 1000 });
+        ctx.log(
+          left === 0
+            ? `The ${g.from} slot has no connections left; it stays warm as the standby.`
+            : left < 0
+              ? `The ${g.from} slot did not answer the drain within ${app.drainSeconds} s; it keeps running as the standby.`
+              : `${left} connection(s) still open on ${g.from} after ${app.drainSeconds} s; they may finish there.`,
+          left === 0 ? "system" : "stderr",
+        );
+      } catch (error) {
+        ctx.log(`The ${g.from} slot could not be drained: ${(error as Error).message}. It keeps running as the standby.`, "stderr");
+      }
+    },
+
+    async look(_ctx, g): Promise<WatchLook> {
+      const switchedAt = g.switchedAt ?? Date.now();
+      const entries = access ? await access.read() : [];
+      const before: Tally = { requests: 0, errors: 0 };
+      const after: Tally = { requests: 0, errors: 0 };
+      for (const e of entries) {
+        if (e.at >= switchedAt) {
+          after.requests++;
+          if (e.status >= 500) after.errors++;
+        } else if (e.at >= switchedAt - app.watchSeconds * 1000) {
+          before.requests++;
+          if (e.status >= 500) before.errors++;
+        }
+      }
+      const verdict = judge(before, after, DEFAULT_WATCH);
+      if (verdict.rollback) {
+        return {
+          revert: {
+            reason: verdict.reason,
+            details: { autoRolledBack: true, reason: verdict.reason, before: verdict.before, after: verdict.after, at: new Date().toISOString() },
+          },
+          summary: verdict.reason,
+        };
+      }
+      const waiting = await hasQueuedJob(db, app.id);
+      return {
+        revert: null,
+        summary: verdict.reason,
+        ...(waiting ? { stop: `Watch ended early: another job for ${app.name} is waiting. ${verdict.reason}.` } : {}),
+      };
+    },
+
+    async recordRevert(_ctx, g, revert) {
+      if (!g.from) return;
+      await runtime.drain(app.name, g.to, { timeoutMs: 5_000 }).catch(() => 0);
+      await store.recordRevert(services, app, { to: g.from, releaseId: release.id, details: revert.details });
+      // Not a rollback target, so not kept warm either.
+      await runtime.stop(app.name, g.to, { graceMs: 5_000 }).catch(() => {});
+    },
+
+    async retain(ctx) {
+      const fresh = (await findAppById(db, app.id)) ?? app;
+      const rows = await listReleases(db, fresh.id, 1000);
+      const inUse = new Set((await appSlots(db, fresh.id)).map((s) => s.releaseId).filter(Boolean) as string[]);
+      const keep = new Set(rollbackEligible(rows).map((r) => r.id));
+      const prune = rows.filter(
+        (r) => !r.pruned && !keep.has(r.id) && !r.pinned && !inUse.has(r.id) && r.status !== "live" && r.status !== "standby",
+      );
+      if (prune.length) await ctx.intend({ step: "retain", appId: app.id, releaseIds: prune.map((r) => r.id) });
+      for (const r of prune) {
+        removeRelease(r.dir, r.envFile);
+        await store.markPruned(services, r.id);
+      }
+      ctx.log(
+        prune.length
+          ? `Pruned ${prune.map((r) => `v${r.number}`).join(", ")}; kept the last ${RETAINED_RELEASES} good releases.`
+          : "Nothing to prune.",
+      );
+    },
+  };
+}
