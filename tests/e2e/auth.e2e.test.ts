@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
-import { launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { browserMissing, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 
 const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 
-describe("first run in a browser", () => {
+describe.skipIf(browserMissing() !== null)("first run in a browser", () => {
   let panel: PanelProcess;
   let browser: Browser;
   let closeBrowser: () => Promise<void>;

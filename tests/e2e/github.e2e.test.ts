@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type GitHubServer, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
@@ -9,7 +9,7 @@ import { freePort } from "../helpers/ports.ts";
 
 const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 
-describe("GitHub in the browser", () => {
+describe.skipIf(browserMissing() !== null)("GitHub in the browser", () => {
   let gh: GitHubServer;
   let repo: TestRepo;
   let panel: PanelProcess;

@@ -2,17 +2,18 @@
  * The whole panel in a browser against the real backend: setup → create an app from a git URL in
  * the wizard → follow its first deploy live → open it on its slot port → change an env var and
  * redeploy → roll back from the Releases tab → the dashboard's activity feed updates live.
- * Saves the screenshots in docs/screenshots/ and prints BENCH lines (50-app dashboard render,
- * scrolling a 100,000-line job log).
+ * Saves the screenshots in docs/screenshots/. A dashboard of 50 apps and a 100,000-line job log
+ * are checked for behaviour here; their timings are measured by `bun run bench` (tests/bench/gui.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 const OWNER = { name: "Grace Hopper", email: "grace@example.com", password: "a-long-enough-password" };
@@ -24,16 +25,14 @@ interface PageGlobals {
     querySelector(selector: string): { textContent: string | null } | null;
     querySelectorAll(selector: string): { length: number };
     documentElement: { scrollWidth: number };
+    getAnimations(): Array<{ playState: string; effect: { getTiming(): { iterations?: number } } | null }>;
   };
   innerWidth: number;
   scrollTo(x: number, y: number): void;
-  requestAnimationFrame(callback: (time: number) => void): number;
   __noReload?: boolean;
-  __frames: number[];
-  __sampling: boolean;
 }
 
-describe("the panel in a browser", () => {
+describe.skipIf(browserMissing() !== null)("the panel in a browser", () => {
   let panel: PanelProcess;
   let browser: Browser;
   let closeBrowser: () => Promise<void>;
@@ -81,7 +80,12 @@ describe("the panel in a browser", () => {
   }
 
   async function shot(name: string, target: Page = page, fullPage = false): Promise<void> {
-    await target.waitForTimeout(300); // let transitions settle
+    // Transitions settled: no finite animation still running (a spinner's endless one may).
+    await target.waitForFunction(() =>
+      (globalThis as unknown as PageGlobals).document
+        .getAnimations()
+        .every((a) => a.playState !== "running" || a.effect?.getTiming().iterations === Number.POSITIVE_INFINITY),
+    );
     await target.screenshot({ path: join(SHOTS, name), fullPage });
   }
 
@@ -277,7 +281,7 @@ describe("the panel in a browser", () => {
     expect([...errors, ...darkErrors, ...phoneErrors].filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
   }, 900_000);
 
-  test("BENCH: a dashboard of 50 apps, and scrolling a 100,000-line log", async () => {
+  test("a dashboard of 50 apps, and a 100,000-line log that stays virtualised and scrolls to its end", async () => {
     expect(token).not.toBe("");
     // 50 apps in all (the first test made one), created through the API.
     const existing = (await api<{ apps: unknown[] }>("GET", "/apps")).apps.length;
@@ -286,17 +290,13 @@ describe("the panel in a browser", () => {
     }
     const fresh = await context.newPage();
     const freshErrors = watchConsole(fresh);
-    const started = Date.now();
     await fresh.goto(panel.url);
     await fresh.waitForFunction(
       () => (globalThis as unknown as PageGlobals).document.querySelectorAll('[data-testid="app-card"]').length >= 50,
       undefined,
-      { timeout: 30_000 },
+      { timeout: 60_000 },
     );
-    const wallMs = Date.now() - started;
-    const sinceNavigation = await fresh.evaluate(() => Math.round(performance.now()));
-    console.log(`BENCH ${JSON.stringify({ name: "dashboard_50_apps", cards: 50, ms_since_navigation: sinceNavigation, wall_ms: wallMs })}`);
-    expect(sinceNavigation).toBeLessThan(5_000);
+    expect(await fresh.locator('[data-testid="app-card"]').count()).toBe(50);
 
     // A job whose build prints 100,000 lines (with colours).
     const big = await createRepo(
@@ -311,10 +311,8 @@ await Bun.write("version.txt", "big");
     try {
       const { job } = await api<{ job: { id: string } }>("POST", "/apps", { name: "big-log", repoUrl: big.url, deploy: true });
       const jobId = (job as { id: string } | null)?.id as string;
-      const status = await waitForJob(jobId);
-      expect(status).toBe("succeeded");
+      expect(await waitForJob(jobId)).toBe("succeeded");
 
-      const openStarted = Date.now();
       await fresh.goto(`${panel.url}/apps/big-log?tab=logs&job=${jobId}`);
       await fresh.waitForFunction(
         () =>
@@ -326,11 +324,12 @@ await Bun.write("version.txt", "big");
         undefined,
         { timeout: 120_000 },
       );
-      const loadMs = Date.now() - openStarted;
-      const rendered = await fresh.locator('[data-testid="job-log-viewport"] .sy-log-row').count();
+      const rows = fresh.locator('[data-testid="job-log-viewport"] .sy-log-row');
+      const rendered = await rows.count();
+      expect(rendered).toBeGreaterThan(0);
       expect(rendered).toBeLessThan(200); // virtualised: only what is on screen (plus a margin)
 
-      // Scroll to the top, then wheel down through it for several seconds, sampling frame times.
+      // The mouse wheel scrolls it…
       const viewport = fresh.getByTestId("job-log-viewport");
       await viewport.evaluate((el) => {
         el.scrollTop = 0;
@@ -338,47 +337,24 @@ await Bun.write("version.txt", "big");
       const box = await viewport.boundingBox();
       if (!box) throw new Error("no log viewport");
       await fresh.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-      await fresh.evaluate(() => {
-        const w = globalThis as unknown as PageGlobals;
-        w.__frames = [];
-        w.__sampling = true;
-        let last = performance.now();
-        const tick = (t: number) => {
-          w.__frames.push(t - last);
-          last = t;
-          if (w.__sampling) w.requestAnimationFrame(tick);
-        };
-        w.requestAnimationFrame(tick);
+      for (let i = 0; i < 25; i++) await fresh.mouse.wheel(0, 600);
+      await waitFor(async () => (await viewport.evaluate((el) => el.scrollTop)) > 10_000, {
+        timeoutMs: 30_000,
+        what: "the log to scroll under the mouse wheel",
       });
-      const until = Date.now() + 5_000;
-      while (Date.now() < until) {
-        await fresh.mouse.wheel(0, 600);
-        await fresh.waitForTimeout(16);
-      }
-      const frames = await fresh.evaluate(() => {
-        const w = globalThis as unknown as PageGlobals;
-        w.__sampling = false;
-        return w.__frames.slice(1);
+      // …and at its end only the last lines are in the DOM.
+      await viewport.evaluate((el) => {
+        el.scrollTop = el.scrollHeight;
       });
-      const scrolled = await viewport.evaluate((el) => el.scrollTop);
-      const sorted = [...frames].sort((a, b) => a - b);
-      const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-      const round = (n: number) => Math.round(n * 10) / 10;
-      console.log(
-        `BENCH ${JSON.stringify({
-          name: "log_scroll_100k_lines",
-          lines: 100_000,
-          load_ms: loadMs,
-          rendered_rows: rendered,
-          frames: frames.length,
-          scrolled_px: Math.round(scrolled),
-          p50_frame_ms: round(pct(0.5)),
-          p95_frame_ms: round(pct(0.95)),
-          max_frame_ms: round(sorted.at(-1) ?? 0),
-        })}`,
+      await waitFor(
+        async () => {
+          const texts = await rows.allTextContents();
+          const numbers = texts.map((t) => Number(/line (\d+) of the build/.exec(t)?.[1] ?? Number.NaN)).filter((n) => !Number.isNaN(n));
+          return texts.length > 0 && numbers.every((n) => n > 99_000);
+        },
+        { timeoutMs: 30_000, what: "the end of the log to be rendered" },
       );
-      expect(scrolled).toBeGreaterThan(10_000);
-      expect(pct(0.95)).toBeLessThan(50);
+      expect(await rows.count()).toBeLessThan(200);
       expect(freshErrors.filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
     } finally {
       big.cleanup();

@@ -1,6 +1,12 @@
+import { existsSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Why the browser tests cannot run here, or null when they can; they are skipped (and counted so) otherwise. */
+export function browserMissing(): string | null {
+  return existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`;
+}
 
 /** Debian's Chromium, headless, with the flags this machine needs (no network beyond loopback). */
 export async function launchBrowser(): Promise<{ browser: Browser; close(): Promise<void> }> {

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stopPrivateNginx } from "../../backend/adapters/proxy/index.ts";
 import { createProcessRuntime } from "../../backend/adapters/runtime/process.ts";
+import { freePort } from "./ports.ts";
 
 const root = join(import.meta.dir, "..", "..");
 
@@ -9,11 +11,11 @@ export interface PanelProcess {
   url: string;
   dataDir: string;
   proc: ReturnType<typeof Bun.spawn>;
-  /** Stops the panel; when the data dir is its own, also the apps it left running, then the dir. */
+  /** Stops the panel and its nginx; when the data dir is its own, also the apps it left running, then the dir. */
   stop(): Promise<void>;
 }
 
-/** The real panel (`bun backend/cli.ts start`) on a free port with its own data dir. */
+/** The real panel (`bun backend/cli.ts start`) on a free port, its nginx on another, with its own data dir. */
 export async function startPanelProcess(env: Record<string, string> = {}): Promise<PanelProcess> {
   const dataDir = env.SWITCHYARD_DATA_DIR ?? mkdtempSync(join(tmpdir(), "sy-panel-"));
   const proc = Bun.spawn([process.execPath, join(root, "backend/cli.ts"), "start"], {
@@ -22,6 +24,7 @@ export async function startPanelProcess(env: Record<string, string> = {}): Promi
       ...process.env,
       SWITCHYARD_DATA_DIR: dataDir,
       PORT: "0",
+      SWITCHYARD_PROXY_PORT: String(freePort()),
       SWITCHYARD_SKIP_GUI_BUILD: "1",
       SWITCHYARD_LOG_LEVEL: "warn",
       DATABASE_URL: "",
@@ -49,6 +52,8 @@ export async function startPanelProcess(env: Record<string, string> = {}): Promi
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.exited;
+      // The panel's nginx outlives it by design (so do the apps); a test's must not.
+      await stopPrivateNginx(dataDir).catch(() => {});
       if (env.SWITCHYARD_DATA_DIR) return;
       // Apps outlive the panel by design; a test's panel must not leave them behind.
       const runtime = createProcessRuntime({ dataDir });

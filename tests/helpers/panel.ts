@@ -101,6 +101,8 @@ export async function createTestApi(options: TestApiOptions = {}): Promise<TestA
 
   const close = async () => {
     if (options.background) await stopBackground(services);
+    // The panel's stop leaves its nginx running for the next start; a test's must not.
+    await services.proxy.stop();
     for (const app of await services.runtime.list().catch(() => [])) await services.runtime.remove(app.app).catch(() => {});
     await database.drop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
 import { readSse } from "../helpers/sse.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe(`job log streaming (${TEST_DB})`, () => {
   let api: TestApi;
@@ -37,11 +38,13 @@ describe(`job log streaming (${TEST_DB})`, () => {
     const deploy = await api.request("POST", "/api/v1/apps/chatty/deploy", { cookie, body: {} });
     const jobId = deploy.body.job.id as string;
     // Join once the build is under way.
-    for (let i = 0; i < 300; i++) {
-      const page = await api.request("GET", `/api/v1/jobs/${jobId}/logs`, { cookie });
-      if (page.body.lines.some((l: { line: string }) => l.line === "line 50")) break;
-      await Bun.sleep(50);
-    }
+    await waitFor(
+      async () => {
+        const page = await api.request("GET", `/api/v1/jobs/${jobId}/logs`, { cookie });
+        return page.body.lines.some((l: { line: string }) => l.line === "line 50");
+      },
+      { timeoutMs: 30_000, what: "the build to print line 50" },
+    );
     const res = await stream(jobId);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const seqs: number[] = [];
@@ -95,7 +98,7 @@ describe(`job log streaming (${TEST_DB})`, () => {
       seen.push(e.event);
       return e.event === "job.updated" && JSON.parse(e.data).status === "succeeded";
     });
-    await Bun.sleep(100);
+    await waitFor(() => seen.includes("ready"), { timeoutMs: 10_000, what: "the event stream to say it is ready" });
     await api.request("POST", "/api/v1/apps/chatty/deploy", { cookie, body: {} });
     await reading;
     expect(seen[0]).toBe("ready");

@@ -6,6 +6,7 @@ import { loadConfig } from "../../backend/config.ts";
 import { createLogger } from "../../backend/log.ts";
 import { startPanel } from "../../backend/main.ts";
 import { freshDatabase, TEST_DB, type TestDatabase } from "../helpers/database.ts";
+import { freePort } from "../helpers/ports.ts";
 
 describe(`panel restart (${TEST_DB})`, () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sy-restart-"));
@@ -23,6 +24,7 @@ describe(`panel restart (${TEST_DB})`, () => {
     const config = loadConfig({
       SWITCHYARD_DATA_DIR: dataDir,
       PORT: "0",
+      SWITCHYARD_PROXY_PORT: String(freePort()),
       SWITCHYARD_LOG_LEVEL: "silent",
       ...(external?.url ? { DATABASE_URL: external.url } : {}),
     });
@@ -53,6 +55,8 @@ describe(`panel restart (${TEST_DB})`, () => {
       expect(await Bun.file(keyFile).text()).toBe(key);
     } finally {
       await second.stop();
+      // The panel's stop leaves its nginx serving the apps; the test's must not outlive it.
+      await second.services.proxy.stop();
     }
   }, 60_000);
 });

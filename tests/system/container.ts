@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { withFileLock } from "../helpers/lock.ts";
 
 export const CACHE_DIR = process.env.SWITCHYARD_TEST_CACHE ?? "/var/cache/switchyard-test";
 const SUITE = "bookworm";
@@ -93,6 +94,15 @@ export async function baseRoot(log: (line: string) => void = console.log): Promi
   const root = join(CACHE_DIR, `${SUITE}-${key}`);
   if (existsSync(join(root, ".complete"))) return root;
   mkdirSync(CACHE_DIR, { recursive: true });
+  // Another run may be building it right now: wait for it, then use what it built.
+  return withFileLock(`${root}.lock`, async () => {
+    if (existsSync(join(root, ".complete"))) return root;
+    await buildBaseRoot(root, log);
+    return root;
+  });
+}
+
+async function buildBaseRoot(root: string, log: (line: string) => void): Promise<void> {
   const building = `${root}.building`;
   removeTree(building);
   const started = performance.now();
@@ -114,7 +124,6 @@ export async function baseRoot(log: (line: string) => void = console.log): Promi
   removeTree(root);
   renameSync(building, root);
   log(`system: base root ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return root;
 }
 
 export interface Container {

@@ -119,7 +119,9 @@ describe.skipIf(!findNginx())(`zero-downtime switching through nginx (${TEST_DB}
         const boom = await probe.stop();
         const summary = { mode, main: { ...main, bodies: undefined }, post: { ...post, bodies: undefined }, probeFailed: boom.failed };
         if (main.failed + main.non2xx + post.failed + post.non2xx + boom.failed > 0) console.error(JSON.stringify(summary, null, 2));
-        expect(main.requests).toBeGreaterThan(500);
+        // The load ran all along: every release served it while live.
+        const seen = Object.keys(main.bodies);
+        expect(Array.from({ length: 10 }, (_, i) => `${mode}-${i + 1}`).filter((v) => !seen.includes(v))).toEqual([]);
         expect(main.failed).toBe(0);
         expect(main.non2xx).toBe(0);
         expect(post.failed).toBe(0);
