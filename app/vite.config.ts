@@ -20,11 +20,14 @@ export default defineConfig({
         strict: true,
       }),
       compilerOptions: { runes: true },
+      // The API's shapes and event names, shared with the server (types and constants only).
+      alias: { $contract: "../backend/contract" },
     }),
   ],
   server: {
     port: 5173,
     strictPort: false,
+    fs: { allow: [fileURLToPath(new URL("../backend/contract", import.meta.url))] },
     proxy: {
       // Host is kept (changeOrigin: false) so the backend's same-origin check sees the dev origin.
       "/api": {

@@ -1,16 +1,8 @@
+import type { PanelEvent } from "../contract/events.ts";
 import type { Database } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 
-/** Every event any panel instance publishes; small, because NOTIFY payloads are capped at 8000 bytes. */
-export type PanelEvent =
-  | { type: "job.created" | "job.updated"; jobId: string; appId: string | null; app?: string | null; kind: string; status: string }
-  | { type: "job.step"; jobId: string; step: string; position: number; status: string }
-  | { type: "job.log"; jobId: string; seq: number }
-  | { type: "app.created" | "app.updated" | "app.deleted"; appId: string; app: string; status?: string }
-  | { type: "slot.updated"; appId: string; app: string; color: string; state: string; releaseId: string | null }
-  | { type: "release.updated"; appId: string; app: string; releaseId: string; status: string }
-  | { type: "webhook.delivery"; appId: string | null; deliveryId: string; outcome: string; jobId: string | null }
-  | { type: "panel.updated"; revision: string | null; slot: string; reverted: boolean; reason: string | null };
+export type { PanelEvent };
 
 export type Listener = (event: PanelEvent) => void;
 

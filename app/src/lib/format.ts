@@ -1,5 +1,5 @@
 /** Small display helpers shared by pages. */
-import type { AppStatus, Role } from "#lib/api/types.ts";
+import type { AppStatus, JobKind, Role, SlotState } from "#lib/api/types.ts";
 import type { BadgeTone } from "#lib/components/Badge.svelte";
 
 const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
@@ -51,6 +51,7 @@ export const APP_STATUS: Record<AppStatus, { label: string; tone: BadgeTone; pul
   live: { label: "Live", tone: "success" },
   failed: { label: "Failed", tone: "danger" },
   stopped: { label: "Stopped", tone: "neutral" },
+  crashed: { label: "Crashed", tone: "danger" },
 };
 
 export const ROLE_LABEL: Record<Role, { label: string; description: string }> = {
@@ -101,15 +102,12 @@ export const JOB_STATUS: Record<string, { label: string; tone: BadgeTone; pulse?
   cancelled: { label: "Cancelled", tone: "neutral" },
 };
 
-export const JOB_KIND: Record<string, string> = {
+export const JOB_KIND: Record<JobKind, string> = {
   deploy: "Deploy",
   rollback: "Rollback",
   restart: "Restart",
   stop: "Stop",
-  delete: "Delete",
-  "issue-certificate": "Certificate",
-  "provision-database": "Database",
-  backup: "Backup",
+  "configure-proxy": "Domains",
   "self-update": "Self-update",
 };
 
@@ -122,7 +120,7 @@ export const RELEASE_STATUS: Record<string, { label: string; tone: BadgeTone }> 
   rolled_back: { label: "Rolled back", tone: "warning" },
 };
 
-export const SLOT_STATE: Record<string, { label: string; tone: BadgeTone; pulse?: boolean }> = {
+export const SLOT_STATE: Record<SlotState, { label: string; tone: BadgeTone; pulse?: boolean }> = {
   empty: { label: "Empty", tone: "neutral" },
   starting: { label: "Starting", tone: "warning", pulse: true },
   live: { label: "Live", tone: "success" },
@@ -130,7 +128,14 @@ export const SLOT_STATE: Record<string, { label: string; tone: BadgeTone; pulse?
   draining: { label: "Draining", tone: "warning", pulse: true },
   stopped: { label: "Stopped", tone: "neutral" },
   failed: { label: "Failed", tone: "danger" },
+  crashed: { label: "Crashed", tone: "danger" },
 };
+
+/** How a process ended: "exit code 1", "killed by SIGKILL". */
+export function exitReason(exit: { code: number | null; signal: string | null }): string {
+  if (exit.signal) return `killed by ${exit.signal}`;
+  return exit.code === null ? "exited" : `exit code ${exit.code}`;
+}
 
 /** The deploy pipeline, in order (a rollback runs the last six). */
 export const DEPLOY_STEPS = ["fetch", "detect", "install", "build", "release", "start", "health", "switch", "drain", "watch", "retain"];

@@ -1,10 +1,9 @@
 import { sql } from "drizzle-orm";
 import { bigint, boolean, check, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { APP_STATUSES, RUNTIMES } from "../../contract/api.ts";
 
 export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
-export const APP_STATUSES = ["new", "building", "live", "failed", "stopped", "crashed"] as const;
-export type AppStatus = (typeof APP_STATUSES)[number];
-export const RUNTIMES = ["bun", "node", "static"] as const;
+export { APP_STATUSES, type AppStatus, RUNTIMES } from "../../contract/api.ts";
 
 export const apps = pgTable(
   "apps",

@@ -1,25 +1,10 @@
 import { sql } from "drizzle-orm";
 import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { JOB_KINDS, JOB_STATUSES, STEP_STATUSES } from "../../contract/api.ts";
 import { apps } from "./apps.ts";
 import { users } from "./users.ts";
 
-export const JOB_KINDS = [
-  "deploy",
-  "rollback",
-  "restart",
-  "stop",
-  "configure-proxy",
-  "delete",
-  "issue-certificate",
-  "provision-database",
-  "backup",
-  "self-update",
-] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
-export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export const STEP_STATUSES = ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
-export type StepStatus = (typeof STEP_STATUSES)[number];
+export { JOB_KINDS, JOB_STATUSES, type JobKind, type JobStatus, STEP_STATUSES, type StepStatus } from "../../contract/api.ts";
 
 export const jobs = pgTable(
   "jobs",

@@ -1,4 +1,5 @@
 import { boolean, index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { RELEASE_STATUSES } from "../../contract/api.ts";
 import { apps } from "./apps.ts";
 import { environments } from "./environments.ts";
 import { jobs } from "./jobs.ts";
@@ -25,8 +26,7 @@ export const builds = pgTable(
   (t) => [index("builds_app_idx").on(t.appId, t.startedAt)],
 );
 
-export const RELEASE_STATUSES = ["ready", "live", "standby", "retired", "failed", "rolled_back"] as const;
-export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+export { RELEASE_STATUSES, type ReleaseStatus } from "../../contract/api.ts";
 
 /** A built, runnable version of an app with the env it runs with. */
 export const releases = pgTable(

@@ -1,9 +1,9 @@
 import { integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { SLOT_STATES } from "../../contract/api.ts";
 import { apps } from "./apps.ts";
 import { releases } from "./releases.ts";
 
-export const SLOT_STATES = ["empty", "starting", "live", "standby", "draining", "stopped", "failed", "crashed"] as const;
-export type SlotState = (typeof SLOT_STATES)[number];
+export { SLOT_STATES, type SlotState } from "../../contract/api.ts";
 
 export const slots = pgTable(
   "slots",

@@ -14,6 +14,7 @@ import type {
   EnvSaveResult,
   EnvVar,
   EnvVarInput,
+  GitHubBranches,
   GitHubRepoPage,
   GitHubStatus,
   Health,
@@ -23,7 +24,6 @@ import type {
   Release,
   Role,
   SelfUpdate,
-  SelfUpdateJob,
   SetupInput,
   SetupStatus,
   SlotColor,
@@ -258,8 +258,9 @@ export function createApp(input: CreateAppInput): Promise<{ app: App; job: Job |
   return api.post<{ app: App; job: Job | null }>("/apps", input);
 }
 
-export async function updateApp(name: string, patch: Partial<AppSettings>): Promise<App> {
-  return (await api.patch<{ app: App }>(appPath(name), patch)).app;
+/** The app as saved, and the job that applies a change outside the database (new host names), if any. */
+export function updateApp(name: string, patch: Partial<AppSettings>): Promise<{ app: App; job: Job | null }> {
+  return api.patch<{ app: App; job: Job | null }>(appPath(name), patch);
 }
 
 export async function deleteApp(name: string): Promise<void> {
@@ -369,11 +370,7 @@ export function githubRepos(q: string, page: number, options?: RequestOptions): 
   return api.get<GitHubRepoPage>(`/github/repos?${query}`, options);
 }
 
-export function githubBranches(
-  owner: string,
-  repo: string,
-  options?: RequestOptions,
-): Promise<{ defaultBranch: string; branches: Array<{ name: string; sha: string }> }> {
+export function githubBranches(owner: string, repo: string, options?: RequestOptions): Promise<GitHubBranches> {
   return api.get(`/github/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/branches`, options);
 }
 
@@ -400,6 +397,6 @@ export async function getUpdate(options?: RequestOptions & { refresh?: boolean }
 }
 
 /** Starts a self-update to `revision` (a newer commit, or a kept version to go back to); the newest without one. */
-export async function startUpdate(revision?: string): Promise<SelfUpdateJob> {
-  return (await api.post<{ job: SelfUpdateJob }>("/system/update", revision ? { revision } : {})).job;
+export async function startUpdate(revision?: string): Promise<Job> {
+  return (await api.post<{ job: Job }>("/system/update", revision ? { revision } : {})).job;
 }

@@ -8,6 +8,7 @@
  *  - parses JSON data (falls back to the raw string);
  *  - reports `connecting` → `open` → `offline` so the UI can say "reconnecting…".
  */
+import { EVENT_TYPES, READY_EVENT } from "$contract/events.ts";
 
 export type SseStatus = "connecting" | "open" | "offline";
 
@@ -25,19 +26,8 @@ export interface SubscribeOptions {
   maxDelayMs?: number;
 }
 
-/** Every event the panel stream (`/api/v1/events`) publishes. */
-export const PANEL_EVENTS = [
-  "ready",
-  "job.created",
-  "job.updated",
-  "job.step",
-  "job.log",
-  "app.created",
-  "app.updated",
-  "app.deleted",
-  "slot.updated",
-  "release.updated",
-] as const;
+/** Every event the panel stream (`/api/v1/events`) publishes: the contract's list and its greeting. */
+export const PANEL_EVENTS: readonly string[] = [READY_EVENT, ...EVENT_TYPES];
 
 const BASE_DELAY_MS = 1_000;
 

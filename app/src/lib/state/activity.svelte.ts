@@ -4,38 +4,34 @@
  * debounced refetch then brings the details the event does not carry (result, error, timings).
  */
 
-import { untrack } from "svelte";
-import { ApiError, listJobs } from "#lib/api/client.ts";
-import type { Job, JobStatus, PanelEvent } from "#lib/api/types.ts";
-import { handleError } from "#lib/errors.ts";
-import { connection, RECONNECTED } from "./connection.svelte.ts";
+import { listJobs } from "#lib/api/client.ts";
+import type { EventOf, Job } from "#lib/api/types.ts";
+import { follow } from "./events.svelte.ts";
+import { RefreshQueue, Resource } from "./resource.svelte.ts";
 
-export type ActivityPhase = "idle" | "loading" | "ready" | "error";
+export type { Phase as ActivityPhase } from "./resource.svelte.ts";
 
 const LIMIT = 30;
 
 class Activity {
-  #items = $state.raw<Job[]>([]);
-  #phase = $state<ActivityPhase>("idle");
-  #error = $state<ApiError | null>(null);
+  readonly #list = new Resource<Job[]>([], () => this.#fetch(), { failure: "Could not load recent activity." });
   /** App names the events told us, for jobs of apps the list does not know (yet). */
   #names = new Map<string, string>();
-  #inflight: Promise<void> | null = null;
 
   get items(): readonly Job[] {
-    return this.#items;
+    return this.#list.value;
   }
 
-  get phase(): ActivityPhase {
-    return this.#phase;
+  get phase() {
+    return this.#list.phase;
   }
 
   get loading(): boolean {
-    return this.#phase === "idle" || this.#phase === "loading";
+    return this.#list.loading;
   }
 
-  get error(): ApiError | null {
-    return this.#error;
+  get error() {
+    return this.#list.error;
   }
 
   /** The app name an event gave for this job, if any. */
@@ -43,49 +39,38 @@ class Activity {
     return this.#names.get(jobId);
   }
 
-  load(): Promise<void> {
-    return untrack(() => {
-      this.#inflight ??= this.#fetch().finally(() => {
-        this.#inflight = null;
-      });
-      return this.#inflight;
-    });
+  /** Resolves false when the list could not be fetched (the error is in `error`). */
+  load(): Promise<boolean> {
+    return this.#list.load();
   }
 
   listen(): () => void {
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const soon = (delay = 400) => {
-      if (timer) return;
-      timer = setTimeout(() => {
-        timer = null;
-        this.load().catch((error: unknown) => {
-          if (error instanceof ApiError && error.status === 401) handleError(error);
-        });
-      }, delay);
-    };
-    const onJob = (data: unknown) => {
-      const event = data as PanelEvent | null;
-      if (!event || (event.type !== "job.created" && event.type !== "job.updated")) return;
+    const queue = new RefreshQueue(400);
+    const onJob = (event: EventOf<"job.created" | "job.updated">) => {
       if (event.app) this.#names.set(event.jobId, event.app);
-      this.#apply(event.jobId, event.appId, event.kind, event.status);
-      soon();
+      this.#apply(event);
+      queue.add(this.#list);
     };
-    const offCreated = connection.on("job.created", onJob);
-    const offUpdated = connection.on("job.updated", onJob);
-    const offReconnect = connection.on(RECONNECTED, () => soon(0));
+    const off = follow({
+      "job.created": onJob,
+      "job.updated": onJob,
+      reconnected: () => {
+        queue.add(this.#list);
+        queue.flush();
+      },
+    });
     return () => {
-      if (timer) clearTimeout(timer);
-      offCreated();
-      offUpdated();
-      offReconnect();
+      queue.dispose();
+      off();
     };
   }
 
-  #apply(jobId: string, appId: string | null, kind: string, status: JobStatus): void {
+  #apply({ jobId, appId, kind, status }: EventOf<"job.created" | "job.updated">): void {
     const now = new Date().toISOString();
-    const i = this.#items.findIndex((j) => j.id === jobId);
+    const items = this.#list.value;
     const finished = status === "succeeded" || status === "failed" || status === "cancelled";
-    if (i === -1) {
+    const current = items.find((j) => j.id === jobId);
+    if (!current) {
       const job: Job = {
         id: jobId,
         kind,
@@ -100,10 +85,9 @@ class Activity {
         finishedAt: finished ? now : null,
         durationMs: null,
       };
-      this.#items = [job, ...this.#items].slice(0, LIMIT);
+      this.#list.value = [job, ...items].slice(0, LIMIT);
       return;
     }
-    const current = this.#items[i] as Job;
     if (current.status === status) return;
     const next: Job = {
       ...current,
@@ -111,24 +95,15 @@ class Activity {
       startedAt: current.startedAt ?? (status === "running" ? now : null),
       finishedAt: finished ? (current.finishedAt ?? now) : null,
     };
-    this.#items = this.#items.map((j, k) => (k === i ? next : j));
+    this.#list.value = items.map((j) => (j === current ? next : j));
   }
 
-  async #fetch(): Promise<void> {
-    if (this.#phase !== "ready") this.#phase = "loading";
-    try {
-      const fresh = await listJobs(LIMIT);
-      // Keep jobs an event announced that the answer (sent a moment earlier) does not have yet.
-      const known = new Set(fresh.map((j) => j.id));
-      const newer = this.#items.filter((j) => !known.has(j.id) && Date.parse(j.createdAt) > Date.now() - 10_000);
-      this.#items = [...newer, ...fresh].slice(0, LIMIT);
-      this.#error = null;
-      this.#phase = "ready";
-    } catch (error) {
-      this.#error = error instanceof ApiError ? error : new ApiError(0, "unknown", "Could not load recent activity.");
-      if (this.#phase !== "ready") this.#phase = "error";
-      throw error;
-    }
+  async #fetch(): Promise<Job[]> {
+    const fresh = await listJobs(LIMIT);
+    // Keep jobs an event announced that the answer (sent a moment earlier) does not have yet.
+    const known = new Set(fresh.map((j) => j.id));
+    const newer = this.#list.value.filter((j) => !known.has(j.id) && Date.parse(j.createdAt) > Date.now() - 10_000);
+    return [...newer, ...fresh].slice(0, LIMIT);
   }
 }
 

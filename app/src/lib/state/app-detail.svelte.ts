@@ -1,79 +1,83 @@
 /**
- * Everything the app page shows about one app: the app, its slots (with processes), releases
- * and jobs. Each part loads on its own (tabs ask for what they show) and is refetched, debounced,
- * when the event stream says something about this app changed.
+ * Everything the app page shows about one app: the app, its slots (with processes), releases,
+ * jobs and webhook deliveries. Each part loads on its own (tabs ask for what they show) and is
+ * refetched, debounced, when the event stream says something about this app changed.
  */
 
-import { untrack } from "svelte";
-import { ApiError, deployApp, getApp, listAppJobs, listReleases, listSlots, rollbackApp } from "#lib/api/client.ts";
-import type { App, Job, PanelEvent, Release, SlotDetail } from "#lib/api/types.ts";
-import { handleError } from "#lib/errors.ts";
+import {
+  ApiError,
+  cancelJob,
+  deleteApp,
+  deployApp,
+  getApp,
+  listAppJobs,
+  listDeliveries,
+  listReleases,
+  listSlots,
+  redeliver,
+  rollbackApp,
+  slotLogs,
+  updateApp,
+  webhookHealth,
+} from "#lib/api/client.ts";
+import type { App, AppSettings, Job, JobKind, Release, SlotColor, SlotDetail, WebhookDelivery, WebhookHealth } from "#lib/api/types.ts";
 import { apps } from "./apps.svelte.ts";
-import { connection, RECONNECTED } from "./connection.svelte.ts";
+import { follow } from "./events.svelte.ts";
+import { Busy, RefreshQueue, Resource } from "./resource.svelte.ts";
+import { toasts } from "./toasts.svelte.ts";
 
-export type Phase = "idle" | "loading" | "ready" | "error";
+export type { Phase } from "./resource.svelte.ts";
 
-class Resource<T> {
-  value = $state.raw<T>() as T;
-  phase = $state<Phase>("idle");
-  error = $state<ApiError | null>(null);
-  #inflight: Promise<void> | null = null;
-  #again = false;
-  readonly #fetch: (signal: AbortSignal) => Promise<T>;
-  readonly #signal: AbortSignal;
+const SLOT_LINES = 500;
 
-  constructor(initial: T, fetch: (signal: AbortSignal) => Promise<T>, signal: AbortSignal) {
-    this.value = initial;
-    this.#fetch = fetch;
-    this.#signal = signal;
+/** A slot's own output (not a job's), read on demand. */
+class SlotOutput {
+  #color = $state<SlotColor>("blue");
+  #lines = $state.raw<Array<{ line: string }>>([]);
+  #version = $state(0);
+  #loading = $state(false);
+  #error = $state<unknown>(null);
+  readonly #app: string;
+
+  constructor(app: string) {
+    this.#app = app;
+  }
+
+  get color(): SlotColor {
+    return this.#color;
+  }
+
+  get lines(): ReadonlyArray<{ line: string }> {
+    return this.#lines;
+  }
+
+  /** Bumped whenever `lines` was replaced. */
+  get version(): number {
+    return this.#version;
   }
 
   get loading(): boolean {
-    return this.phase === "idle" || this.phase === "loading";
+    return this.#loading;
   }
 
-  get requested(): boolean {
-    return this.phase !== "idle";
+  get error(): unknown {
+    return this.#error;
   }
 
-  /** Fetches (again). Untracked: calling it from an effect does not make the effect depend on it. */
-  load(): Promise<void> {
-    return untrack(() => this.#load());
-  }
-
-  #load(): Promise<void> {
-    if (this.#inflight) {
-      this.#again = true;
-      return this.#inflight;
+  async load(color: SlotColor = this.#color): Promise<void> {
+    this.#color = color;
+    this.#loading = true;
+    this.#error = null;
+    try {
+      const lines = await slotLogs(this.#app, color, SLOT_LINES);
+      if (color !== this.#color) return;
+      this.#lines = lines.map((line) => ({ line }));
+      this.#version += 1;
+    } catch (error) {
+      this.#error = error;
+    } finally {
+      this.#loading = false;
     }
-    if (this.phase !== "ready") this.phase = "loading";
-    this.#inflight = this.#fetch(this.#signal)
-      .then((value) => {
-        this.value = value;
-        this.error = null;
-        this.phase = "ready";
-      })
-      .catch((error: unknown) => {
-        if (this.#signal.aborted) return;
-        if (error instanceof ApiError && error.status === 401) handleError(error);
-        this.error = error instanceof ApiError ? error : new ApiError(0, "unknown", "Could not load this.");
-        if (this.phase !== "ready") this.phase = "error";
-      })
-      .finally(() => {
-        this.#inflight = null;
-        if (this.#again && !this.#signal.aborted) {
-          this.#again = false;
-          void this.load();
-        }
-      });
-    return this.#inflight;
-  }
-
-  /** Loads once; later calls do nothing (events keep it fresh). */
-  ensure(): void {
-    untrack(() => {
-      if (this.phase === "idle") void this.load();
-    });
   }
 }
 
@@ -84,14 +88,22 @@ export class AppDetail {
   readonly slots: Resource<SlotDetail[]>;
   readonly releases: Resource<Release[]>;
   readonly jobs: Resource<Job[]>;
+  readonly webhook: Resource<WebhookHealth | null>;
+  readonly deliveries: Resource<WebhookDelivery[]>;
+  readonly output: SlotOutput;
+  /** Changes in flight: "deploy", "cancel", "settings", "domains", "delete", or a delivery's id. */
+  readonly busy = new Busy<string>();
 
   constructor(name: string) {
     this.name = name;
     const signal = this.#controller.signal;
-    this.app = new Resource<App | null>(apps.find(name) ?? null, (s) => getApp(name, { signal: s }), signal);
-    this.slots = new Resource<SlotDetail[]>([], (s) => listSlots(name, { signal: s }), signal);
-    this.releases = new Resource<Release[]>([], (s) => listReleases(name, { signal: s }), signal);
-    this.jobs = new Resource<Job[]>([], (s) => listAppJobs(name, 30, { signal: s }), signal);
+    this.app = new Resource<App | null>(apps.find(name) ?? null, (s) => getApp(name, { signal: s }), { signal });
+    this.slots = new Resource<SlotDetail[]>([], (s) => listSlots(name, { signal: s }), { signal });
+    this.releases = new Resource<Release[]>([], (s) => listReleases(name, { signal: s }), { signal });
+    this.jobs = new Resource<Job[]>([], (s) => listAppJobs(name, 30, { signal: s }), { signal });
+    this.webhook = new Resource<WebhookHealth | null>(null, (s) => webhookHealth(name, { signal: s }), { signal });
+    this.deliveries = new Resource<WebhookDelivery[]>([], (s) => listDeliveries(name, { signal: s }), { signal });
+    this.output = new SlotOutput(name);
   }
 
   /** The newest job of the app (queued, running or finished), if loaded. */
@@ -106,70 +118,129 @@ export class AppDetail {
 
   /** Starts a deploy; returns the job (null when it failed, after telling the user). */
   async deploy(): Promise<Job | null> {
-    try {
-      const job = await deployApp(this.name);
-      this.#addJob(job);
-      return job;
-    } catch (error) {
-      handleError(error, { title: `Couldn't deploy ${this.name}` });
-      return null;
-    }
+    const job = await this.busy.run(() => deployApp(this.name), { title: `Couldn't deploy ${this.name}`, key: "deploy" });
+    if (job) this.#addJob(job);
+    return job;
   }
 
   async rollback(release: Release): Promise<Job | null> {
-    try {
-      const job = await rollbackApp(this.name, release.id);
-      this.#addJob(job);
-      return job;
-    } catch (error) {
-      handleError(error, { title: `Couldn't roll back to v${release.number}` });
-      if (error instanceof ApiError && error.status === 422) void this.releases.load();
-      return null;
-    }
+    const job = await this.busy.run(() => rollbackApp(this.name, release.id), {
+      title: `Couldn't roll back to v${release.number}`,
+      key: "rollback",
+      onError: (error) => {
+        if (error instanceof ApiError && error.status === 422) void this.releases.load();
+        return false;
+      },
+    });
+    if (job) this.#addJob(job);
+    return job;
+  }
+
+  async cancel(job: Job): Promise<void> {
+    const done = await this.busy.run(() => cancelJob(job.id), { title: "Couldn't cancel the job", key: "cancel" });
+    if (done) toasts.info("Cancelling", "The job stops and undoes its current step; the live slot keeps serving.");
+  }
+
+  /**
+   * Saves changed settings; the app as saved, or null. A refusal by field goes to `onInvalid`
+   * (the form shows it) instead of a toast.
+   */
+  async save(patch: Partial<AppSettings>, onInvalid: (error: ApiError) => boolean): Promise<App | null> {
+    const result = await this.busy.run(() => updateApp(this.name, patch), {
+      title: "Couldn't save the settings",
+      key: "settings",
+      onError: (error) => error instanceof ApiError && onInvalid(error),
+    });
+    if (result) this.#saved(result.app);
+    return result?.app ?? null;
+  }
+
+  /** New host names; the nginx job that applies them, if one was started. */
+  async saveDomains(domains: string[], onInvalid: (error: ApiError) => boolean): Promise<{ app: App; job: Job | null } | null> {
+    const result = await this.busy.run(() => updateApp(this.name, { domains }), {
+      title: "Couldn't save the domains",
+      key: "domains",
+      onError: (error) => error instanceof ApiError && onInvalid(error),
+    });
+    if (result) this.#saved(result.app);
+    return result;
+  }
+
+  /** Deletes the app; true when it is gone. */
+  async remove(): Promise<boolean> {
+    const ok = await this.busy.run(
+      async () => {
+        await deleteApp(this.name);
+        return true;
+      },
+      { title: `Couldn't delete ${this.name}`, key: "delete" },
+    );
+    if (ok) apps.remove(this.name);
+    return ok === true;
+  }
+
+  /** Runs a received webhook delivery again. */
+  async redeliver(delivery: WebhookDelivery): Promise<void> {
+    const result = await this.busy.run(() => redeliver(delivery.id), { title: "Couldn't run the delivery again", key: delivery.id });
+    if (!result) return;
+    toasts.success("Delivery run again", `Outcome: ${result.outcome}.`);
+    await Promise.all([this.webhook.load(), this.deliveries.load()]);
+  }
+
+  #saved(app: App): void {
+    this.app.value = app;
+    apps.upsert(app);
   }
 
   #addJob(job: Job): void {
     if (!this.jobs.value.some((j) => j.id === job.id)) this.jobs.value = [job, ...this.jobs.value];
   }
 
+  #mine(appId: string | null, name?: string | null): boolean {
+    return name === this.name || (appId !== null && appId === this.app.value?.id);
+  }
+
   /** Refetches what changed when events about this app arrive. Returns the cleanup. */
   listen(): () => void {
-    const due = new Set<Resource<unknown>>();
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const refresh = (...parts: Resource<unknown>[]) => {
-      for (const p of parts) if (p.requested) due.add(p);
-      timer ??= setTimeout(() => {
-        timer = null;
-        for (const p of due) void p.load();
-        due.clear();
-      }, 300);
-    };
-    const all = () => [this.app, this.slots, this.releases, this.jobs] as Resource<unknown>[];
-    const off = connection.on("*", (data, type) => {
-      const event = data as PanelEvent | null;
-      if (!event || typeof event !== "object") return;
-      const appId = this.app.value?.id;
-      const mine = ("app" in event && event.app === this.name) || ("appId" in event && appId && event.appId === appId);
-      if (!mine) return;
-      if (type === "app.deleted") return;
-      if (event.type === "job.created" || event.type === "job.updated") {
-        if (event.type === "job.created") this.#addPlaceholder(event.jobId, event.kind, event.appId);
-        else this.jobs.value = this.jobs.value.map((j) => (j.id === event.jobId ? { ...j, status: event.status } : j));
-        refresh(this.jobs, this.app);
-        if (event.status !== "queued" && event.status !== "running") refresh(this.releases, this.slots);
-      } else if (type === "slot.updated") refresh(this.slots, this.app);
-      else if (type === "release.updated") refresh(this.releases, this.app, this.slots);
-      else if (type === "app.updated" || type === "app.created") refresh(this.app);
+    const queue = new RefreshQueue(300);
+    const off = follow({
+      "job.created": (e) => {
+        if (!this.#mine(e.appId, e.app)) return;
+        this.#addPlaceholder(e.jobId, e.kind, e.appId);
+        queue.add(this.jobs, this.app);
+      },
+      "job.updated": (e) => {
+        if (!this.#mine(e.appId, e.app)) return;
+        this.jobs.value = this.jobs.value.map((j) => (j.id === e.jobId ? { ...j, status: e.status } : j));
+        queue.add(this.jobs, this.app);
+        if (e.status !== "queued" && e.status !== "running") queue.add(this.releases, this.slots);
+      },
+      "app.created": (e) => {
+        if (this.#mine(e.appId, e.app)) queue.add(this.app);
+      },
+      "app.updated": (e) => {
+        if (this.#mine(e.appId, e.app)) queue.add(this.app);
+      },
+      "slot.updated": (e) => {
+        if (this.#mine(e.appId, e.app)) queue.add(this.slots, this.app);
+      },
+      "release.updated": (e) => {
+        if (this.#mine(e.appId, e.app)) queue.add(this.releases, this.app, this.slots);
+      },
+      "webhook.delivery": (e) => {
+        if (!this.#mine(e.appId)) return;
+        queue.add(this.webhook, this.deliveries);
+        if (e.jobId) queue.add(this.jobs);
+      },
+      reconnected: () => queue.add(this.app, this.slots, this.releases, this.jobs, this.webhook, this.deliveries),
     });
-    const offReconnect = connection.on(RECONNECTED, () => refresh(...all()));
     return () => {
-      if (timer) clearTimeout(timer);
+      queue.dispose();
       off();
-      offReconnect();
     };
   }
 
-  #addPlaceholder(jobId: string, kind: string, appId: string | null): void {
+  #addPlaceholder(jobId: string, kind: JobKind, appId: string | null): void {
     if (this.jobs.value.some((j) => j.id === jobId)) return;
     const now = new Date().toISOString();
     this.#addJob({

@@ -4,45 +4,42 @@
  * (release, commit) from `GET /apps`: one request for every app, never one per card.
  */
 
-import { untrack } from "svelte";
-import { ApiError, listApps } from "#lib/api/client.ts";
-import type { App, AppStatus, PanelEvent } from "#lib/api/types.ts";
-import { handleError } from "#lib/errors.ts";
-import { connection, RECONNECTED } from "./connection.svelte.ts";
+import { createApp, deployApp, listApps } from "#lib/api/client.ts";
+import type { App, CreateAppInput, EventOf, Job } from "#lib/api/types.ts";
+import { follow } from "./events.svelte.ts";
+import { Busy, RefreshQueue, Resource } from "./resource.svelte.ts";
 
-export type AppsPhase = "idle" | "loading" | "ready" | "error";
-
-const REFETCH_ON = /^(app|slot|release)\.|^job\.(created|updated)$/;
+export type { Phase as AppsPhase } from "./resource.svelte.ts";
 
 class Apps {
-  #items = $state<App[]>([]);
-  #phase = $state<AppsPhase>("idle");
-  #error = $state<ApiError | null>(null);
-  #counts = $derived.by(() => ({
-    total: this.#items.length,
-    live: this.#items.filter((a) => a.status === "live").length,
-    deploying: this.#items.filter((a) => a.status === "building").length,
-    failed: this.#items.filter((a) => a.status === "failed").length,
-  }));
-  #byId = $derived(new Map(this.#items.filter((a) => a.id).map((a) => [a.id as string, a])));
-  #inflight: Promise<void> | null = null;
-  #again = false;
+  readonly #list = new Resource<App[]>([], () => listApps(), { failure: "Could not load apps." });
+  #counts = $derived.by(() => {
+    const items = this.#list.value;
+    return {
+      total: items.length,
+      live: items.filter((a) => a.status === "live").length,
+      deploying: items.filter((a) => a.status === "building").length,
+      failed: items.filter((a) => a.status === "failed" || a.status === "crashed").length,
+    };
+  });
+  #byId = $derived(new Map(this.#list.value.map((a) => [a.id, a])));
+  readonly #deploying = new Busy<string>();
 
   get items(): readonly App[] {
-    return this.#items;
+    return this.#list.value;
   }
 
-  get phase(): AppsPhase {
-    return this.#phase;
+  get phase() {
+    return this.#list.phase;
   }
 
   /** True until the first answer arrives (show skeletons, not an empty state). */
   get loading(): boolean {
-    return this.#phase === "idle" || this.#phase === "loading";
+    return this.#list.loading;
   }
 
-  get error(): ApiError | null {
-    return this.#error;
+  get error() {
+    return this.#list.error;
   }
 
   get counts(): { total: number; live: number; deploying: number; failed: number } {
@@ -55,102 +52,92 @@ class Apps {
   }
 
   find(name: string): App | undefined {
-    return this.#items.find((a) => a.name === name);
+    return this.#list.value.find((a) => a.name === name);
   }
 
-  /** Fetches the list; the first call shows the loading state, later ones refresh in place. */
-  load(): Promise<void> {
-    return untrack(() => this.#load());
+  /** Fetches the list; the first call shows the loading state, later ones refresh in place. Resolves false on failure. */
+  load(): Promise<boolean> {
+    return this.#list.load();
   }
 
-  #load(): Promise<void> {
-    if (this.#inflight) {
-      // Something changed while a fetch was on its way: fetch once more after it.
-      this.#again = true;
-      return this.#inflight;
-    }
-    this.#inflight = this.#fetch().finally(() => {
-      this.#inflight = null;
-      if (this.#again) {
-        this.#again = false;
-        void this.load().catch(() => {});
-      }
-    });
-    return this.#inflight;
+  /** A deploy of this app is being started from the list. */
+  deploying(name: string): boolean {
+    return this.#deploying.is(name);
+  }
+
+  /** Starts a deploy; the job, or null when it failed (after telling the user). */
+  deploy(name: string): Promise<Job | null> {
+    return this.#deploying.run(() => deployApp(name), { title: `Couldn't deploy ${name}`, key: name });
+  }
+
+  /** Creates an app (errors are the caller's: the form shows them by field). */
+  async create(input: CreateAppInput): Promise<{ app: App; job: Job | null }> {
+    const created = await createApp(input);
+    this.upsert(created.app);
+    return created;
   }
 
   /** Puts a freshly created or changed app in the list without waiting for the refetch. */
   upsert(app: App): void {
-    const i = this.#items.findIndex((a) => a.name === app.name);
-    if (i === -1) this.#items = [...this.#items, app].sort((a, b) => a.name.localeCompare(b.name));
-    else this.#items[i] = app;
+    const items = this.#list.value;
+    this.#list.value = items.some((a) => a.name === app.name)
+      ? items.map((a) => (a.name === app.name ? app : a))
+      : [...items, app].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   remove(name: string): void {
-    this.#items = this.#items.filter((a) => a.name !== name);
+    this.#list.value = this.#list.value.filter((a) => a.name !== name);
   }
 
   /** Patches on events, then refetches (debounced) on app/slot/release/job events and after a reconnect. */
   listen(): () => void {
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const soon = () => {
-      if (timer) return;
-      timer = setTimeout(() => {
-        timer = null;
-        this.load().catch((error: unknown) => {
-          // A background refresh stays quiet, unless the session has ended.
-          if (error instanceof ApiError && error.status === 401) handleError(error);
-        });
-      }, 250);
-    };
-    const offAll = connection.on("*", (data, type) => {
-      if (!REFETCH_ON.test(type)) return;
-      this.#patch(data as PanelEvent | null, type);
-      soon();
+    const queue = new RefreshQueue(250);
+    const soon = () => queue.add(this.#list);
+    const off = follow({
+      "job.created": (e) => {
+        // Queued: the app shows as deploying from the click on, not from when a worker picks it up.
+        if (e.kind === "deploy") this.#patch(e.appId, null, (a) => (a.status === "building" ? a : { ...a, status: "building" }));
+        soon();
+      },
+      "job.updated": soon,
+      "app.created": soon,
+      "app.updated": (e) => {
+        if (e.status) {
+          const status = e.status;
+          this.#patch(e.appId, e.app, (a) => ({ ...a, status }));
+        }
+        soon();
+      },
+      "app.deleted": (e) => {
+        this.remove(e.app);
+        soon();
+      },
+      "slot.updated": (e) => {
+        this.#patch(e.appId, e.app, (a) => this.#withSlot(a, e));
+        soon();
+      },
+      "release.updated": soon,
+      reconnected: soon,
     });
-    const offReconnect = connection.on(RECONNECTED, soon);
     return () => {
-      if (timer) clearTimeout(timer);
-      offAll();
-      offReconnect();
+      queue.dispose();
+      off();
     };
   }
 
-  #patch(event: PanelEvent | null, type: string): void {
-    if (!event || typeof event !== "object") return;
-    if (type === "app.deleted" && "app" in event && event.app) {
-      this.remove(event.app);
-      return;
-    }
-    const target =
-      "app" in event && event.app ? this.find(event.app) : "appId" in event && event.appId ? this.byId(event.appId) : undefined;
-    if (!target) return;
-    if (type === "app.updated" && "status" in event && event.status) target.status = event.status as AppStatus;
-    if (type === "job.created" && event.type === "job.created" && event.kind === "deploy" && target.status !== "building") {
-      // Queued: the app shows as deploying from the click on, not from when a worker picks it up.
-      target.status = "building";
-    }
-    if (event.type === "slot.updated" && target.slots) {
-      const slot = target.slots.find((s) => s.color === event.color);
-      if (slot) {
-        slot.state = event.state;
-        slot.releaseId = event.releaseId;
-      }
-      if (event.state === "live") target.liveColor = event.color;
-    }
+  #withSlot(app: App, e: EventOf<"slot.updated">): App {
+    return {
+      ...app,
+      slots: app.slots.map((s) => (s.color === e.color ? { ...s, state: e.state, releaseId: e.releaseId } : s)),
+      liveColor: e.state === "live" ? e.color : app.liveColor,
+    };
   }
 
-  async #fetch(): Promise<void> {
-    if (this.#phase !== "ready") this.#phase = "loading";
-    try {
-      this.#items = await listApps();
-      this.#error = null;
-      this.#phase = "ready";
-    } catch (error) {
-      this.#error = error instanceof ApiError ? error : new ApiError(0, "unknown", "Could not load apps.");
-      if (this.#phase !== "ready") this.#phase = "error";
-      throw error;
-    }
+  #patch(appId: string | null, name: string | null, change: (app: App) => App): void {
+    const target = (name ? this.find(name) : undefined) ?? this.byId(appId);
+    if (!target) return;
+    const next = change(target);
+    if (next !== target) this.#list.value = this.#list.value.map((a) => (a === target ? next : a));
   }
 }
 

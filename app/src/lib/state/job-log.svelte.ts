@@ -2,18 +2,22 @@
  * One job's log, followed live: `GET /jobs/:id` for the job and its steps, then the log stream
  * (`GET /jobs/:id/logs`, SSE) with `line` events (id = seq), `step` events and a final `end`.
  *
+ * Steps follow the step events exactly: the current step is the one the latest `job.step` event
+ * says is running, and timings are only ever the server's (each step's startedAt/finishedAt from
+ * `GET /jobs/:id`, fetched again after every step event), never the time an event arrived.
+ *
  * Lines live in a plain array that is never made reactive (100,000 proxied objects would make
  * every push slow); a `version` counter, bumped at most every 50 ms, tells views to redraw.
  */
 import { untrack } from "svelte";
 import { API_BASE, ApiError, getJob } from "#lib/api/client.ts";
 import { subscribe } from "#lib/api/sse.ts";
-import type { Job, JobStep, LogLine, StepStatus } from "#lib/api/types.ts";
+import type { EventOf, Job, JobStep, LogLine, StepStatus } from "#lib/api/types.ts";
+import { mergeSteps, type StepEvent } from "#lib/steps.ts";
 
 export type JobLogPhase = "loading" | "streaming" | "done" | "error";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
-const STEP_DONE = new Set<StepStatus>(["succeeded", "failed", "skipped", "cancelled"]);
 const FLUSH_MS = 50;
 
 export class JobLog {
@@ -23,7 +27,13 @@ export class JobLog {
 
   #version = $state(0);
   #job = $state<Job | null>(null);
-  #steps = $state<JobStep[]>([]);
+  /** The steps as the server last listed them. */
+  #listed = $state.raw<JobStep[]>([]);
+  /** The latest step event of each step, in the order they first arrived. */
+  #events = $state.raw<StepEvent[]>([]);
+  /** The step the latest step event said is running; null once that step finished. */
+  #current = $state<string | null>(null);
+  #steps = $derived.by(() => mergeSteps(this.#listed, this.#events));
   #phase = $state<JobLogPhase>("loading");
   #error = $state<ApiError | null>(null);
   #connected = $state(false);
@@ -31,6 +41,8 @@ export class JobLog {
   #lastSeq = 0;
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   #detailTimer: ReturnType<typeof setTimeout> | null = null;
+  #detailBusy = false;
+  #detailAgain = false;
   #stopStream: (() => void) | null = null;
   #controller = new AbortController();
   #closed = false;
@@ -50,6 +62,12 @@ export class JobLog {
 
   get steps(): JobStep[] {
     return this.#steps;
+  }
+
+  /** The running step: the one the latest step event named, or the server's running one before any event. */
+  get current(): string | null {
+    if (this.#events.length > 0) return this.#current;
+    return this.#listed.findLast((s) => s.status === "running")?.name ?? null;
   }
 
   get phase(): JobLogPhase {
@@ -97,7 +115,7 @@ export class JobLog {
       const detail = await getJob(this.jobId, { signal: this.#controller.signal });
       if (this.#closed) return;
       this.#job = detail.job;
-      this.#steps = detail.steps;
+      this.#listed = detail.steps;
     } catch (error) {
       if (this.#closed) return;
       this.#error = error instanceof ApiError ? error : new ApiError(0, "unknown", "Could not load this job.");
@@ -111,6 +129,8 @@ export class JobLog {
         onEvent: (type, data) => this.#onEvent(type, data),
         onStatus: (status) => {
           this.#connected = status === "open";
+          // Step events are not replayed: what happened before (or while disconnected) comes from the server.
+          if (status === "open") this.#scheduleDetail(0);
         },
       },
       { events: ["line", "step", "end"], resumeParam: "after", maxDelayMs: 8_000 },
@@ -126,8 +146,8 @@ export class JobLog {
       this.lines.push(line);
       this.#scheduleFlush();
     } else if (type === "step") {
-      const event = data as { step?: string; status?: StepStatus; position?: number };
-      if (event?.step && event.status) this.#applyStep(event.step, event.status, event.position);
+      const event = data as Partial<EventOf<"job.step">> | null;
+      if (event?.step && event.status) this.#applyStep(event.step, event.status, event.position ?? Number.MAX_SAFE_INTEGER);
       this.#scheduleDetail();
     } else if (type === "end") {
       // The server closes the stream after this: stop before the helper tries to reconnect.
@@ -142,29 +162,11 @@ export class JobLog {
     }
   }
 
-  #applyStep(name: string, status: StepStatus, position?: number): void {
-    const now = new Date().toISOString();
-    const i = this.#steps.findIndex((s) => s.name === name);
-    const base: JobStep =
-      i === -1
-        ? { name, status: "pending", message: null, startedAt: null, finishedAt: null, durationMs: null }
-        : (this.#steps[i] as JobStep);
-    const startedAt = base.startedAt ?? (status === "running" || STEP_DONE.has(status) ? now : null);
-    const finishedAt = STEP_DONE.has(status) ? (base.finishedAt ?? now) : null;
-    const next: JobStep = {
-      ...base,
-      status,
-      startedAt,
-      finishedAt,
-      durationMs: startedAt && finishedAt ? Date.parse(finishedAt) - Date.parse(startedAt) : null,
-    };
-    if (i === -1) {
-      const steps = [...this.#steps];
-      steps.splice(position !== undefined ? Math.min(position, steps.length) : steps.length, 0, next);
-      this.#steps = steps;
-    } else {
-      this.#steps[i] = next;
-    }
+  #applyStep(step: string, status: StepStatus, position: number): void {
+    const at = new Date().toISOString();
+    this.#events = [...this.#events.filter((e) => e.step !== step), { step, status, position, at }];
+    if (status === "running") this.#current = step;
+    else if (this.#current === step) this.#current = null;
     if (this.#job && this.#job.status === "queued") this.#job = { ...this.#job, status: "running" };
   }
 
@@ -178,27 +180,38 @@ export class JobLog {
     this.#version += 1;
   }
 
-  /** Server timings and messages for the steps, a moment after a step changed. */
-  #scheduleDetail(delay = 400): void {
-    if (this.#detailTimer) return;
-    this.#detailTimer = setTimeout(async () => {
-      this.#detailTimer = null;
-      try {
-        const detail = await getJob(this.jobId, { signal: this.#controller.signal });
-        if (this.#closed) return;
-        // Keep a step the stream already moved past what this (older) answer says.
-        if (!(this.#job && FINAL.has(this.#job.status) && !FINAL.has(detail.job.status))) this.#job = detail.job;
-        this.#steps = detail.steps.map((s) => {
-          const live = this.#steps.find((x) => x.name === s.name);
-          return live && rank(live.status) > rank(s.status) ? { ...s, status: live.status } : s;
-        });
-      } catch {
-        // The stream keeps going; timings arrive with the next step.
-      }
-    }, delay);
+  /**
+   * Server timings and messages for the steps, a moment after a step changed; at once when asked
+   * with no delay. A change while an answer is on its way asks again after it (that answer may be older).
+   */
+  #scheduleDetail(delay = 150): void {
+    if (this.#detailBusy) {
+      this.#detailAgain = true;
+      return;
+    }
+    if (this.#detailTimer) {
+      if (delay > 0) return;
+      clearTimeout(this.#detailTimer);
+    }
+    this.#detailTimer = setTimeout(() => void this.#fetchDetail(), delay);
   }
-}
 
-function rank(status: StepStatus): number {
-  return status === "pending" ? 0 : status === "running" ? 1 : 2;
+  async #fetchDetail(): Promise<void> {
+    this.#detailTimer = null;
+    this.#detailBusy = true;
+    try {
+      const detail = await getJob(this.jobId, { signal: this.#controller.signal });
+      if (this.#closed) return;
+      if (!(this.#job && FINAL.has(this.#job.status) && !FINAL.has(detail.job.status))) this.#job = detail.job;
+      this.#listed = detail.steps;
+    } catch {
+      // The stream keeps going; timings arrive with the next step.
+    } finally {
+      this.#detailBusy = false;
+      if (this.#detailAgain && !this.#closed) {
+        this.#detailAgain = false;
+        this.#scheduleDetail(0);
+      }
+    }
+  }
 }

@@ -2,8 +2,8 @@
  * Who is signed in, and whether the server still needs its first-run setup. Loaded once per page
  * load (`load()` is shared by every guard), then kept current by sign-in/out and `refresh()`.
  */
-import { ApiError, logout as apiLogout, me, setupStatus } from "#lib/api/client.ts";
-import type { User } from "#lib/api/types.ts";
+import { ApiError, logout as apiLogout, login, me, setup, setupStatus } from "#lib/api/client.ts";
+import type { LoginInput, SetupInput, User } from "#lib/api/types.ts";
 
 export type SessionPhase = "idle" | "loading" | "ready";
 
@@ -57,6 +57,20 @@ class Session {
     if (!user && this.#user) this.#expired = true;
     this.#user = user;
     this.#checkedAt = Date.now();
+    return user;
+  }
+
+  /** Signs in; throws the ApiError the form shows (wrong password, a code needed, rate limited). */
+  async login(input: LoginInput): Promise<User> {
+    const user = await login(input);
+    this.signedInAs(user);
+    return user;
+  }
+
+  /** Creates the owner account on a fresh server and signs in as it; throws the ApiError the form shows. */
+  async setup(input: SetupInput): Promise<User> {
+    const user = await setup(input);
+    this.signedInAs(user);
     return user;
   }
 

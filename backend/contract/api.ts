@@ -1,0 +1,391 @@
+/**
+ * What the REST API (`/api/v1`) answers and accepts, written once for the server (http/shapes.ts
+ * is typed against it) and the GUI (which imports it as `$contract`). Types and constants only:
+ * nothing here may import server code. Dates travel as ISO strings.
+ */
+
+export const ROLES = ["owner", "admin", "deployer", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const APP_STATUSES = ["new", "building", "live", "failed", "stopped", "crashed"] as const;
+export type AppStatus = (typeof APP_STATUSES)[number];
+
+export const SLOT_STATES = ["empty", "starting", "live", "standby", "draining", "stopped", "failed", "crashed"] as const;
+export type SlotState = (typeof SLOT_STATES)[number];
+
+export const SLOT_COLORS = ["blue", "green"] as const;
+export type SlotColor = (typeof SLOT_COLORS)[number];
+
+export const RUNTIMES = ["bun", "node", "static"] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+export const RELEASE_STATUSES = ["ready", "live", "standby", "retired", "failed", "rolled_back"] as const;
+export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+
+export const JOB_KINDS = ["deploy", "rollback", "restart", "stop", "configure-proxy", "self-update"] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const STEP_STATUSES = ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** An ISO 8601 date-time, as `Date.prototype.toISOString()` writes it. */
+export type IsoDate = string;
+
+// --- Users and sessions ---------------------------------------------------------------------------
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  createdAt: IsoDate;
+}
+
+export interface UserResponse {
+  user: User;
+}
+
+export interface Health {
+  status: "ok" | "error";
+  version: string;
+  revision?: string | null;
+  slot?: SlotColor | null;
+  database: "pglite" | "postgres";
+  message?: string;
+}
+
+export interface SetupStatus {
+  needed: boolean;
+}
+
+export interface SetupInput {
+  email: string;
+  password: string;
+  name: string;
+}
+
+export interface LoginInput {
+  email: string;
+  password: string;
+  totp?: string;
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: IsoDate;
+  lastUsedAt: IsoDate | null;
+  expiresAt: IsoDate | null;
+}
+
+export interface CreatedToken extends ApiToken {
+  /** The secret itself: shown once. */
+  token: string;
+}
+
+export interface AuditEntry {
+  id: number;
+  userId: string | null;
+  actor: string;
+  action: string;
+  target: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  details: Record<string, unknown> | null;
+  at: IsoDate;
+}
+
+// --- Apps, releases, slots ----------------------------------------------------------------------
+
+export interface Release {
+  id: string;
+  number: number;
+  commitSha: string;
+  commitMessage: string | null;
+  commitAuthor: string | null;
+  runtime: string;
+  status: ReleaseStatus;
+  healthy: boolean;
+  pinned: boolean;
+  pruned: boolean;
+  details: Record<string, unknown> | null;
+  createdAt: IsoDate;
+  liveAt: IsoDate | null;
+  /** Only in `GET /apps/:app/releases`. */
+  rollbackEligible?: boolean;
+}
+
+export interface SlotExit {
+  code: number | null;
+  signal: string | null;
+  at: IsoDate;
+}
+
+/** A slot as the app list shows it. */
+export interface SlotSummary {
+  color: SlotColor;
+  port: number | null;
+  state: SlotState;
+  releaseId: string | null;
+  /** The last exits of the slot's process (newest last), kept when it crash-loops. */
+  exits: SlotExit[] | null;
+}
+
+/** The slot's process as the runtime sees it now. */
+export interface SlotProcess {
+  state: "running" | "restarting" | "stopped" | "crashed";
+  pid: number | null;
+  releaseId: string | null;
+  port: number | null;
+  startedAt: IsoDate | null;
+  restarts: number;
+  lastExit: SlotExit | null;
+}
+
+/** `GET /apps/:app/slots`: a slot with its release, its last exits and the process. */
+export interface SlotDetail {
+  color: SlotColor;
+  port: number | null;
+  state: SlotState;
+  release: Release | null;
+  startedAt: IsoDate | null;
+  /** The last exits of the slot's process (newest last), kept when it crash-loops. */
+  exits: SlotExit[] | null;
+  process: SlotProcess | null;
+}
+
+/** Settings a user may change with `PATCH /apps/:app`. */
+export interface AppSettings {
+  repoUrl: string;
+  branch: string;
+  runtime: Runtime | null;
+  installCommand: string | null;
+  buildCommand: string | null;
+  startCommand: string | null;
+  healthPath: string;
+  healthTimeoutSec: number;
+  buildTimeoutSec: number;
+  healthIntervalMs: number;
+  healthSuccesses: number;
+  drainSeconds: number;
+  watchSeconds: number;
+  standbyTimeoutMin: number;
+  autoDeploy: boolean;
+  memoryMax: string | null;
+  cpuQuota: string | null;
+  /** Extra host names nginx routes to the live slot. */
+  domains: string[];
+}
+
+export interface App extends AppSettings {
+  id: string;
+  name: string;
+  status: AppStatus;
+  liveColor: SlotColor | null;
+  currentRelease: Release | null;
+  slots: SlotSummary[];
+  /** "owner/name" when created from GitHub; its webhook deploys every push. */
+  githubRepo: string | null;
+  webhook: { hookId: number | null; active: boolean } | null;
+  createdAt: IsoDate;
+  updatedAt: IsoDate;
+}
+
+export interface CreateAppInput extends Partial<AppSettings> {
+  name: string;
+  /** Any git URL; or, instead, a GitHub repository of the connected account. */
+  repoUrl?: string;
+  github?: { owner: string; repo: string };
+  deploy?: boolean;
+}
+
+// --- Jobs -----------------------------------------------------------------------------------------
+
+export interface Job {
+  id: string;
+  kind: JobKind;
+  appId: string | null;
+  status: JobStatus;
+  params: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  trigger: string;
+  createdAt: IsoDate;
+  startedAt: IsoDate | null;
+  finishedAt: IsoDate | null;
+  durationMs: number | null;
+}
+
+export interface JobStep {
+  name: string;
+  status: StepStatus;
+  message: string | null;
+  startedAt: IsoDate | null;
+  finishedAt: IsoDate | null;
+  durationMs: number | null;
+}
+
+/** `GET /jobs/:id`. */
+export interface JobDetail {
+  job: Job;
+  steps: JobStep[];
+}
+
+export interface LogLine {
+  seq: number;
+  step: string | null;
+  stream: "stdout" | "stderr" | "system";
+  line: string;
+  at: IsoDate;
+}
+
+// --- Environment ----------------------------------------------------------------------------------
+
+export interface EnvVar {
+  key: string;
+  value: string;
+  secret: boolean;
+}
+
+/** One row of `PUT /apps/:app/env`. */
+export interface EnvVarInput {
+  key: string;
+  value?: string;
+  secret: boolean;
+  keep?: boolean;
+}
+
+export interface EnvChange {
+  added: string[];
+  changed: string[];
+  removed: string[];
+}
+
+export interface EnvSaveResult {
+  vars: EnvVar[];
+  change: EnvChange;
+  deployNeeded: boolean;
+}
+
+// --- Errors ---------------------------------------------------------------------------------------
+
+/** The one error shape every endpoint uses. */
+export interface ApiErrorBody {
+  error: {
+    code: string;
+    message: string;
+    details?: unknown;
+  };
+}
+
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+// --- GitHub ---------------------------------------------------------------------------------------
+
+export interface GitHubStatus {
+  configured: boolean;
+  howToEnable?: string;
+  callbackUrl: string;
+  allowSignup: boolean;
+  connected: boolean;
+  reconnectNeeded: boolean;
+  account: { login: string; name: string | null; avatarUrl: string | null; scopes: string } | null;
+}
+
+export interface GitHubRepo {
+  fullName: string;
+  owner: string;
+  name: string;
+  private: boolean;
+  defaultBranch: string;
+  cloneUrl: string;
+  description: string | null;
+  pushedAt: IsoDate | null;
+}
+
+export interface GitHubRepoPage {
+  repos: GitHubRepo[];
+  page: number;
+  total: number;
+  nextPage: number | null;
+}
+
+export interface GitHubBranches {
+  defaultBranch: string;
+  branches: Array<{ name: string; sha: string }>;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  deliveryId: string;
+  event: string;
+  outcome: string;
+  jobId: string | null;
+  ref: string | null;
+  commitSha: string | null;
+  commitMessage: string | null;
+  commitAuthor: string | null;
+  verified: boolean;
+  redeliverable: boolean;
+  receivedAt: IsoDate;
+}
+
+export interface WebhookHealth {
+  repo: string | null;
+  autoDeploy: boolean;
+  hookId: number | null;
+  hook: { id: number; url: string; events: string[]; active: boolean } | null;
+  problem: string | null;
+  lastDelivery: WebhookDelivery | null;
+}
+
+// --- Self-update ----------------------------------------------------------------------------------
+
+/** A commit of the panel's source newer than the running version. */
+export interface UpdateCommit {
+  revision: string;
+  subject: string;
+  author: string;
+  date: string;
+  tags: string[];
+}
+
+/** A panel version kept on disk for a manual rollback. */
+export interface KeptVersion {
+  revision: string;
+  installedAt: IsoDate;
+  current: boolean;
+}
+
+export interface SelfUpdateResult {
+  from?: string;
+  to?: string;
+  /** The new version failed its health check or its first minute, and the previous one took over again. */
+  reverted?: boolean;
+  reason?: string;
+}
+
+/** `GET /system/update`: what runs, what could run next, and what can be gone back to. */
+export interface SelfUpdate {
+  /** False where the panel cannot replace itself (e.g. local mode); `reason` says why. */
+  supported: boolean;
+  reason: string | null;
+  current: { version: string; revision: string | null; slot: SlotColor | null; startedAt: IsoDate };
+  source: { url: string; branch: string } | null;
+  /** Commits newer than the running one, newest first: the changelog. */
+  available: UpdateCommit[];
+  kept: KeptVersion[];
+  /** The latest self-update job. */
+  job: Job | null;
+  /** When the source was last fetched. */
+  checkedAt: IsoDate;
+  /** Why the source could not be checked; everything else is still valid. */
+  error: string | null;
+}
