@@ -96,10 +96,7 @@ export type Intent =
  * What reconciliation does with an app after a crash, decided from what really runs.
  * `routed` is the slot nginx's live link points at; `running` says which slots' processes are up.
  */
-export type Repair =
-  | { action: "keep"; live: "blue" | "green" }
-  | { action: "route"; live: "blue" | "green" }
-  | { action: "down" };
+export type Repair = { action: "keep"; live: "blue" | "green" } | { action: "route"; live: "blue" | "green" } | { action: "down" };
 
 export function decideRepair(input: {
   routed: "blue" | "green" | null;

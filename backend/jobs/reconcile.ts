@@ -39,16 +39,13 @@ export async function reconcileSlots(services: Services, recovered: Job[] = []):
     // Another panel's job is changing this app right now: its job owns the truth.
     if (busy.has(app.id)) continue;
     const own = slotRows.filter((s) => s.appId === app.id);
-    const status = Object.fromEntries(await Promise.all(COLORS.map(async (c) => [c, await runtime.status(app.name, c)] as const))) as Record<
-      Color,
-      Awaited<ReturnType<typeof runtime.status>>
-    >;
+    const status = Object.fromEntries(
+      await Promise.all(COLORS.map(async (c) => [c, await runtime.status(app.name, c)] as const)),
+    ) as Record<Color, Awaited<ReturnType<typeof runtime.status>>>;
     const running = { blue: isUp(status.blue.state), green: isUp(status.green.state) };
     const recordedLive = own.find((s) => s.state === "live")?.color ?? null;
     const appIntents = intents.get(app.id) ?? [];
-    const switching = appIntents.find((i) => i.step === "switch" || i.step === "revert") as
-      | { to: Color; from: Color | null }
-      | undefined;
+    const switching = appIntents.find((i) => i.step === "switch" || i.step === "revert") as { to: Color; from: Color | null } | undefined;
     const routed = proxy.enabled ? proxy.liveColor(app.name) : recordedLive;
     const repair = decideRepair({ routed, running, recordedLive, switching: switching ?? null });
     const live = repair.action === "down" ? null : repair.live;

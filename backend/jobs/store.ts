@@ -175,7 +175,10 @@ export async function recordTruth(
     if (liveRelease) {
       const [release] = await tx.select().from(releases).where(eq(releases.id, liveRelease));
       if (release && release.status !== "live") {
-        await tx.update(releases).set({ status: "live", healthy: true, liveAt: release.liveAt ?? new Date() }).where(eq(releases.id, liveRelease));
+        await tx
+          .update(releases)
+          .set({ status: "live", healthy: true, liveAt: release.liveAt ?? new Date() })
+          .where(eq(releases.id, liveRelease));
         await tx
           .update(releases)
           .set({ status: "retired" })
@@ -184,11 +187,7 @@ export async function recordTruth(
         changed++;
       }
     }
-    const status: AppStatus = input.live
-      ? "live"
-      : app.status === "live" || app.status === "building"
-        ? "stopped"
-        : app.status;
+    const status: AppStatus = input.live ? "live" : app.status === "live" || app.status === "building" ? "stopped" : app.status;
     if (status !== app.status) {
       await tx.update(apps).set({ status, updatedAt: new Date() }).where(eq(apps.id, app.id));
       emit({ type: "app.updated", appId: app.id, app: app.name, status });
@@ -250,7 +249,10 @@ export async function updateBuild(s: S, buildId: string, values: Partial<typeof 
 export async function createRelease(s: S, values: Omit<typeof releases.$inferInsert, "number">): Promise<Release> {
   return write(s, async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, values.appId)).for("update");
-    const [top] = await tx.select({ n: max(releases.number) }).from(releases).where(eq(releases.appId, values.appId));
+    const [top] = await tx
+      .select({ n: max(releases.number) })
+      .from(releases)
+      .where(eq(releases.appId, values.appId));
     const [row] = await tx
       .insert(releases)
       .values({ ...values, number: (top?.n ?? 0) + 1 })
@@ -286,20 +288,26 @@ function jobEvent(job: Job, type: "job.created" | "job.updated", appName?: strin
   return { type, jobId: job.id, appId: job.appId, app: appName ?? null, kind: job.kind, status: job.status };
 }
 
+function jobValues(input: NewJob): typeof jobs.$inferInsert {
+  return {
+    kind: input.kind,
+    appId: input.appId,
+    params: input.params ?? {},
+    createdBy: input.createdBy ?? null,
+    trigger: input.trigger ?? "api",
+  };
+}
+
+async function insertWithSteps(tx: Tx, values: typeof jobs.$inferInsert, stepNames: string[]): Promise<Job> {
+  const [row] = await tx.insert(jobs).values(values).returning();
+  const job = row as Job;
+  if (stepNames.length > 0) await tx.insert(jobSteps).values(stepNames.map((name, position) => ({ jobId: job.id, position, name })));
+  return job;
+}
+
 export async function insertJob(s: S, input: NewJob, stepNames: string[], appName?: string | null): Promise<Job> {
   return write(s, async (tx, emit) => {
-    const [row] = await tx
-      .insert(jobs)
-      .values({
-        kind: input.kind,
-        appId: input.appId,
-        params: input.params ?? {},
-        createdBy: input.createdBy ?? null,
-        trigger: input.trigger ?? "api",
-      })
-      .returning();
-    const job = row as Job;
-    if (stepNames.length > 0) await tx.insert(jobSteps).values(stepNames.map((name, position) => ({ jobId: job.id, position, name })));
+    const job = await insertWithSteps(tx, jobValues(input), stepNames);
     emit(jobEvent(job, "job.created", appName));
     return job;
   });
@@ -328,24 +336,7 @@ export async function insertRunningJob(
         if (waiting) return null;
       }
       const now = new Date();
-      const [row] = await tx
-        .insert(jobs)
-        .values({
-          kind: input.kind,
-          appId: input.appId,
-          params: input.params ?? {},
-          createdBy: input.createdBy ?? null,
-          trigger: input.trigger ?? "api",
-          status: "running",
-          startedAt: now,
-          heartbeatAt: now,
-          workerId,
-          intent,
-        })
-        .returning();
-      const job = row as Job;
-      if (stepNames.length > 0) await tx.insert(jobSteps).values(stepNames.map((name, position) => ({ jobId: job.id, position, name })));
-      return job;
+      return insertWithSteps(tx, { ...jobValues(input), status: "running", startedAt: now, heartbeatAt: now, workerId, intent }, stepNames);
     });
   } catch (error) {
     if (isUniqueViolation(error)) return null;
@@ -406,10 +397,7 @@ export async function setStep(s: S, jobId: string, name: string, status: StepSta
     const rows = await tx.select().from(jobSteps).where(eq(jobSteps.jobId, jobId)).orderBy(asc(jobSteps.position)).for("update");
     let row = rows.find((r) => r.name === name);
     if (!row) {
-      [row] = await tx
-        .insert(jobSteps)
-        .values({ jobId, position: rows.length, name })
-        .returning();
+      [row] = await tx.insert(jobSteps).values({ jobId, position: rows.length, name }).returning();
     }
     await tx
       .update(jobSteps)

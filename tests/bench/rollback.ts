@@ -75,7 +75,9 @@ async function measure(): Promise<{ warm: number[]; cold: number[] }> {
     await job("deploy");
     const cold: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const rel = (await releases()).filter((r: { rollbackEligible: boolean; status: string }) => r.rollbackEligible && r.status === "retired").at(-1);
+      const rel = (await releases())
+        .filter((r: { rollbackEligible: boolean; status: string }) => r.rollbackEligible && r.status === "retired")
+        .at(-1);
       const seen = await watchFor(url, host, rel.commitMessage);
       const t0 = now();
       const res = await api.request("POST", "/api/v1/apps/rb/rollback", { cookie, body: { releaseId: rel.id } });

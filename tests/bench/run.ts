@@ -2,12 +2,13 @@
 /**
  * Benchmarks: prints figures and rewrites docs/benchmarks.md.
  *   bun tests/bench/run.ts            all
- *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, gui); the rest of the file is kept
+ *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, rollback, gui); the rest of the file is kept
  */
 import { deployBench } from "./deploy.ts";
 import { BENCHMARKS_FILE, writeSections } from "./file.ts";
 import { guiBench } from "./gui.ts";
 import { memoryBench } from "./memory.ts";
+import { rollbackBench } from "./rollback.ts";
 import { switchBench } from "./switch.ts";
 
 const wanted = new Set(process.argv.slice(2));
@@ -15,6 +16,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ["memory", memoryBench],
   ["deploy", deployBench],
   ["switch", switchBench],
+  ["rollback", rollbackBench],
   ["gui", guiBench],
 ];
 

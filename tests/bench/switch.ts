@@ -47,17 +47,6 @@ async function job(api: TestApi, cookie: string, path: string, body: unknown = {
   return done;
 }
 
-/** Polls through nginx (fresh connections) until the app answers `version`; ms from `t0`. */
-async function until(url: string, host: string, version: string, t0: number): Promise<number> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`nginx never answered ${version}`);
-    const res = await fetch(url, { headers: { host, connection: "close" }, keepalive: false });
-    if ((await res.text()) === version) return performance.now() - t0;
-    await Bun.sleep(2);
-  }
-}
-
 export async function switchBench(): Promise<string> {
   const api = await createTestApi({ background: true });
   const cookie = await api.setupOwner();
@@ -107,25 +96,6 @@ export async function switchBench(): Promise<string> {
     }
     await api.services.proxy.configureApp("bg", { serverNames: [], preview: true });
 
-    const warm: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const rel = (await api.request("GET", "/api/v1/apps/bg/releases", { cookie })).body.releases.find(
-        (r: { status: string }) => r.status === "standby",
-      );
-      const t0 = performance.now();
-      const res = await api.request("POST", "/api/v1/apps/bg/rollback", { cookie, body: { releaseId: rel.id } });
-      warm.push(await until(url, host, rel.commitMessage, t0));
-      await api.services.orchestrator.waitFor(res.body.job.id);
-    }
-    const cold: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const all = (await api.request("GET", "/api/v1/apps/bg/releases", { cookie })).body.releases;
-      const rel = all.filter((r: { rollbackEligible: boolean; status: string }) => r.rollbackEligible && r.status === "retired").at(-1);
-      const t0 = performance.now();
-      const res = await api.request("POST", "/api/v1/apps/bg/rollback", { cookie, body: { releaseId: rel.id } });
-      cold.push(await until(url, host, rel.commitMessage, t0));
-      await api.services.orchestrator.waitFor(res.body.job.id);
-    }
     lines.push(`## Blue-green switch through nginx
 
 Load: \`wrk -t2 -c50\` through the panel's nginx to a Bun app for ${LOAD_SECONDS} s while ${SWITCHES} switches happen
@@ -139,8 +109,8 @@ ${underLoad.join("\n")}
 | latency | median | max |
 | --- | --- | --- |
 | switch: health passed → traffic on the new slot (symlink + confirming request through nginx), ${switchMs.length} switches | ${fmt(median(switchMs))} | ${fmt(Math.max(...switchMs))} |
-| rollback to the warm standby: \`POST /rollback\` → nginx answers with the old version, ${warm.length} runs | ${fmt(median(warm))} | ${fmt(Math.max(...warm))} |
-| rollback to a cold release (start → health → switch), ${cold.length} runs | ${fmt(median(cold))} | ${fmt(Math.max(...cold))} |`);
+
+Rollback latency, on PGlite and PostgreSQL, is in the Rollback section.`);
   } finally {
     await api.close();
     repo.cleanup();

@@ -64,7 +64,10 @@ describe(`panel killed at every step of a deploy (${TEST_DB})`, () => {
     };
     const throughNginx = async (): Promise<string | null> => {
       try {
-        const res = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: "phoenix.localhost" }, signal: AbortSignal.timeout(1_000) });
+        const res = await fetch(`http://127.0.0.1:${proxyPort}/`, {
+          headers: { host: "phoenix.localhost" },
+          signal: AbortSignal.timeout(1_000),
+        });
         return res.status === 200 ? await res.text() : null;
       } catch {
         return null;
@@ -78,7 +81,11 @@ describe(`panel killed at every step of a deploy (${TEST_DB})`, () => {
       return JSON.stringify({
         nginx: res instanceof Error ? res.message : `${res.status} ${await res.text()}`,
         app: app?.body?.app?.status,
-        slots: slots?.body?.slots?.map((s: { color: string; state: string; process: { state: string } }) => [s.color, s.state, s.process.state]),
+        slots: slots?.body?.slots?.map((s: { color: string; state: string; process: { state: string } }) => [
+          s.color,
+          s.state,
+          s.process.state,
+        ]),
       });
     };
     const waitJob = (id: string) =>

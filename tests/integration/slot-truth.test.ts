@@ -94,4 +94,47 @@ setTimeout(() => process.exit(0), 15_000);
     const app = (await api.request("GET", "/api/v1/apps/squat", { cookie })).body.app;
     expect(app.liveColor).toBeNull();
   });
+
+  test("the confirmation through nginx reaches the new slot, not a kept-alive connection to the old one", async () => {
+    // v2 is healthy on its own port but answers 500 to anything that came through nginx; v1
+    // answers everything. Keep-alive traffic keeps nginx's upstream connections to v1 busy.
+    const v2 = `const version = "v2";
+Bun.serve({ port: Number(process.env.PORT), hostname: "127.0.0.1", fetch: (req) =>
+  req.headers.get("x-forwarded-for") ? new Response("through nginx", { status: 500 }) : new Response(version) });
+`;
+    const repo = await createRepo(bunApp("v1"));
+    repos.push(repo);
+    const created = await api.request("POST", "/api/v1/apps", {
+      cookie,
+      body: { name: "confirm", repoUrl: repo.url, healthTimeoutSec: 10, watchSeconds: 0, drainSeconds: 1 },
+    });
+    expect(created.status).toBe(201);
+    const first = await api.request("POST", "/api/v1/apps/confirm/deploy", { cookie, body: {} });
+    expect((await api.services.orchestrator.waitFor(first.body.job.id, 120_000)).status).toBe("succeeded");
+    const url = `http://127.0.0.1:${api.config.proxyPort}/`;
+    let stop = false;
+    const answers = new Map<string, number>();
+    const load = (async () => {
+      while (!stop) {
+        const res = await fetch(url, { headers: { host: "confirm.localhost" } }).catch(() => null);
+        const text = res ? await res.text() : "error";
+        answers.set(text, (answers.get(text) ?? 0) + 1);
+      }
+    })();
+    await repo.commit({ "server.ts": v2 }, "v2");
+    const second = await api.request("POST", "/api/v1/apps/confirm/deploy", { cookie, body: {} });
+    const job = await api.services.orchestrator.waitFor(second.body.job.id, 120_000);
+    stop = true;
+    await load;
+    expect(job.status).toBe("failed");
+    expect(job.error).toContain("Through nginx");
+    expect(job.error).toContain("answered 500");
+    expect(job.error).toContain("traffic was moved back");
+    // v1 served before and after; the moment traffic was on v2 was taken back.
+    expect(await (await fetch(url, { headers: { host: "confirm.localhost" } })).text()).toBe("v1");
+    expect(answers.get("error") ?? 0).toBe(0);
+    const app = (await api.request("GET", "/api/v1/apps/confirm", { cookie })).body.app;
+    expect(app.currentRelease.commitMessage).not.toBe("v2");
+    expect(app.slots.filter((s: { state: string }) => s.state === "live")).toHaveLength(1);
+  });
 });

@@ -219,11 +219,15 @@ export async function bootContainer(base: string): Promise<Container> {
       if (Date.now() > deadline) throw new Error("the container did not start");
       const children = (await run(["ps", "-o", "pid=", "--ppid", String(nspawn.pid)])).stdout.trim().split(/\s+/).filter(Boolean);
       for (const pid of children) {
-        if (
-          readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/usr/lib/systemd/systemd") ||
-          readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "systemd"
-        )
-          leader = Number(pid);
+        // A short-lived child may be gone by the time its files are read.
+        const read = (file: string) => {
+          try {
+            return readFileSync(`/proc/${pid}/${file}`, "utf8");
+          } catch {
+            return "";
+          }
+        };
+        if (read("cmdline").startsWith("/usr/lib/systemd/systemd") || read("comm").trim() === "systemd") leader = Number(pid);
       }
       if (!leader) await Bun.sleep(100);
     }

@@ -61,6 +61,13 @@ ${Object.entries(figures)
     }
   }, MINUTE);
 
+  const oldPanelStopped = async (slot: string) => {
+    const deadline = Date.now() + MINUTE;
+    while ((await box.sh(`systemctl is-active switchyard@${slot}.service || true`)).trim() === "active") {
+      if (Date.now() > deadline) throw new Error(`switchyard@${slot} still running a minute after the update`);
+      await Bun.sleep(200);
+    }
+  };
   const panelPid = async (slot = "blue") => Number((await box.sh(`systemctl show -p MainPID --value switchyard@${slot}.service`)).trim());
 
   async function api(
@@ -347,12 +354,13 @@ ${Object.entries(figures)
       const started = performance.now();
       const result = await selfUpdate();
       figures["self-update (fetch, install, build, switch, 60 s watch)"] = `${((performance.now() - started) / 1000).toFixed(0)} s`;
-      await Bun.sleep(3_000); // the old panel stops after the job's outcome is saved
+      // The old panel stops after the job's outcome is saved; the load goes on until it has.
+      await oldPanelStopped("blue");
       const counts = await load.stop();
       expect(result.job.status).toBe("succeeded");
       expect(result.job.result).toMatchObject({ from: before.body.revision, to: target, slot: "green", reverted: false });
       expect(result.steps.map((st: { name: string; status: string }) => `${st.name}:${st.status}`)).toEqual(
-        ["fetch", "install", "build", "migrate", "start", "health", "switch", "watch", "retain"].map((n) => `${n}:succeeded`),
+        ["fetch", "install", "build", "migrate", "start", "health", "switch", "drain", "watch", "retain"].map((n) => `${n}:succeeded`),
       );
       expect(counts.failures).toEqual([]);
       expect(counts.panel).toBeGreaterThan(100);
@@ -431,7 +439,7 @@ ${Object.entries(figures)
           if (Date.now() > deadline) throw new Error(`rollback still ${job?.status}`);
           await Bun.sleep(1_000);
         }
-        await Bun.sleep(3_000);
+        await oldPanelStopped("green");
         const counts = await load.stop();
         if (job.status !== "succeeded") console.log(await jobLog(job.id));
         expect(job).toMatchObject({ status: "succeeded", params: { rollback: true }, result: { from: running, to: first, slot: "blue" } });

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { SLOT_STATES } from "../../backend/db/schema/slots.ts";
 import {
   canSlot,
   decideRepair,
@@ -7,7 +8,6 @@ import {
   SLOT_TRANSITIONS,
   slotTransition,
 } from "../../backend/domain/deploy-state.ts";
-import { SLOT_STATES } from "../../backend/db/schema/slots.ts";
 
 describe("slot and release transitions", () => {
   test("a deploy's path: starting → live, the old live → standby", () => {
@@ -54,7 +54,12 @@ describe("reconciliation after a crash", () => {
   });
   test("traffic on a slot that is not running moves to the running one", () => {
     expect(
-      decideRepair({ routed: "green", running: { blue: true, green: false }, recordedLive: "blue", switching: { to: "green", from: "blue" } }),
+      decideRepair({
+        routed: "green",
+        running: { blue: true, green: false },
+        recordedLive: "blue",
+        switching: { to: "green", from: "blue" },
+      }),
     ).toEqual({ action: "route", live: "blue" });
   });
   test("nothing running: the app is down", () => {

@@ -185,3 +185,26 @@ export function socketLinks(paths: ProxyPaths): Pick<AppProxy, "switchTo" | "liv
     },
   };
 }
+
+/**
+ * Writes an app's file, tests the whole configuration and reloads; when nginx refuses, the
+ * previous text is put back (or the new file removed) and nginx reloaded onto it, when it runs.
+ */
+export async function installAppFile(
+  file: string,
+  text: string,
+  previous: string | null,
+  nginx: { exec(action: "test"): Promise<void>; reload(): Promise<void> },
+  running: () => boolean,
+): Promise<void> {
+  writeFileAtomic(file, text);
+  try {
+    await nginx.exec("test");
+    await nginx.reload();
+  } catch (error) {
+    if (previous === null) rmSync(file, { force: true });
+    else writeFileAtomic(file, previous);
+    if (running()) await nginx.reload().catch(() => {});
+    throw error;
+  }
+}

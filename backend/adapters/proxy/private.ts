@@ -4,7 +4,17 @@ import { buildMainConfig, nginxArgv } from "../../commands/nginx.ts";
 import type { Logger } from "../../log.ts";
 import { writeFileAtomic } from "../files.ts";
 import type { Privilege } from "../privilege.ts";
-import { type AppProxy, appConfigText, createReloader, findNginx, NginxError, NO_NGINX, proxyPaths, socketLinks } from "./common.ts";
+import {
+  type AppProxy,
+  appConfigText,
+  createReloader,
+  findNginx,
+  installAppFile,
+  NginxError,
+  NO_NGINX,
+  proxyPaths,
+  socketLinks,
+} from "./common.ts";
 
 export interface PrivateProxyOptions {
   dataDir: string;
@@ -110,16 +120,7 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy {
       const text = appConfigText(app, options, { host, port: o.port, paths });
       const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
       if (previous === text && running()) return;
-      writeFileAtomic(file, text);
-      try {
-        await nginx.exec("test");
-        await nginx.reload();
-      } catch (error) {
-        if (previous === null) rmSync(file, { force: true });
-        else writeFileAtomic(file, previous);
-        if (running()) await nginx.reload().catch(() => {});
-        throw error;
-      }
+      await installAppFile(file, text, previous, nginx, running);
     },
     async removeApp(app) {
       const file = join(confDir, `${app}.conf`);

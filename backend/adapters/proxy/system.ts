@@ -1,9 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../log.ts";
-import { writeFileAtomic } from "../files.ts";
 import { HelperError, type Privilege } from "../privilege.ts";
-import { type AppProxy, appConfigText, createReloader, findNginx, NginxError, NO_NGINX, proxyPaths, socketLinks } from "./common.ts";
+import {
+  type AppProxy,
+  appConfigText,
+  createReloader,
+  findNginx,
+  installAppFile,
+  NginxError,
+  NO_NGINX,
+  proxyPaths,
+  socketLinks,
+} from "./common.ts";
 
 export interface SystemProxyOptions {
   dataDir: string;
@@ -74,16 +83,7 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
       const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
       if (previous === text) return;
       if (!o.privilege.root) return helper(["nginx-install", app], text);
-      writeFileAtomic(file, text);
-      try {
-        await nginx.exec("test");
-        await nginx.reload();
-      } catch (error) {
-        if (previous === null) rmSync(file, { force: true });
-        else writeFileAtomic(file, previous);
-        await nginx.reload().catch(() => {});
-        throw error;
-      }
+      await installAppFile(file, text, previous, nginx, () => true);
     },
     async removeApp(app) {
       const file = join(confDir, `${app}.conf`);

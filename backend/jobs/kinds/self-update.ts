@@ -8,17 +8,17 @@
 import { join } from "node:path";
 import { and, eq, inArray } from "drizzle-orm";
 import { run } from "../../adapters/exec.ts";
-import { exists } from "../../adapters/release-store.ts";
 import { createPanelHost, type PanelHost } from "../../adapters/panel.ts";
-import { runSteps, type Step } from "../runner.ts";
-import { goLiveOver } from "../steps/go-live.ts";
-import { type PanelGoLive, panelTarget } from "../targets/panel.ts";
+import { exists } from "../../adapters/release-store.ts";
 import { type Config, REVISION } from "../../config.ts";
 import type { Db } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema/index.ts";
 import { otherSlot, type PanelSlot, REVISION_PATTERN } from "../../domain/panel-update.ts";
 import type { Services } from "../../services.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
+import { runSteps, type Step } from "../runner.ts";
+import { goLiveOver } from "../steps/go-live.ts";
+import { type PanelGoLive, panelTarget } from "../targets/panel.ts";
 
 const SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt";
 

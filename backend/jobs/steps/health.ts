@@ -32,6 +32,8 @@ export const healthStep: Step<GoLive> = {
       }
       await Bun.sleep(intervalMs);
     }
-    throw new JobFailed(`${g.target.label} did not become healthy within ${Math.round(timeoutMs / 1000)} s (last: ${last || "no answer"}).`);
+    throw new JobFailed(
+      `${g.target.label} did not become healthy within ${Math.round(timeoutMs / 1000)} s (last: ${last || "no answer"}).`,
+    );
   },
 };

@@ -9,4 +9,3 @@ export const retainStep: Step<GoLive> = {
     await ctx.intend(null);
   },
 };
-

@@ -3,10 +3,10 @@
  * the runtime, traffic through the proxy's live symlink, rows through the deploy-state store.
  */
 import { checkListener } from "../../adapters/listener.ts";
-import { confirmHostname } from "../../commands/nginx.ts";
 import { isHealthyStatus, probeHttp } from "../../adapters/probe.ts";
 import { readEnvSnapshot, removeRelease, writeEnvSnapshot } from "../../adapters/release-store.ts";
 import { type Color, otherColor } from "../../adapters/runtime/types.ts";
+import { confirmHostname } from "../../commands/nginx.ts";
 import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { hasQueuedJob } from "../../db/queries/jobs-state.ts";
@@ -16,12 +16,11 @@ import { parseEnvFile, renderEnvFile } from "../../domain/env.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
 import type { Services } from "../../services.ts";
-import type { JobContext } from "../orchestrator.ts";
 import { appPaths } from "../paths.ts";
 import * as store from "../store.ts";
 import { toolsPath } from "../tools.ts";
+import { type AccessLogFollower, openAccessLog } from "./access.ts";
 import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
-import { openAccessLog, type AccessLogFollower } from "./access.ts";
 
 /** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
 export async function planGoLive(services: Services, app: App, release: Release): Promise<GoLive> {
@@ -114,7 +113,10 @@ export function appTarget(services: Services, app: App, release: Release, from: 
       const url = `http://127.0.0.1:${port}${app.healthPath}`;
       const answer = await probeHttp(url);
       if ("error" in answer) {
-        return { ok: false, problem: `${url} ${answer.error === "timeout" ? "did not answer within 2 s" : "is not accepting connections yet"}` };
+        return {
+          ok: false,
+          problem: `${url} ${answer.error === "timeout" ? "did not answer within 2 s" : "is not accepting connections yet"}`,
+        };
       }
       if (!isHealthyStatus(answer.status)) return { ok: false, problem: `${url} answered ${answer.status}` };
       if (status.pid === null) return { ok: false, problem: `${url} answered, but the slot's process is not known yet` };
@@ -183,7 +185,13 @@ export function appTarget(services: Services, app: App, release: Release, from: 
         return {
           revert: {
             reason: verdict.reason,
-            details: { autoRolledBack: true, reason: verdict.reason, before: verdict.before, after: verdict.after, at: new Date().toISOString() },
+            details: {
+              autoRolledBack: true,
+              reason: verdict.reason,
+              before: verdict.before,
+              after: verdict.after,
+              at: new Date().toISOString(),
+            },
           },
           summary: verdict.reason,
         };

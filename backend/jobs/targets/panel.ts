@@ -81,7 +81,9 @@ export function panelTarget(host: PanelHost, revision: string, from: string | nu
     },
 
     async drain(ctx, g) {
-      ctx.log(`nginx opens new connections to the ${g.to} panel; the ${g.from} panel finishes what it has in flight and stays up for the watch.`);
+      ctx.log(
+        `nginx opens new connections to the ${g.to} panel; the ${g.from} panel finishes what it has in flight and stays up for the watch.`,
+      );
     },
 
     async look(_ctx, g): Promise<WatchLook> {
@@ -106,9 +108,7 @@ export function panelTarget(host: PanelHost, revision: string, from: string | nu
     },
 
     async retain(ctx, g) {
-      const inUse = [revision, g.from ? host.slotRevision(g.from) : null, host.slotRevision(g.to)].filter(
-        (r): r is string => r !== null,
-      );
+      const inUse = [revision, g.from ? host.slotRevision(g.from) : null, host.slotRevision(g.to)].filter((r): r is string => r !== null);
       for (const old of panelReleasesToPrune(host.releases(), inUse)) {
         host.removeRelease(old);
         ctx.log(`Removed version ${old} (older than the kept ones).`);
