@@ -5,7 +5,7 @@
  * pair with NAT), so its ports 80, 3000 and 5432 never meet the host's.
  */
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { withFileLock } from "../helpers/lock.ts";
 
@@ -139,6 +139,41 @@ export interface Container {
   stop(): Promise<void>;
 }
 
+/**
+ * Each booted container takes a /30 of 10.231.0.0/16 of its own: a claim is a directory made
+ * atomically (mkdir), holding the claiming process's pid, so two suites on one machine never pick
+ * the same one; a claim whose process is gone is taken over.
+ */
+const NET_CLAIMS = "/run/switchyard-test-net";
+
+function claimSubnet(): number {
+  mkdirSync(NET_CLAIMS, { recursive: true });
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const subnet = 1 + Math.floor(Math.random() * 250);
+    const dir = join(NET_CLAIMS, String(subnet));
+    try {
+      mkdirSync(dir);
+    } catch {
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(dir, "pid"), "utf8").trim() || "0");
+      } catch {}
+      // Being claimed this instant (no pid yet), or held by a live process: another one.
+      if (owner && !existsSync(`/proc/${owner}`)) rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
+    writeFileSync(join(dir, "pid"), `${process.pid}\n`);
+    return subnet;
+  }
+  throw new Error("no free test subnet in 10.231.0.0/16");
+}
+
+/** Gives the subnet back; resolves with how many other claims are still held. */
+function releaseSubnet(subnet: number): number {
+  rmSync(join(NET_CLAIMS, String(subnet)), { recursive: true, force: true });
+  return readdirSync(NET_CLAIMS).filter((e) => /^\d+$/.test(e)).length;
+}
+
 const CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Copies the base root and boots it; resolves once systemd says the system is up. */
@@ -146,7 +181,7 @@ export async function bootContainer(base: string): Promise<Container> {
   const work = mkdtempSync("/var/tmp/sy-system-");
   const root = join(work, "root");
   await must(["cp", "-a", "--reflink=auto", base, root]);
-  const subnet = 1 + Math.floor(Math.random() * 250);
+  const subnet = claimSubnet();
   const hostIp = `10.231.${subnet}.1`;
   const ip = `10.231.${subnet}.2`;
   const name = `sy${subnet}x${Math.floor(Math.random() * 1000)}`;
@@ -157,7 +192,11 @@ export async function bootContainer(base: string): Promise<Container> {
   );
   const table = `sy_system_${subnet}`;
   const forwardFile = "/proc/sys/net/ipv4/ip_forward";
-  const forwardBefore = readFileSync(forwardFile, "utf8").trim();
+  // The first run to claim a subnet records ip_forward as it was; the last one to leave puts it back.
+  const forwardBefore = existsSync(join(NET_CLAIMS, "forward-before"))
+    ? readFileSync(join(NET_CLAIMS, "forward-before"), "utf8").trim()
+    : readFileSync(forwardFile, "utf8").trim();
+  writeFileSync(join(NET_CLAIMS, "forward-before"), `${forwardBefore}\n`);
   let leader = 0;
 
   const exec: Container["exec"] = (argv, options = {}) =>
@@ -203,7 +242,10 @@ export async function bootContainer(base: string): Promise<Container> {
       await nspawn.exited;
     }
     await run(["nft", "delete", "table", "ip", table]);
-    writeFileSync(forwardFile, `${forwardBefore}\n`);
+    if (releaseSubnet(subnet) === 0) {
+      writeFileSync(forwardFile, `${forwardBefore}\n`);
+      rmSync(join(NET_CLAIMS, "forward-before"), { force: true });
+    }
     // Never delete through a mount (a bind-mounted /dev would take the host's device nodes with it).
     const mounted = readFileSync("/proc/self/mountinfo", "utf8")
       .split("\n")
