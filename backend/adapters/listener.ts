@@ -77,25 +77,30 @@ export type ListenerCheck = { ok: true; how: "process" | "user" } | { ok: false;
 export function checkListener(port: number, root: number): ListenerCheck {
   const found = listeners(port);
   if (found.length === 0) return { ok: false, why: `nothing listens on port ${port}` };
-  const tree = processTree(root);
-  let readable = false;
-  for (const pid of tree) {
+  // Most apps hold the socket in their own main process: look there before walking the whole tree.
+  const holds = (pid: number): boolean | null => {
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
     } catch {
-      continue;
+      return null;
     }
-    readable = true;
     for (const fd of fds) {
-      let target: string;
       try {
-        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (found.some((l) => target === `socket:[${l.inode}]`)) return { ok: true, how: "process" };
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (found.some((l) => target === `socket:[${l.inode}]`)) return true;
+      } catch {}
     }
+    return false;
+  };
+  if (holds(root)) return { ok: true, how: "process" };
+  const tree = processTree(root);
+  let readable = false;
+  for (const pid of tree) {
+    const held = holds(pid);
+    if (held === null) continue;
+    readable = true;
+    if (held) return { ok: true, how: "process" };
   }
   if (readable) return { ok: false, why: `port ${port} is held by another process, not the slot's` };
   const uid = uidOf(root);

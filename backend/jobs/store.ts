@@ -393,26 +393,31 @@ export async function announceJob(s: S, job: Job, appName?: string | null): Prom
 /** One step's status; a step not declared when the job was queued is appended. */
 export async function setStep(s: S, jobId: string, name: string, status: StepStatus, message: string | null = null): Promise<void> {
   const now = new Date();
-  const position = await s.db.transaction(async (tx) => {
-    const rows = await tx.select().from(jobSteps).where(eq(jobSteps.jobId, jobId)).orderBy(asc(jobSteps.position)).for("update");
-    let row = rows.find((r) => r.name === name);
-    if (!row) {
-      [row] = await tx.insert(jobSteps).values({ jobId, position: rows.length, name }).returning();
-    }
-    await tx
-      .update(jobSteps)
-      .set({
-        status,
-        message,
-        ...(status === "running" ? { startedAt: now, finishedAt: null } : {}),
-        ...(status !== "running" && status !== "pending" ? { finishedAt: now } : {}),
-        // A skipped step took no time: it has no start either.
-        ...(status === "skipped" ? { startedAt: null, finishedAt: null } : {}),
-      })
-      .where(and(eq(jobSteps.jobId, jobId), eq(jobSteps.name, name)));
-    return row?.position ?? rows.length;
-  });
-  await s.events.publish({ type: "job.step", jobId, step: name, position, status });
+  const values = {
+    status,
+    message,
+    ...(status === "running" ? { startedAt: now, finishedAt: null } : {}),
+    ...(status !== "running" && status !== "pending" ? { finishedAt: now } : {}),
+    // A skipped step took no time: it has no start either.
+    ...(status === "skipped" ? { startedAt: null, finishedAt: null } : {}),
+  };
+  // One statement for the usual case (the step was declared when the job was queued).
+  let [row] = await s.db
+    .update(jobSteps)
+    .set(values)
+    .where(and(eq(jobSteps.jobId, jobId), eq(jobSteps.name, name)))
+    .returning({ position: jobSteps.position });
+  if (!row) {
+    row = await s.db.transaction(async (tx) => {
+      const rows = await tx.select({ position: jobSteps.position }).from(jobSteps).where(eq(jobSteps.jobId, jobId)).for("update");
+      const [added] = await tx
+        .insert(jobSteps)
+        .values({ jobId, position: rows.length, name, ...values })
+        .returning({ position: jobSteps.position });
+      return added;
+    });
+  }
+  await s.events.publish({ type: "job.step", jobId, step: name, position: row?.position ?? 0, status });
 }
 
 /** Writes what the running step is about to change outside the database (null: nothing in flight). */

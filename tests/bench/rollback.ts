@@ -116,10 +116,11 @@ export async function rollbackBench(): Promise<string> {
   }
   return `## Rollback
 
-From \`POST /api/v1/apps/:app/rollback\` until nginx answers with the old version (polled on fresh
-connections by a process of its own, so the panel's work cannot delay the observation), no load. To the warm standby it is the switch alone: the job is claimed by the panel
-that received the request at once (no poll), and start and health are skipped. ${RUNS} warm runs and
-3 cold ones (start → health → switch of a kept release) per database.
+From \`POST /api/v1/apps/:app/rollback\` until nginx answers with the old version, polled on fresh
+connections by a process of its own (so the panel's work cannot delay the observation), no load.
+To the warm standby it is the switch alone: the panel that received the request starts the job at
+once (no queue, no poll) and moves traffic before writing the rest; start and health are skipped.
+${RUNS} warm runs and 3 cold ones (start → health → switch of a kept release) per database.
 
 | database | warm median | warm max | cold median | cold max |
 | --- | --- | --- | --- | --- |
