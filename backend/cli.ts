@@ -6,11 +6,10 @@ import { createPanelHost } from "./adapters/panel.ts";
 import { stopPrivateNginx } from "./adapters/proxy/index.ts";
 import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
-import { invalidateUserSessions } from "./auth/sessions.ts";
 import { serverConfig } from "./commands/nginx-server-config.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
-import { findUserByEmail, setPassword } from "./db/queries/users.ts";
+import { findUserByEmail, resetPassword as resetUserPassword } from "./db/queries/users.ts";
 import { jobLogs, jobs } from "./db/schema/index.ts";
 import { REVISION_PATTERN } from "./domain/panel-update.ts";
 import { activeUpdate, gitMessage, planUpdate, UpdateRefused } from "./jobs/kinds/self-update.ts";
@@ -27,7 +26,7 @@ Commands:
   migrate                        apply database migrations and exit
   reset-password EMAIL [--password P]
                                  set a new password (generated and printed when not given)
-                                 and sign the user out everywhere
+                                 and sign the user out everywhere: sessions and API tokens
   nginx-server-config [--domain D [--tls]] [--socket PATH]
                                  print the nginx file the server installer puts in
                                  /etc/nginx/conf.d/switchyard.conf (--tls: the panel on
@@ -216,8 +215,7 @@ async function resetPassword(args: string[]): Promise<void> {
     await database.migrate();
     const user = await findUserByEmail(database.db, email);
     if (!user) throw new CliError(`no user with email ${email}`);
-    await setPassword(database.db, user.id, await hashPassword(password));
-    await invalidateUserSessions(database.db, user.id);
+    await resetUserPassword(database.db, user.id, await hashPassword(password));
     await recordAudit(database.db, { auth: null, actor: "cli", action: "user.password_reset", target: `user:${user.id}` });
     console.log(given ? `Password for ${user.email} changed.` : `New password for ${user.email}: ${password}`);
   } finally {

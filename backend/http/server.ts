@@ -84,7 +84,7 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
       url,
       params: {},
       requestId,
-      ip: clientIp(req, server),
+      ip: clientIp(req, server, services.config.socket !== null),
       services,
       ...(server ? { server } : {}),
       auth: null,
@@ -137,13 +137,15 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
   return { fetch, router };
 }
 
-/** The peer address; `X-Forwarded-For` is believed only from a proxy on this machine. */
-function clientIp(req: Request, server?: Server<unknown>): string {
-  const peer = server?.requestIP(req)?.address ?? "127.0.0.1";
-  const loopback = peer === "127.0.0.1" || peer === "::1" || peer === "::ffff:127.0.0.1";
-  if (loopback) {
-    const forwarded = req.headers.get("x-real-ip") ?? req.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
-    if (forwarded) return forwarded;
+/**
+ * The client's address. Only a panel on a unix socket has a proxy in front (the nginx that owns the
+ * socket, which sets X-Real-IP to its peer); on TCP anyone may connect directly, so the headers are
+ * the client's own word and the peer address is used.
+ */
+function clientIp(req: Request, server: Server<unknown> | undefined, behindProxy: boolean): string {
+  if (behindProxy) {
+    const forwarded = req.headers.get("x-real-ip")?.trim() || req.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
+    if (forwarded) return forwarded.slice(0, 64);
   }
-  return peer;
+  return server?.requestIP(req)?.address ?? "127.0.0.1";
 }

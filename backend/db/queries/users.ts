@@ -1,6 +1,6 @@
-import { asc, count, eq, sql } from "drizzle-orm";
+import { and, asc, count, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "../client.ts";
-import { type Role, type User, users } from "../schema/index.ts";
+import { apiTokens, auditLog, type Role, sessions, type User, users } from "../schema/index.ts";
 
 export { ROLES } from "../schema/index.ts";
 
@@ -46,19 +46,44 @@ export async function createUser(db: Db, input: { email: string; name: string; p
   return user as User;
 }
 
-export async function setPassword(db: Db, userId: string, passwordHash: string): Promise<void> {
-  await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
+export interface UserChanges {
+  role?: Role;
+  name?: string;
+  /** A new password signs the user out everywhere; `revokeTokens` also deletes their API tokens (a reset). */
+  password?: { hash: string; revokeTokens: boolean };
 }
 
-export async function updateUser(db: Db, id: string, changes: Partial<Pick<User, "role" | "name" | "passwordHash">>): Promise<User | null> {
-  const [row] = await db
-    .update(users)
-    .set({ ...changes, updatedAt: new Date() })
-    .where(eq(users.id, id))
-    .returning();
-  return row ?? null;
+export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<User | null> {
+  const { password, ...rest } = changes;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(users)
+      .set({ ...rest, ...(password ? { passwordHash: password.hash } : {}), updatedAt: new Date() })
+      .where(eq(users.id, id))
+      .returning();
+    if (password) {
+      await tx.delete(sessions).where(eq(sessions.userId, id));
+      if (password.revokeTokens) await tx.delete(apiTokens).where(eq(apiTokens.userId, id));
+    }
+    return row ?? null;
+  });
 }
 
 export async function deleteUser(db: Db, id: string): Promise<void> {
   await db.delete(users).where(eq(users.id, id));
+}
+
+/** Sets a new password and revokes every session and API token of the user. */
+export async function resetPassword(db: Db, userId: string, passwordHash: string): Promise<void> {
+  await updateUser(db, userId, { password: { hash: passwordHash, revokeTokens: true } });
+}
+
+/** Whether the user has ever signed in successfully from this address (as the audit log recorded it). */
+export async function hasSignedInFrom(db: Db, userId: string, ip: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: auditLog.id })
+    .from(auditLog)
+    .where(and(eq(auditLog.target, `user:${userId}`), inArray(auditLog.action, ["auth.login", "setup.owner_created"]), eq(auditLog.ip, ip)))
+    .limit(1);
+  return rows.length > 0;
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { hashPassword, passwordSchema, verifyPassword } from "../../auth/passwords.ts";
 import { clearSessionCookie, createSession, invalidateSession, sessionCookie } from "../../auth/sessions.ts";
-import { countUsers, createOwner, findUserByEmail, SetupDoneError } from "../../db/queries/users.ts";
+import { countUsers, createOwner, findUserByEmail, hasSignedInFrom, SetupDoneError } from "../../db/queries/users.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson } from "../context.ts";
 import { conflict, HttpError } from "../errors.ts";
@@ -28,6 +28,8 @@ const loginBody = z.object({
     .regex(/^\d{6}$/, "must be 6 digits")
     .optional(),
 });
+
+const NO_USER = "00000000-0000-0000-0000-000000000000";
 
 function secure(c: Context): boolean {
   return c.services.config.publicUrl.protocol === "https:";
@@ -60,7 +62,13 @@ export function authRoutes(r: Router): void {
     const body = await readJson(c, loginBody);
     const { loginByIp, loginByAccount } = c.services.limits;
     const account = body.email.toLowerCase();
-    const wait = Math.max(loginByIp.retryAfter(c.ip), loginByAccount.retryAfter(account));
+    const user = await findUserByEmail(c.services.db, body.email);
+    // Failures from addresses the account has never signed in from share one allowance; each address
+    // it has signed in from has its own, so strangers' guesses cannot lock the user out from home.
+    // Asked for unknown emails too, so the answer takes as long either way.
+    const knownAddress = (await hasSignedInFrom(c.services.db, user?.id ?? NO_USER, c.ip)) && user !== null;
+    const accountKey = knownAddress ? `${account}\n${c.ip}` : account;
+    const wait = Math.max(loginByIp.retryAfter(c.ip), loginByAccount.retryAfter(accountKey));
     if (wait > 0) {
       throw new HttpError(
         429,
@@ -70,16 +78,15 @@ export function authRoutes(r: Router): void {
         { "retry-after": String(wait) },
       );
     }
-    const user = await findUserByEmail(c.services.db, body.email);
     const ok = await verifyPassword(body.password, user?.passwordHash ?? null);
     if (!user || !ok) {
       loginByIp.fail(c.ip);
-      loginByAccount.fail(account);
+      loginByAccount.fail(accountKey);
       await audit(c, "auth.login_failed", user ? `user:${user.id}` : null, undefined, account);
       // One message for both: it must not tell which of email and password was wrong.
       throw new HttpError(401, "invalid_credentials", "Email or password is incorrect.");
     }
-    loginByAccount.reset(account);
+    loginByAccount.reset(accountKey);
     await startSession(c, user.id);
     await audit(c, "auth.login", `user:${user.id}`, undefined, user.email);
     return Response.json({ user: userJson(user) });

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { hashPassword, passwordSchema } from "../../auth/passwords.ts";
-import { invalidateUserSessions } from "../../auth/sessions.ts";
 import { listAudit } from "../../db/queries/audit.ts";
 import { createUser, deleteUser, findUserByEmail, findUserById, listUsers, ROLES, updateUser } from "../../db/queries/users.ts";
 import type { Role } from "../../db/schema/index.ts";
@@ -52,18 +51,26 @@ export function userRoutes(r: Router): void {
     const body = await readJson(c, patchBody);
     const user = await findUserById(c.services.db, id);
     if (!user) throw notFound("User");
-    if (user.role === "owner" && auth.user.id !== user.id) throw forbidden("Only the owner can change the owner's account.");
+    const self = auth.user.id === user.id;
+    if (user.role === "owner" && !self) throw forbidden("Only the owner can change the owner's account.");
+    if (user.role === "admin" && !self && auth.user.role !== "owner") throw forbidden("Only the owner can change another admin's account.");
     if (body.role && body.role !== user.role) {
       if (user.role === "owner") throw forbidden("The owner's role cannot be changed.");
       assertCanGrant(auth.user.role, body.role);
     }
+    // Setting someone else's password is a reset: every session and API token of theirs goes.
+    // Changing one's own signs out the sessions and keeps the tokens.
+    const password = body.password ? { hash: await hashPassword(body.password), revokeTokens: !self } : undefined;
     const updated = await updateUser(c.services.db, id, {
       ...(body.role ? { role: body.role } : {}),
       ...(body.name ? { name: body.name } : {}),
-      ...(body.password ? { passwordHash: await hashPassword(body.password) } : {}),
+      ...(password ? { password } : {}),
     });
-    if (body.password) await invalidateUserSessions(c.services.db, id);
-    await audit(c, "user.updated", `user:${id}`, { fields: Object.keys(body), ...(body.role ? { role: body.role } : {}) });
+    await audit(c, "user.updated", `user:${id}`, {
+      fields: Object.keys(body),
+      ...(body.role ? { role: body.role } : {}),
+      ...(password?.revokeTokens ? { tokensRevoked: true } : {}),
+    });
     return Response.json({ user: userJson(updated ?? user) });
   });
 
