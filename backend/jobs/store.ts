@@ -49,9 +49,11 @@ async function moveRelease(tx: Tx, id: string, event: ReleaseEvent, extra: Parti
   const [row] = await tx.select().from(releases).where(eq(releases.id, id)).for("update");
   if (!row) return null;
   const status = releaseTransition(row.status, event);
+  // Details add up (what the release recorded when it was made stays beside why it was reverted).
+  const details = extra.details ? { ...(row.details ?? {}), ...extra.details } : undefined;
   const [updated] = await tx
     .update(releases)
-    .set({ status, ...extra })
+    .set({ status, ...extra, ...(details ? { details } : {}) })
     .where(eq(releases.id, id))
     .returning();
   return updated ?? null;

@@ -6,6 +6,7 @@ import { reportCommitStatus } from "../commit-status.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
 import { appPaths } from "../paths.ts";
 import { runSteps, type Step } from "../runner.ts";
+import { knownSecrets } from "../secrets.ts";
 import { buildStep } from "../steps/build.ts";
 import type { DeployState } from "../steps/build-state.ts";
 import { detectStep } from "../steps/detect.ts";
@@ -33,7 +34,7 @@ export const deployHandler: JobHandler = {
     if (!app) throw new JobFailed("The app no longer exists.");
     const environment = await productionEnvironment(db, app.id);
     const vars = await readEnvVars(db, masterKey, environment.id);
-    ctx.maskWith(createMasker(vars.filter((v) => v.secret).map((v) => v.value)));
+    ctx.maskWith(createMasker(await knownSecrets(ctx.services, app.id, vars)));
     const paths = appPaths(config.dataDir, app.name);
     const buildId = await store.createBuild(ctx.services, app.id, ctx.job.id);
     const state: DeployState = { app, environment, vars, paths, buildId, buildDir: paths.build(ctx.job.id) };

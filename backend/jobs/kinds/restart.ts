@@ -1,7 +1,10 @@
-import { appSlots } from "../../db/queries/apps.ts";
+import { appSlots, productionEnvironment } from "../../db/queries/apps.ts";
+import { readEnvVars } from "../../db/queries/env.ts";
 import { findRelease } from "../../db/queries/releases.ts";
+import { createMasker } from "../../domain/masking.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
 import { runSteps } from "../runner.ts";
+import { knownSecrets } from "../secrets.ts";
 import { GO_LIVE } from "../steps/go-live.ts";
 import { planGoLive } from "../targets/app.ts";
 import { requireApp } from "./app-job.ts";
@@ -19,6 +22,9 @@ export const restartHandler: JobHandler = {
     if (!slot?.releaseId) throw new JobFailed("Nothing to restart: the app has no release running or stopped.");
     const release = await findRelease(ctx.services.db, app.id, slot.releaseId);
     if (!release || release.pruned) throw new JobFailed("The release of that slot is no longer on disk; deploy again.");
+    // What the slot prints on a failed start is shown in the log: masked with every kept release's secrets.
+    const current = await readEnvVars(ctx.services.db, ctx.services.masterKey, (await productionEnvironment(ctx.services.db, app.id)).id);
+    ctx.maskWith(createMasker(await knownSecrets(ctx.services, app.id, current)));
     const g = await planGoLive(ctx.services, app, release);
     // The same release in the standby slot is not a fresh start: restart means new processes.
     g.warm = false;

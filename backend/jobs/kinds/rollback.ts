@@ -1,6 +1,10 @@
+import { productionEnvironment } from "../../db/queries/apps.ts";
+import { readEnvVars } from "../../db/queries/env.ts";
 import { findRelease } from "../../db/queries/releases.ts";
+import { createMasker } from "../../domain/masking.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
 import { runSteps } from "../runner.ts";
+import { knownSecrets } from "../secrets.ts";
 import { GO_LIVE } from "../steps/go-live.ts";
 import { planGoLive } from "../targets/app.ts";
 import { requireApp } from "./app-job.ts";
@@ -17,6 +21,9 @@ export const rollbackHandler: JobHandler = {
     if (!release) throw new JobFailed("That release does not belong to this app.");
     if (release.pruned) throw new JobFailed(`v${release.number} was pruned; only the last kept releases can be put back.`);
     ctx.log(`Rolling back to v${release.number} (${release.commitSha.slice(0, 12)}).`);
+    // What the slot prints on a failed start is shown in the log: masked with every kept release's secrets.
+    const current = await readEnvVars(ctx.services.db, ctx.services.masterKey, (await productionEnvironment(ctx.services.db, app.id)).id);
+    ctx.maskWith(createMasker(await knownSecrets(ctx.services, app.id, current)));
     const g = await planGoLive(ctx.services, app, release);
     await runSteps(ctx, GO_LIVE, g);
     return { releaseId: release.id, color: g.to, warm: g.warm, switchMs: g.switchMs ?? 0 };

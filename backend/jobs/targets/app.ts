@@ -17,6 +17,7 @@ import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
 import type { Services } from "../../services.ts";
 import { appPaths } from "../paths.ts";
+import { knownSecrets } from "../secrets.ts";
 import * as store from "../store.ts";
 import { toolsPath } from "../tools.ts";
 import { type AccessLogFollower, openAccessLog } from "./access.ts";
@@ -74,9 +75,8 @@ export function appTarget(services: Services, app: App, release: Release, from: 
         HOST: "127.0.0.1",
       }).map(([key, value]) => ({ key, value }));
       writeEnvSnapshot(slotEnv, renderEnvFile(vars));
-      // Mask both today's secrets and the ones the snapshot was taken with.
-      const environment = await readEnvVars(db, masterKey, release.environmentId);
-      const secrets = environment.filter((v) => v.secret).map((v) => v.value);
+      // Today's secrets, the snapshot's (a rotated secret's old value) and those of the other kept releases.
+      const secrets = await knownSecrets(services, app.id, await readEnvVars(db, masterKey, release.environmentId));
       await store.moveSlot(services, app, g.to, "start", { releaseId: release.id, port });
       ctx.log(`Starting v${release.number} in the ${g.to} slot on port ${port}: ${release.startCommand.join(" ")}`);
       await runtime.start({
