@@ -1,5 +1,14 @@
 import { mkdir } from "node:fs/promises";
-import { cloneArgv, fetchShaArgvs, gitEnv, headInfoArgv, validateBranch, validateRepoUrl, validateSha } from "../commands/git.ts";
+import {
+  cloneArgv,
+  fetchShaArgvs,
+  gitEnv,
+  headInfoArgv,
+  tokenOrigin,
+  validateBranch,
+  validateRepoUrl,
+  validateSha,
+} from "../commands/git.ts";
 import { createMasker } from "../domain/masking.ts";
 import { run, type Stream } from "./exec.ts";
 
@@ -13,6 +22,8 @@ export interface FetchOptions {
   sha?: string | null;
   dir: string;
   token?: string | null;
+  /** The GitHub server the token came from (GITHUB_URL); the token goes nowhere else. */
+  githubUrl?: string | null;
   onLine?: (stream: Stream, line: string) => void;
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -29,9 +40,11 @@ export interface Head {
 export async function fetchSource(o: FetchOptions): Promise<Head> {
   const bad = validateRepoUrl(o.repoUrl) ?? validateBranch(o.branch) ?? (o.sha ? validateSha(o.sha) : null);
   if (bad) throw new GitError(`Cannot fetch: ${bad}.`);
-  const env = { ...process.env, ...gitEnv({ token: o.token }) };
+  const origin = o.token && o.githubUrl ? tokenOrigin(o.repoUrl, o.githubUrl) : null;
+  const token = origin ? o.token : null;
+  const env = { ...process.env, ...gitEnv({ token, origin }) };
   // Even an echo of the header (GIT_TRACE, a server's message) must not leak the token.
-  const mask = createMasker(o.token ? [o.token, env.GIT_CONFIG_VALUE_0 ?? ""] : []);
+  const mask = createMasker(o.token ? [o.token, env.GIT_CONFIG_VALUE_0 ?? ""].filter(Boolean) : []);
   const onLine = (stream: Stream, line: string) => o.onLine?.(stream, mask(line));
   const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
   const step = async (argv: string[], cwd?: string, quiet = false) => {

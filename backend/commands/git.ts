@@ -57,11 +57,33 @@ export function lsRemoteArgv(url: string, branch: string): string[] {
   return ["git", "ls-remote", "--heads", "--", url, `refs/heads/${branch}`];
 }
 
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * The origin (scheme://host[:port]) a GitHub token may be sent to for this repository, or null
+ * when it may not be sent at all: only the GitHub server's own origin, and only over https (plain
+ * http only when that server itself is configured on a loopback address).
+ */
+export function tokenOrigin(repoUrl: string, githubUrl: string): string | null {
+  let repo: URL;
+  let github: URL;
+  try {
+    repo = new URL(repoUrl);
+    github = new URL(githubUrl);
+  } catch {
+    return null;
+  }
+  const secure = github.protocol === "https:" || (github.protocol === "http:" && LOOPBACK.has(github.hostname));
+  if (!secure || repo.origin !== github.origin || repo.username || repo.password) return null;
+  return github.origin;
+}
+
 /**
  * The environment for every git call. A token travels as an HTTP header set through
- * environment config, so it is in no argv, URL or .git/config.
+ * environment config, so it is in no argv, URL or .git/config; the header is scoped to the
+ * token's origin and only that origin's protocol is allowed, so a redirect cannot carry it elsewhere.
  */
-export function gitEnv(options: { token?: string | null } = {}): Record<string, string> {
+export function gitEnv(options: { token?: string | null; origin?: string | null } = {}): Record<string, string> {
   const env: Record<string, string> = {
     GIT_TERMINAL_PROMPT: "0",
     GIT_ALLOW_PROTOCOL: "file:http:https",
@@ -69,9 +91,10 @@ export function gitEnv(options: { token?: string | null } = {}): Record<string, 
     GIT_ASKPASS: "/bin/false",
     GCM_INTERACTIVE: "never",
   };
-  if (options.token) {
+  if (options.token && options.origin) {
+    env.GIT_ALLOW_PROTOCOL = new URL(options.origin).protocol.replace(":", "");
     env.GIT_CONFIG_COUNT = "1";
-    env.GIT_CONFIG_KEY_0 = "http.extraHeader";
+    env.GIT_CONFIG_KEY_0 = `http.${options.origin}/.extraHeader`;
     env.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${Buffer.from(`x-access-token:${options.token}`).toString("base64")}`;
   }
   return env;

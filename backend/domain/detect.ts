@@ -34,7 +34,8 @@ export class DetectError extends Error {
   override name = "DetectError";
 }
 
-const STATIC_DIRS = [".", "dist", "build", "public", "out"];
+/** Where a build leaves a static site, in the order they are looked at. */
+export const STATIC_DIRS = ["dist", "build", "out", "public"];
 
 interface PackageJson {
   main?: string;
@@ -63,8 +64,13 @@ function procfileWeb(files: ProjectFiles): string | null {
   return null;
 }
 
-export async function detectStaticDir(files: ProjectFiles): Promise<string | null> {
-  return STATIC_DIRS.find((d) => files.exists(join(d, "index.html"))) ?? null;
+/**
+ * The directory a static site is served from. The repository root only when nothing is built:
+ * with a build, the root holds the sources (a Vite project's index.html among them), not the site.
+ */
+export async function detectStaticDir(files: ProjectFiles, options: { allowRoot: boolean }): Promise<string | null> {
+  const dirs = options.allowRoot ? [...STATIC_DIRS, "."] : STATIC_DIRS;
+  return dirs.find((d) => files.exists(join(d, "index.html"))) ?? null;
 }
 
 /** Decides how to install, build and start a checkout; settings always win over detection. */
@@ -145,13 +151,13 @@ export async function detectProject(files: ProjectFiles, settings: DetectSetting
 
   let staticDir: string | null = null;
   if (!start && runtime !== "static") {
-    staticDir = await detectStaticDir(files);
+    staticDir = await detectStaticDir(files, { allowRoot: !build });
     if (staticDir || build) {
       runtime = "static";
       notes.push(
         staticDir
           ? `No start command: serving ${staticDir}/ as a static site.`
-          : "No start command: serving the build's output as a static site.",
+          : `No start command: serving the build's output (${STATIC_DIRS.map((d) => `${d}/`).join(", ")}) as a static site.`,
       );
     } else {
       throw new DetectError(
@@ -159,8 +165,8 @@ export async function detectProject(files: ProjectFiles, settings: DetectSetting
       );
     }
   } else if (runtime === "static") {
-    staticDir = await detectStaticDir(files);
-    if (!staticDir && !build) throw new DetectError("A static site needs an index.html at the root or in dist/, build/, public/ or out/.");
+    staticDir = await detectStaticDir(files, { allowRoot: !build });
+    if (!staticDir && !build) throw new DetectError("A static site needs an index.html at the root or in dist/, build/, out/ or public/.");
   }
   return {
     runtime,

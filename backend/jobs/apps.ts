@@ -74,7 +74,17 @@ export async function changeApp(services: Services, app: App, changes: AppChange
     const [taken] = await domainOwners(services.db, changes.domains, app.id);
     if (taken) throw new DomainTakenError(`${taken.name} already belongs to the app ${taken.app}.`);
   }
-  if (changes.autoDeploy !== undefined && changes.autoDeploy !== app.autoDeploy && app.githubRepo) {
+  // Another repository is not what the owner's GitHub token was given for: the app becomes a plain git app.
+  const unlink =
+    changes.repoUrl !== undefined && changes.repoUrl !== app.repoUrl && (app.githubRepo !== null || app.githubAccountId !== null);
+  if (unlink) {
+    if (app.githubHookId) {
+      await syncWebhook(services, app, false).catch((error: Error) =>
+        services.log.warn("could not remove the app's GitHub webhook", { app: app.name, error: error.message }),
+      );
+    }
+    changes = { ...changes, githubRepo: null, githubAccountId: null, githubHookId: null, webhookSecret: null };
+  } else if (changes.autoDeploy !== undefined && changes.autoDeploy !== app.autoDeploy && app.githubRepo) {
     await syncWebhook(services, app, changes.autoDeploy);
   }
   const updated = await updateApp(services.db, app.id, changes);

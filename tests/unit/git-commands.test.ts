@@ -72,11 +72,12 @@ describe("git argv and environment", () => {
   });
 
   test("a token travels only as an environment-configured header", () => {
-    const env = gitEnv({ token: "ghs_secret" });
-    expect(env.GIT_CONFIG_KEY_0).toBe("http.extraHeader");
+    const env = gitEnv({ token: "ghs_secret", origin: "https://github.com" });
+    expect(env.GIT_CONFIG_KEY_0).toBe("http.https://github.com/.extraHeader");
     expect(env.GIT_CONFIG_VALUE_0).toBe(`Authorization: Basic ${Buffer.from("x-access-token:ghs_secret").toString("base64")}`);
     expect(env.GIT_TERMINAL_PROMPT).toBe("0");
-    expect(env.GIT_ALLOW_PROTOCOL).toBe("file:http:https");
+    expect(env.GIT_ALLOW_PROTOCOL).toBe("https");
     expect(gitEnv().GIT_CONFIG_COUNT).toBeUndefined();
+    expect(gitEnv().GIT_ALLOW_PROTOCOL).toBe("file:http:https");
   });
 });

@@ -6,6 +6,21 @@ import { COLORS, type Color, type Runtime, type SlotSpec, type SlotStatus } from
 
 const SUPERVISOR = join(import.meta.dir, "supervisor.ts");
 
+/**
+ * What a supervisor gets of the panel's environment: only where programs and the home directory
+ * are. An app can read its parent's /proc/<pid>/environ, so the panel's secrets must not be there.
+ */
+const SUPERVISOR_ENV = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"] as const;
+
+function supervisorEnv(from: Record<string, string | undefined> = process.env): Record<string, string> {
+  const env: Record<string, string> = { PATH: "/usr/local/bin:/usr/bin:/bin" };
+  for (const name of SUPERVISOR_ENV) {
+    const value = from[name];
+    if (value) env[name] = value;
+  }
+  return env;
+}
+
 export interface ProcessRuntimeOptions {
   dataDir: string;
   /** The Bun binary that runs supervisors. */
@@ -111,7 +126,12 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
       rmSync(join(dir, "state.json"), { force: true });
       const out = openSync(join(dir, "supervisor.log"), "a", 0o600);
       try {
-        const proc = Bun.spawn([bun, "--smol", SUPERVISOR, dir], { detached: true, stdio: ["ignore", out, out], cwd: dir });
+        const proc = Bun.spawn([bun, "--smol", SUPERVISOR, dir], {
+          detached: true,
+          stdio: ["ignore", out, out],
+          cwd: dir,
+          env: supervisorEnv(),
+        });
         proc.unref();
       } finally {
         closeSync(out);

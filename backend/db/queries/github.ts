@@ -108,7 +108,7 @@ export async function appGitHubToken(
   services: { db: Db; masterKey: Buffer },
   app: App,
 ): Promise<{ token: string; accountId: string } | null> {
-  if (!app.githubAccountId) return null;
+  if (!app.githubAccountId || !app.githubRepo) return null;
   const account = await accountById(services.db, app.githubAccountId);
   if (account?.tokenStatus !== "ok") return null;
   return { token: accountToken(services.masterKey, account), accountId: account.id };

@@ -1,5 +1,5 @@
 import { projectFiles } from "../../adapters/project-files.ts";
-import { detectStaticDir } from "../../domain/detect.ts";
+import { detectStaticDir, STATIC_DIRS } from "../../domain/detect.ts";
 import { JobFailed } from "../orchestrator.ts";
 import type { Step } from "../runner.ts";
 import type { DeployState } from "./build-state.ts";
@@ -13,10 +13,11 @@ export const buildStep: Step<DeployState> = {
     if (!detected?.build) ctx.log("No build script.");
     else await runUserCommand(ctx, state, ["/bin/sh", "-c", detected.build], state.app.buildTimeoutSec);
     if (detected?.runtime === "static") {
-      const dir = detected.staticDir ?? (await detectStaticDir(projectFiles(state.buildDir)));
+      // Looked for again after the build: it may have written dist/ next to a public/ of sources.
+      const dir = await detectStaticDir(projectFiles(state.buildDir), { allowRoot: !detected.build });
       if (!dir)
         throw new JobFailed(
-          "The build produced no index.html (looked in ., dist/, build/, public/, out/); set a start command or an output directory.",
+          `The build produced no index.html (looked in ${STATIC_DIRS.map((d) => `${d}/`).join(", ")}); the repository root is served only when nothing is built. Set a start command, or make the build write one of those directories.`,
         );
       detected.staticDir = dir;
       ctx.log(`Serving static files from ${dir}`);

@@ -1,5 +1,6 @@
 import { fetchSource } from "../../adapters/git.ts";
 import { freshBuildDir } from "../../adapters/release-store.ts";
+import { tokenOrigin } from "../../commands/git.ts";
 import { appGitHubToken } from "../../db/queries/github.ts";
 import { reportCommitStatus } from "../commit-status.ts";
 import type { Step } from "../runner.ts";
@@ -13,12 +14,18 @@ export const fetchStep: Step<DeployState> = {
     freshBuildDir(state.buildDir);
     const sha = typeof ctx.job.params.ref === "string" ? ctx.job.params.ref : null;
     ctx.log(`Fetching ${state.app.repoUrl} ${sha ? `at ${sha}` : `branch ${state.app.branch}`}`);
+    const githubUrl = ctx.services.config.githubUrl;
+    const auth = await appGitHubToken(ctx.services, state.app);
+    if (auth && !tokenOrigin(state.app.repoUrl, githubUrl)) {
+      ctx.log(`Not sending the GitHub token: ${state.app.repoUrl} is not on ${githubUrl} over https.`);
+    }
     const head = await fetchSource({
       repoUrl: state.app.repoUrl,
       branch: state.app.branch,
       sha,
       dir: state.buildDir,
-      token: (await appGitHubToken(ctx.services, state.app))?.token ?? null,
+      token: auth?.token ?? null,
+      githubUrl,
       onLine: (stream, line) => ctx.log(line, stream),
       signal: ctx.signal,
       timeoutMs: 10 * 60_000,

@@ -3,13 +3,14 @@ import { promoteBuild, writeEnvSnapshot } from "../../adapters/release-store.ts"
 import { startArgv } from "../../domain/detect.ts";
 import { renderEnvFile } from "../../domain/env.ts";
 import type { Step } from "../runner.ts";
+import { releaseSecretDetails } from "../secrets.ts";
 import * as store from "../store.ts";
 import { planGoLive } from "../targets/app.ts";
 import type { DeployState } from "./build-state.ts";
 
 const STATIC_SERVER = join(import.meta.dir, "..", "..", "adapters", "static-server.ts");
 
-/** The build dir becomes releases/<id>, with the env snapshot it runs with (0600). */
+/** The build dir becomes releases/<id>, with the env snapshot it runs with (0600) and the list of its secret keys. */
 export const releaseStep: Step<DeployState> = {
   name: "release",
   async run(ctx, state) {
@@ -17,8 +18,9 @@ export const releaseStep: Step<DeployState> = {
     if (!detected || !state.commit) throw new Error("release step without detect/fetch");
     const releaseId = crypto.randomUUID();
     const dir = state.paths.release(releaseId);
+    if (detected.runtime === "static" && !detected.staticDir) throw new Error("release step without a static site's directory");
     const start =
-      detected.runtime === "static" ? [process.execPath, STATIC_SERVER, detected.staticDir ?? "."] : startArgv(detected.start ?? "");
+      detected.runtime === "static" ? [process.execPath, STATIC_SERVER, detected.staticDir as string] : startArgv(detected.start ?? "");
     promoteBuild(state.buildDir, dir);
     const envFile = state.paths.releaseEnv(releaseId);
     writeEnvSnapshot(envFile, renderEnvFile(state.vars.map(({ key, value }) => ({ key, value }))));
@@ -34,6 +36,7 @@ export const releaseStep: Step<DeployState> = {
       startCommand: start,
       dir,
       envFile,
+      details: releaseSecretDetails(state.vars),
     });
     state.release = release;
     state.golive = await planGoLive(ctx.services, state.app, release);
