@@ -16,6 +16,7 @@ import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
 import { checkSlots } from "./jobs/monitor.ts";
 import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
+import { HOUSEKEEPING_MS, housekeeping } from "./jobs/prune.ts";
 import { reconcileSlots } from "./jobs/reconcile.ts";
 import { createLogger } from "./log.ts";
 import { loadSecretKey } from "./secret-key.ts";
@@ -113,9 +114,13 @@ export async function startBackground(services: Services, options: { monitorMs?:
       checkSlots(services).catch((error: unknown) => services.log.warn("slot check failed", { error }));
     }, options.monitorMs ?? 10_000),
   );
+  const tidy = () => void housekeeping(services).catch((error: unknown) => services.log.warn("housekeeping failed", { error }));
+  // A minute after start as well, so a panel restarted more often than hourly still prunes.
+  housekeepingTimers.set(services, [setTimeout(tidy, 60_000), setInterval(tidy, HOUSEKEEPING_MS)]);
 }
 
 const standbyTimers = new WeakMap<Services, ReturnType<typeof setInterval>>();
+const housekeepingTimers = new WeakMap<Services, ReturnType<typeof setTimeout>[]>();
 
 /**
  * The panel's own stop. nginx and the apps keep running, so apps stay reachable while the panel
@@ -123,6 +128,7 @@ const standbyTimers = new WeakMap<Services, ReturnType<typeof setInterval>>();
  */
 export async function stopBackground(services: Services): Promise<void> {
   clearInterval(standbyTimers.get(services));
+  for (const timer of housekeepingTimers.get(services) ?? []) clearTimeout(timer);
   await services.orchestrator.stop();
   await services.events.stop();
 }

@@ -189,7 +189,7 @@ export function buildAppConfig(o: AppConfigOptions): string {
   return text;
 }
 
-export function nginxArgv(binary: string, prefix: string, conf: string, action: "start" | "test" | "reload" | "quit"): string[] {
+export function nginxArgv(binary: string, prefix: string, conf: string, action: "start" | "test" | "reload" | "quit" | "reopen"): string[] {
   const base = [binary, "-p", `${prefix}/`, "-c", conf];
   switch (action) {
     case "start":
@@ -200,6 +200,8 @@ export function nginxArgv(binary: string, prefix: string, conf: string, action: 
       return [...base, "-s", "reload"];
     case "quit":
       return [...base, "-s", "quit"];
+    case "reopen":
+      return [...base, "-s", "reopen"];
   }
 }
 

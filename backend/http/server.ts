@@ -13,6 +13,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { githubRoutes } from "./routes/github.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { settingsRoutes } from "./routes/settings.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { userRoutes } from "./routes/users.ts";
@@ -35,6 +36,7 @@ export const coreRoutes: RouteModule[] = [
   githubRoutes,
   webhookRoutes,
   systemRoutes,
+  settingsRoutes,
 ];
 
 export interface HttpApp {

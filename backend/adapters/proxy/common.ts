@@ -39,6 +39,11 @@ export interface AppProxy {
   /** The app's main address, for people. */
   appUrl(app: string): string;
   previewUrl(app: string, color: Color): string;
+  /**
+   * Local mode: renames each access log past maxBytes to `.1` (shifting older ones, keeping `keep`)
+   * and has nginx reopen its logs. Returns the logs rotated.
+   */
+  rotateLogs?(options: { maxBytes: number; keep: number }): Promise<string[]>;
 }
 
 export function findNginx(): string | null {

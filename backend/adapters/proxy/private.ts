@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { buildMainConfig, nginxArgv } from "../../commands/nginx.ts";
 import type { Logger } from "../../log.ts";
+import { run } from "../exec.ts";
 import { writeFileAtomic } from "../files.ts";
 import type { Privilege } from "../privilege.ts";
 import {
@@ -69,7 +70,7 @@ export async function stopPrivateNginx(dataDir: string, timeoutMs = 15_000): Pro
  * 127.0.0.1:<proxy port>, apps at http://<app>.localhost:<port>. It outlives the panel, which
  * adopts it by its pid file when it starts again; `switchyard stop` stops it.
  */
-export function createPrivateProxy(o: PrivateProxyOptions): AppProxy {
+export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & { reopenLogs(): Promise<void> } {
   const binary = o.binary === undefined ? findNginx() : o.binary;
   const prefix = privatePrefix(o.dataDir);
   const confDir = join(prefix, "conf.d");
@@ -91,6 +92,15 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy {
     hide: prefix,
   });
   const running = () => privateNginxPid(o.dataDir) !== null;
+
+  /** nginx writes to the renamed file until told to reopen its logs by path. */
+  async function reopenLogs(): Promise<void> {
+    if (!binary || !running()) return;
+    const result = await run(nginxArgv(binary, prefix, conf, "reopen"), { capture: true, timeoutMs: 15_000 });
+    if (result.code !== 0) {
+      throw new NginxError(`nginx reopen failed: ${(result.stderr || result.stdout).trim().replaceAll(prefix, "<nginx>")}`);
+    }
+  }
 
   return {
     enabled: binary !== null,
@@ -134,5 +144,21 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy {
     liveColor: links.liveColor,
     appUrl: (app) => `http://${app}.localhost:${o.port}`,
     previewUrl: (app, color) => `http://${app}--${color}.localhost:${o.port}`,
+    reopenLogs,
+    async rotateLogs({ maxBytes, keep }) {
+      if (!existsSync(logDir)) return [];
+      const rotated: string[] = [];
+      for (const name of readdirSync(logDir)) {
+        if (!name.endsWith(".access.log")) continue;
+        const file = join(logDir, name);
+        if (statSync(file).size <= maxBytes) continue;
+        rmSync(`${file}.${keep}`, { force: true });
+        for (let n = keep - 1; n >= 1; n--) if (existsSync(`${file}.${n}`)) renameSync(`${file}.${n}`, `${file}.${n + 1}`);
+        renameSync(file, `${file}.1`);
+        rotated.push(file);
+      }
+      if (rotated.length > 0) await reopenLogs();
+      return rotated;
+    },
   };
 }
