@@ -4,6 +4,8 @@ import {
   fetchShaArgvs,
   gitEnv,
   headInfoArgv,
+  historyFetchArgvs,
+  isAncestorArgv,
   tokenOrigin,
   validateBranch,
   validateRepoUrl,
@@ -83,4 +85,38 @@ function explain(output: string, o: FetchOptions): string {
   }
   if (/Could not resolve host|Connection refused|timed out/i.test(text)) return `Could not reach ${o.repoUrl}: ${text.split("\n").at(-1)}`;
   return `git failed: ${text.split("\n").slice(-3).join(" ")}`;
+}
+
+export interface AncestryOptions {
+  repoUrl: string;
+  /** A bare repository kept for these checks; made when missing. */
+  cacheDir: string;
+  ancestor: string;
+  descendant: string;
+  token?: string | null;
+  githubUrl?: string | null;
+  timeoutMs?: number;
+}
+
+/**
+ * Whether `ancestor` is `descendant` or in its history, fetched into a small bare cache
+ * (deploys fetch one commit only); null when the history could not be had in time.
+ */
+export async function isAncestor(o: AncestryOptions): Promise<boolean | null> {
+  if (validateRepoUrl(o.repoUrl) ?? validateSha(o.ancestor) ?? validateSha(o.descendant)) return null;
+  if (o.ancestor === o.descendant) return true;
+  const origin = o.token && o.githubUrl ? tokenOrigin(o.repoUrl, o.githubUrl) : null;
+  const env = { ...process.env, ...gitEnv({ token: origin ? o.token : null, origin }) };
+  const deadline = Date.now() + (o.timeoutMs ?? 8000);
+  const step = (argv: string[]) => run(argv, { cwd: o.cacheDir, env, timeoutMs: Math.max(500, deadline - Date.now()), capture: true });
+  try {
+    await mkdir(o.cacheDir, { recursive: true });
+    for (const argv of historyFetchArgvs(o.repoUrl, [o.ancestor, o.descendant])) {
+      if ((await step(argv)).code !== 0) return null;
+    }
+    const answer = await step(isAncestorArgv(o.ancestor, o.descendant));
+    return answer.code === 0 ? true : answer.code === 1 ? false : null;
+  } catch {
+    return null;
+  }
 }

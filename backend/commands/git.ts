@@ -99,3 +99,19 @@ export function gitEnv(options: { token?: string | null; origin?: string | null 
   }
   return env;
 }
+
+/**
+ * Brings the history of two commits (commits only where the server allows it) into the bare
+ * repository at `dir`, enough to ask whether one is an ancestor of the other (run in order, each in `dir`).
+ */
+export function historyFetchArgvs(url: string, shas: string[]): string[][] {
+  return [
+    ["git", "init", "-q", "--bare"],
+    ["git", "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--filter=tree:0", url, ...shas],
+  ];
+}
+
+/** Exits 0 when `ancestor` is `descendant` or one of its ancestors, 1 when not. */
+export function isAncestorArgv(ancestor: string, descendant: string): string[] {
+  return ["git", "merge-base", "--is-ancestor", ancestor, descendant];
+}

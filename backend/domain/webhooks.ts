@@ -52,11 +52,20 @@ export function repoOf(payload: unknown): string | null {
   return typeof name === "string" ? name : null;
 }
 
-/** What a push means for an app: deploy it, or why not. */
-export function pushOutcome(app: { branch: string; autoDeploy: boolean }, push: PushInfo): { deploy: boolean; outcome: string } {
+/**
+ * What a push means for an app: deploy it, or why not. `shipped` holds the commits of the live
+ * release and of the releases before it: a push naming one of them is a replay or a rollback
+ * by stealth, and is not deployed (rollbacks go through the rollback action).
+ */
+export function pushOutcome(
+  app: { branch: string; autoDeploy: boolean },
+  push: PushInfo,
+  shipped: ReadonlySet<string> = new Set(),
+): { deploy: boolean; outcome: string } {
   if (push.branch === null) return { deploy: false, outcome: "ignored: not a branch" };
   if (push.branch !== app.branch) return { deploy: false, outcome: `ignored: branch ${push.branch}` };
   if (push.deleted) return { deploy: false, outcome: "ignored: branch deleted" };
   if (!app.autoDeploy) return { deploy: false, outcome: "ignored: auto-deploy off" };
+  if (shipped.has(push.sha)) return { deploy: false, outcome: "ignored: stale" };
   return { deploy: true, outcome: "deployed" };
 }

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { boolean, index, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { apps } from "./apps.ts";
 import { jobs } from "./jobs.ts";
@@ -23,7 +24,13 @@ export const webhookDeliveries = pgTable(
     payload: text("payload"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex("webhook_deliveries_delivery_idx").on(t.deliveryId), index("webhook_deliveries_app_idx").on(t.appId, t.receivedAt)],
+  (t) => [
+    // Only verified deliveries are de-duplicated: anyone can send an unsigned one with a real id.
+    uniqueIndex("webhook_deliveries_verified_delivery_idx").on(t.deliveryId).where(sql`${t.verified}`),
+    index("webhook_deliveries_delivery_id_idx").on(t.deliveryId),
+    index("webhook_deliveries_app_idx").on(t.appId, t.receivedAt),
+    index("webhook_deliveries_unverified_idx").on(t.verified, t.receivedAt),
+  ],
 );
 
 export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;

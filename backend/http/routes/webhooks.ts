@@ -32,8 +32,17 @@ export function webhookRoutes(r: Router): void {
       raw,
       signature: c.req.headers.get("x-hub-signature-256"),
       named: c.url.searchParams.get("app"),
+      address: c.ip,
     });
     switch (received.kind) {
+      case "rate_limited":
+        throw new HttpError(
+          429,
+          "rate_limited",
+          `Too many deliveries with no valid signature from this address. Try again in ${received.retryAfter} seconds.`,
+          { retryAfter: received.retryAfter },
+          { "retry-after": String(received.retryAfter) },
+        );
       case "malformed":
         throw badRequest("The delivery body is not valid JSON (send it as application/json).");
       case "unknown_app":
