@@ -1,5 +1,5 @@
 import type { GitHub } from "./adapters/github.ts";
-import type { AppProxy } from "./adapters/nginx.ts";
+import type { AppProxy } from "./adapters/proxy/index.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
 import type { RateLimiter } from "./auth/rate-limit.ts";
 import type { Config } from "./config.ts";

@@ -28,16 +28,10 @@ export interface GitHubUser {
   email: string | null;
 }
 
-export interface GitHubRepo {
-  fullName: string;
-  owner: string;
-  name: string;
-  private: boolean;
-  defaultBranch: string;
-  cloneUrl: string;
-  description: string | null;
-  pushedAt: string | null;
-}
+import type { GitHubRepo } from "../contract/api.ts";
+
+/** A repository as the API hands it on (its shape is the contract's). */
+export type { GitHubRepo } from "../contract/api.ts";
 
 export interface GitHub {
   /** The authorize URL a browser is sent to, with state and a PKCE challenge. */

@@ -80,7 +80,6 @@ export function canSlot(from: SlotState, event: SlotEvent): boolean {
 
 /** Every legal slot move, for documentation and tests. */
 export const SLOT_TRANSITIONS = SLOT_MOVES;
-export const RELEASE_TRANSITIONS = RELEASE_MOVES;
 
 /**
  * What a step about to change the outside world writes first (jobs.intent). After a crash at

@@ -39,8 +39,3 @@ export async function runSteps<S>(ctx: JobContext, steps: readonly Step<S>[], st
     throw error;
   }
 }
-
-/** The names of a list, for the progress shown from the moment the job is queued. */
-export function stepNames(steps: readonly Step<never>[] | readonly { name: string }[]): string[] {
-  return steps.map((s) => s.name);
-}

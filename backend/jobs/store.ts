@@ -77,7 +77,7 @@ export async function moveSlot(
   app: App,
   color: Color,
   event: SlotEvent,
-  extra: { releaseId?: string | null; exits?: Exit[] | null; port?: number } = {},
+  extra: { releaseId?: string | null; exits?: Exit[] | null } = {},
 ): Promise<Slot> {
   return write(s, async (tx, emit) => {
     const slot = (await lockSlots(tx, app.id)).find((r) => r.color === color);
@@ -86,11 +86,6 @@ export async function moveSlot(
     emit(slotEvent(app, row));
     return row;
   });
-}
-
-/** Gives a slot a port (chosen by the caller from the OS) before it starts. */
-export async function setSlotPort(s: S, slotId: string, port: number): Promise<void> {
-  await s.db.update(slots).set({ port, updatedAt: new Date() }).where(eq(slots.id, slotId));
 }
 
 /**

@@ -348,3 +348,30 @@ export function signedDelivery(
   if (secret !== null) headers["x-hub-signature-256"] = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
   return new Request(url, { method: "POST", headers, body });
 }
+
+/** The panel's configuration for this test server (an OAuth app, GitHub's URLs). */
+export function gitHubConfig(gh: GitHubServer, publicUrl: string): Record<string, string> {
+  return {
+    GITHUB_CLIENT_ID: gh.clientId,
+    GITHUB_CLIENT_SECRET: gh.clientSecret,
+    GITHUB_URL: gh.url,
+    GITHUB_API_URL: gh.apiUrl,
+    SWITCHYARD_PUBLIC_URL: publicUrl,
+  };
+}
+
+/**
+ * Connects the signed-in user's GitHub account, as a browser would: the panel's start URL, the
+ * test server's authorize page, back to the panel's callback. Resolves with where the panel sent
+ * the browser in the end.
+ */
+export async function connectGitHub(app: { fetch(req: Request): Promise<Response> | Response }, cookie: string, publicUrl: string) {
+  const start = await app.fetch(new Request(`${publicUrl}/api/v1/auth/github/start?intent=connect`, { headers: { cookie } }));
+  const flow = (start.headers.getSetCookie()[0] as string).split(";")[0] as string;
+  const atGitHub = await fetch(new URL(start.headers.get("location") as string), { redirect: "manual" });
+  const callback = new URL(atGitHub.headers.get("location") as string);
+  const back = await app.fetch(
+    new Request(`${publicUrl}${callback.pathname}${callback.search}`, { headers: { cookie: `${flow}; ${cookie}` } }),
+  );
+  return back.headers.get("location");
+}

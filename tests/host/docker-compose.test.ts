@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findNginx } from "../../backend/adapters/nginx.ts";
+import { findNginx } from "../../backend/adapters/proxy/index.ts";
 
 const root = join(import.meta.dir, "..", "..");
 

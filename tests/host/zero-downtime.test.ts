@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { findNginx } from "../../backend/adapters/nginx.ts";
+import { findNginx } from "../../backend/adapters/proxy/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { startLoad } from "../helpers/load.ts";

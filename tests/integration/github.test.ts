@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { githubAccounts } from "../../backend/db/schema/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
-import { type GitHubServer, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
+import { type GitHubServer, gitHubConfig, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
 import { cookieFrom, createTestApi, type TestApi } from "../helpers/panel.ts";
 
 const PUBLIC_URL = "http://localhost:3000";
@@ -27,13 +27,7 @@ describe(`GitHub integration (${TEST_DB})`, () => {
     gh = startGitHubServer({ repos: [{ owner: "acme", name: "shop", bare: repo.bare }, ...filler] });
     api = await createTestApi({
       background: true,
-      config: {
-        GITHUB_CLIENT_ID: gh.clientId,
-        GITHUB_CLIENT_SECRET: gh.clientSecret,
-        GITHUB_URL: gh.url,
-        GITHUB_API_URL: gh.apiUrl,
-        SWITCHYARD_PUBLIC_URL: PUBLIC_URL,
-      },
+      config: gitHubConfig(gh, PUBLIC_URL),
     });
     cookie = await api.setupOwner();
   });

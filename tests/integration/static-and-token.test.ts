@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { apps } from "../../backend/db/schema/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
-import { type GitHubServer, startGitHubServer } from "../helpers/github-server.ts";
+import { connectGitHub, type GitHubServer, gitHubConfig, startGitHubServer } from "../helpers/github-server.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
 
 const PUBLIC_URL = "http://localhost:3000";
@@ -60,13 +60,7 @@ describe(`static output, GitHub token and panel environment (${TEST_DB})`, () =>
     evil = startGitHubServer({ repos: [{ owner: "evil", name: "repo", bare: stolen.bare }] });
     api = await createTestApi({
       background: true,
-      config: {
-        GITHUB_CLIENT_ID: gh.clientId,
-        GITHUB_CLIENT_SECRET: gh.clientSecret,
-        GITHUB_URL: gh.url,
-        GITHUB_API_URL: gh.apiUrl,
-        SWITCHYARD_PUBLIC_URL: PUBLIC_URL,
-      },
+      config: gitHubConfig(gh, PUBLIC_URL),
     });
     cookie = await api.setupOwner();
   });
@@ -138,14 +132,7 @@ describe(`static output, GitHub token and panel environment (${TEST_DB})`, () =>
   });
 
   test("pointing a GitHub app at another host unlinks its token: that host never gets an Authorization header", async () => {
-    const start = await api.app.fetch(new Request(`${PUBLIC_URL}/api/v1/auth/github/start?intent=connect`, { headers: { cookie } }));
-    const authorize = new URL(start.headers.get("location") as string);
-    const flow = (start.headers.getSetCookie()[0] as string).split(";")[0] as string;
-    const callback = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location") as string);
-    const back = await api.app.fetch(
-      new Request(`${PUBLIC_URL}${callback.pathname}${callback.search}`, { headers: { cookie: `${flow}; ${cookie}` } }),
-    );
-    expect(back.headers.get("location")).toBe("/settings?github=connected");
+    expect(await connectGitHub(api.app, cookie, PUBLIC_URL)).toBe("/settings?github=connected");
 
     const created = await call("POST", "/api/v1/apps", {
       name: "shop",

@@ -5,8 +5,15 @@ import { webhookDeliveries } from "../../backend/db/schema/index.ts";
 import { receiveDelivery, UNVERIFIED_KEPT } from "../../backend/jobs/webhooks.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
-import { type GitHubServer, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
-import { cookieFrom, createTestApi, type TestApi } from "../helpers/panel.ts";
+import {
+  connectGitHub,
+  type GitHubServer,
+  gitHubConfig,
+  pushPayload,
+  signedDelivery,
+  startGitHubServer,
+} from "../helpers/github-server.ts";
+import { createTestApi, type TestApi } from "../helpers/panel.ts";
 
 const PUBLIC_URL = "http://localhost:3000";
 const HOOK_URL = `${PUBLIC_URL}/api/v1/webhooks/github?app=shop`;
@@ -23,25 +30,10 @@ describe(`Webhook deliveries cannot roll back or block a push (${TEST_DB})`, () 
     gh = startGitHubServer({ repos: [{ owner: "acme", name: "shop", bare: repo.bare }] });
     api = await createTestApi({
       background: true,
-      config: {
-        GITHUB_CLIENT_ID: gh.clientId,
-        GITHUB_CLIENT_SECRET: gh.clientSecret,
-        GITHUB_URL: gh.url,
-        GITHUB_API_URL: gh.apiUrl,
-        SWITCHYARD_PUBLIC_URL: PUBLIC_URL,
-      },
+      config: gitHubConfig(gh, PUBLIC_URL),
     });
     cookie = await api.setupOwner();
-    const start = await api.app.fetch(new Request(`${PUBLIC_URL}/api/v1/auth/github/start?intent=connect`, { headers: { cookie } }));
-    const flow = cookieFrom(
-      new Headers({ "set-cookie": (start.headers.getSetCookie()[0] as string).replace(/^sy_github_flow/, "sy_session") }),
-    ).replace(/^sy_session/, "sy_github_flow");
-    const atGitHub = await fetch(new URL(start.headers.get("location") as string), { redirect: "manual" });
-    const callback = new URL(atGitHub.headers.get("location") as string);
-    const back = await api.app.fetch(
-      new Request(`${PUBLIC_URL}${callback.pathname}${callback.search}`, { headers: { cookie: `${flow}; ${cookie}` } }),
-    );
-    expect(back.headers.get("location")).toBe("/settings?github=connected");
+    expect(await connectGitHub(api.app, cookie, PUBLIC_URL)).toBe("/settings?github=connected");
     const created = await api.request("POST", "/api/v1/apps", {
       cookie,
       body: { name: "shop", github: { owner: "acme", repo: "shop" }, watchSeconds: 0, drainSeconds: 0 },

@@ -77,7 +77,7 @@ export function appTarget(services: Services, app: App, release: Release, from: 
       writeEnvSnapshot(slotEnv, renderEnvFile(vars));
       // Today's secrets, the snapshot's (a rotated secret's old value) and those of the other kept releases.
       const secrets = await knownSecrets(services, app.id, await readEnvVars(db, masterKey, release.environmentId));
-      await store.moveSlot(services, app, g.to, "start", { releaseId: release.id, port });
+      await store.moveSlot(services, app, g.to, "start", { releaseId: release.id });
       ctx.log(`Starting v${release.number} in the ${g.to} slot on port ${port}: ${release.startCommand.join(" ")}`);
       await runtime.start({
         app: app.name,
