@@ -10,7 +10,8 @@
 #   --version REF           the git ref to install from --source URL (default: main)
 #   --domain NAME           the panel's host name (certificate via certbot with --email)
 #   --email ADDRESS         contact for Let's Encrypt
-#   --admin-email ADDRESS   create the owner account (password from --admin-password, or printed once)
+#   --admin-email ADDRESS   create the owner account (password from --admin-password, or printed once);
+#                           without it, open /setup and enter the setup code from the summary
 #   --admin-password PW
 #   --uninstall             remove Switchyard (keeps data and the database unless --purge)
 #   --purge                 with --uninstall: remove data, config and the database too
@@ -374,16 +375,25 @@ for _ in $(seq 1 60); do
 done
 panel /api/v1/health >/dev/null || fail "the panel did not answer; see journalctl -u $unit"
 
-if [[ -n "$admin_email" ]] && panel /api/v1/setup | grep -q '"needed":true'; then
+# Until the owner account exists, /setup asks for the one-time code the panel keeps in its data dir.
+setup_code=""
+if panel /api/v1/setup | grep -q '"needed":true'; then
+  setup_code="$(cat "$DATA_DIR/setup-code" 2>/dev/null || true)"
+  [[ "$setup_code" =~ ^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$ ]] ||
+    fail "the panel keeps no setup code in $DATA_DIR/setup-code; see journalctl -u $unit"
+fi
+
+if [[ -n "$admin_email" && -n "$setup_code" ]]; then
   printed=""
   if [[ -z "$admin_password" ]]; then
     admin_password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
     printed=1
   fi
-  body="$(printf '{"email":"%s","password":"%s","name":"Owner"}' "$admin_email" "$admin_password")"
+  body="$(printf '{"email":"%s","password":"%s","name":"Owner","code":"%s"}' "$admin_email" "$admin_password" "$setup_code")"
   panel /api/v1/setup -o /dev/null -H 'content-type: application/json' --data "$body" ||
     fail "could not create the owner account (a password needs 12 characters or more)"
   changed=1
+  setup_code=""
   [[ -n "$printed" ]] && say "Owner $admin_email created with password: $admin_password (shown once; change it after signing in)"
 fi
 
@@ -395,7 +405,15 @@ else
 fi
 cat <<SUMMARY
 
-  Panel:     $url   (first visit: /setup, unless --admin-email was given)
+  Panel:     $url
+SUMMARY
+if [[ -n "$setup_code" ]]; then
+  cat <<SETUP
+  Setup:     open $url/setup and enter the setup code $setup_code
+             (only the owner's first visit needs it; sudo switchyard setup-code prints it again)
+SETUP
+fi
+cat <<SUMMARY
   Code:      $PREFIX/slots/$live -> $release   (the live panel slot: $unit)
   Config:    $env_file
   Data:      $DATA_DIR        Logs: journalctl -u 'switchyard@*', $LOG_DIR

@@ -6,6 +6,8 @@ import { createPanelHost } from "./adapters/panel.ts";
 import { stopPrivateNginx } from "./adapters/proxy/index.ts";
 import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
+import { readSetupCode } from "./auth/setup-code.ts";
+import { clearTwoFactor } from "./auth/totp.ts";
 import { serverConfig } from "./commands/nginx-server-config.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
@@ -24,9 +26,12 @@ Commands:
   stop                           stop what the panel leaves running (local mode): every
                                  app slot and the panel's nginx of the data dir
   migrate                        apply database migrations and exit
-  reset-password EMAIL [--password P]
+  reset-password EMAIL [--password P] [--clear-2fa]
                                  set a new password (generated and printed when not given)
-                                 and sign the user out everywhere: sessions and API tokens
+                                 and sign the user out everywhere: sessions and API tokens;
+                                 --clear-2fa also turns off two-factor sign-in (a lost phone)
+  setup-code                     print the one-time code that first-run setup (/setup) asks
+                                 for, or say that setup is done
   nginx-server-config [--domain D [--tls]] [--socket PATH]
                                  print the nginx file the server installer puts in
                                  /etc/nginx/conf.d/switchyard.conf (--tls: the panel on
@@ -52,6 +57,8 @@ async function main(argv: string[]): Promise<void> {
       return migrate();
     case "reset-password":
       return resetPassword(args);
+    case "setup-code":
+      return setupCode();
     case "nginx-server-config":
       return nginxServerConfig(args);
     case "self-update":
@@ -202,9 +209,26 @@ async function migrate(): Promise<void> {
   }
 }
 
+/**
+ * Reads only the file the panel keeps: the embedded database may be open in the running panel,
+ * and a second process must not open it.
+ */
+function setupCode(): void {
+  const config = loadConfig();
+  const code = readSetupCode(config.dataDir);
+  if (code) {
+    console.log(`Setup code: ${code}\nOpen ${config.publicUrl.origin}/setup and enter it to create the owner account.`);
+    return;
+  }
+  console.log(
+    `Switchyard is already set up: the owner account exists, so there is no setup code in ${config.dataDir}. (A panel that has never started has none yet: it makes one when it starts.)`,
+  );
+}
+
 async function resetPassword(args: string[]): Promise<void> {
   const email = args[0];
-  if (!email || email.startsWith("-")) throw new CliError("usage: reset-password EMAIL [--password P]");
+  if (!email || email.startsWith("-")) throw new CliError("usage: reset-password EMAIL [--password P] [--clear-2fa]");
+  const clear2fa = args.includes("--clear-2fa");
   const flag = args.indexOf("--password");
   const given = flag >= 0 ? args[flag + 1] : undefined;
   if (flag >= 0 && !given) throw new CliError("--password needs a value");
@@ -217,7 +241,12 @@ async function resetPassword(args: string[]): Promise<void> {
     if (!user) throw new CliError(`no user with email ${email}`);
     await resetUserPassword(database.db, user.id, await hashPassword(password));
     await recordAudit(database.db, { auth: null, actor: "cli", action: "user.password_reset", target: `user:${user.id}` });
+    if (clear2fa) {
+      await clearTwoFactor(database.db, user.id);
+      await recordAudit(database.db, { auth: null, actor: "cli", action: "auth.2fa_disabled", target: `user:${user.id}` });
+    }
     console.log(given ? `Password for ${user.email} changed.` : `New password for ${user.email}: ${password}`);
+    if (clear2fa) console.log(`Two-factor sign-in for ${user.email} is off; they can turn it on again under Account.`);
   } finally {
     await database.close();
   }

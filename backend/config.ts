@@ -19,6 +19,8 @@ function readRevision(root: string): string | null {
   return /^[0-9a-f]{7,40}$/.test(head) ? head : null;
 }
 
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 const urlString = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 const schema = z
@@ -47,6 +49,16 @@ const schema = z
       .refine((v) => decodeKey(v) !== null, "must be 32 bytes as base64 or 64 hex characters")
       .optional(),
     SWITCHYARD_PUBLIC_URL: urlString.default("http://localhost:3000"),
+    SWITCHYARD_ALLOWED_HOSTS: z
+      .string()
+      .transform((v) =>
+        v
+          .split(",")
+          .map((name) => name.trim().toLowerCase().replace(/\.$/, ""))
+          .filter(Boolean),
+      )
+      .refine((names) => names.every((name) => HOST_NAME.test(name)), "must be host names separated by commas, like panel.example.com")
+      .optional(),
     GITHUB_CLIENT_ID: z.string().min(1).optional(),
     GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
     GITHUB_URL: urlString.default("https://github.com"),
@@ -58,6 +70,11 @@ const schema = z
       .min(5, "must be at least 5")
       .max(3600)
       .default(30),
+    SWITCHYARD_APP_USER: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a system user name (lower-case letters, digits, _ and -, at most 32)")
+      .refine((v) => v !== "root", "must not be root")
+      .default("switchyard-app"),
     SWITCHYARD_SOCKET: z
       .string()
       .regex(/^\/[A-Za-z0-9._\-/]+$/, "must be an absolute path of letters, digits, . _ - /")
@@ -95,6 +112,11 @@ export interface Config {
   proxyPort: number;
   secretKey: Buffer | null;
   publicUrl: URL;
+  /**
+   * Host names the panel answers to besides the public URL's, loopback names and IP addresses
+   * (`SWITCHYARD_ALLOWED_HOSTS`); any other Host is refused, so a DNS-rebound page cannot reach it.
+   */
+  allowedHosts: string[];
   github: { clientId: string; clientSecret: string; url: string; apiUrl: string } | null;
   githubUrl: string;
   githubApiUrl: string;
@@ -103,6 +125,8 @@ export interface Config {
   jobStaleSeconds: number;
   /** A unix socket to listen on instead of HOST:PORT (the panel's slots on a server). */
   socket: string | null;
+  /** Local mode, panel run as root: the unprivileged user apps and their builds run as (created when missing). */
+  appUser: string;
   /** The panel's own blue-green slots (server mode; see backend/adapters/panel.ts). */
   panel: {
     /** The slot this process runs in, or null when it was not started as a slot. */
@@ -181,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     proxyPort: v.SWITCHYARD_PROXY_PORT ?? (server ? 80 : 8080),
     secretKey: v.SWITCHYARD_SECRET_KEY ? decodeKey(v.SWITCHYARD_SECRET_KEY) : null,
     publicUrl: new URL(v.SWITCHYARD_PUBLIC_URL),
+    allowedHosts: v.SWITCHYARD_ALLOWED_HOSTS ?? [],
     github:
       v.GITHUB_CLIENT_ID && v.GITHUB_CLIENT_SECRET
         ? {
@@ -195,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     logLevel: v.SWITCHYARD_LOG_LEVEL,
     jobStaleSeconds: v.SWITCHYARD_JOB_STALE_SECONDS,
     socket: v.SWITCHYARD_SOCKET ?? null,
+    appUser: v.SWITCHYARD_APP_USER,
     panel: {
       slot: v.SWITCHYARD_PANEL_SLOT ?? null,
       root: resolve(v.SWITCHYARD_PANEL_ROOT ?? "/opt/switchyard"),

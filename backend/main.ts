@@ -8,8 +8,10 @@ import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { createSystemdRuntime, directSystemdHost, helperSystemdHost } from "./adapters/runtime/systemd.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
 import { RateLimiter } from "./auth/rate-limit.ts";
+import { ensureSetupCode, removeSetupCode, setupCodeFile } from "./auth/setup-code.ts";
 import { type Config, REVISION, VERSION } from "./config.ts";
 import { type Database, openDatabase } from "./db/client.ts";
+import { countUsers } from "./db/queries/users.ts";
 import { createHttpApp } from "./http/server.ts";
 import { endEventStreams } from "./http/sse.ts";
 import { EventBus } from "./jobs/events.ts";
@@ -60,7 +62,7 @@ export function createRuntime(config: Config, privilege: Privilege = processPriv
         // Root writes units itself; the installed panel (user switchyard) asks the helper.
         host: privilege.root ? directSystemdHost() : helperSystemdHost(privilege),
       })
-    : createProcessRuntime({ dataDir: config.dataDir });
+    : createProcessRuntime({ dataDir: config.dataDir, appUser: config.appUser });
 }
 
 export function createServices(
@@ -133,6 +135,26 @@ export async function stopBackground(services: Services): Promise<void> {
   await services.events.stop();
 }
 
+/**
+ * While no user exists, the console says where to set the panel up and with which one-time code;
+ * once the owner exists, a code left over is removed.
+ */
+async function announceSetupCode(config: Config, database: Database, port: number | null, url: string): Promise<void> {
+  if ((await countUsers(database.db)) > 0) {
+    removeSetupCode(config.dataDir);
+    return;
+  }
+  const code = ensureSetupCode(config.dataDir);
+  const { publicUrl } = config;
+  const publicPort = Number(publicUrl.port || (publicUrl.protocol === "https:" ? 443 : 80));
+  // The public URL when it leads here (behind nginx, or on its port); else where this panel listens.
+  const base = config.socket || publicPort === port ? publicUrl.origin : url;
+  const command = config.mode === "server" ? "sudo switchyard setup-code" : "bun backend/cli.ts setup-code";
+  console.log(
+    `First run: open ${base}/setup and enter the setup code ${code} (kept in ${setupCodeFile(config.dataDir)} until the owner account exists; \`${command}\` prints it again).`,
+  );
+}
+
 /** Wiring only: database, migrations, services, HTTP listener. */
 export async function startPanel(config: Config, overrides: Partial<Services> = {}): Promise<Panel> {
   const masterKey = loadSecretKey(config);
@@ -172,6 +194,7 @@ export async function startPanel(config: Config, overrides: Partial<Services> = 
     database: database.kind,
     dataDir: config.dataDir,
   });
+  await announceSetupCode(config, database, server.port ?? null, url);
   let stopping: Promise<void> | null = null;
   return {
     services,

@@ -128,6 +128,13 @@ export function confirmHostname(app: string): string {
 }
 
 /**
+ * The confirmation server marks every answer with this header, its value the app's name: an answer
+ * without it did not come through the app's file (nginx had not loaded it yet, and its default
+ * server answered).
+ */
+export const CONFIRM_HEADER = "x-switchyard-confirm";
+
+/**
  * One app's file: an upstream on the live socket symlink (the switch replaces the link, nginx is
  * not reloaded), one per slot for previews, and the proxy settings apps expect.
  */
@@ -147,11 +154,11 @@ export function buildAppConfig(o: AppConfigOptions): string {
     keepalive_timeout 10s;
 }
 `;
-  const server = (serverNames: string, upstreamName: string) => `server {
+  const server = (serverNames: string, upstreamName: string, mark = "") => `server {
     listen ${listen};
     server_name ${serverNames};
     access_log ${assertPath(o.accessLog, "access log")} switchyard_json;
-
+${mark}
     location / {
         proxy_pass http://${upstreamName};
         proxy_http_version 1.1;
@@ -181,7 +188,7 @@ export function buildAppConfig(o: AppConfigOptions): string {
 }
 `;
   text += server(names, `sy_${id}`);
-  text += server(confirmHostname(app), `sy_${id}_confirm`);
+  text += server(confirmHostname(app), `sy_${id}_confirm`, `    add_header ${CONFIRM_HEADER} ${app} always;\n`);
   if (o.previewNames) {
     text += server(assertHostname(o.previewNames.blue), `sy_${id}_blue`);
     text += server(assertHostname(o.previewNames.green), `sy_${id}_green`);

@@ -59,18 +59,114 @@ export interface Health {
 
 export interface SetupStatus {
   needed: boolean;
+  /** Setup asks for the one-time setup code the panel prints at start (`switchyard setup-code`). */
+  codeRequired: true;
 }
 
 export interface SetupInput {
   email: string;
   password: string;
   name: string;
+  /** The one-time setup code; case, spaces and dashes do not matter. */
+  code: string;
 }
 
+/**
+ * `POST /auth/login`. When the account has two-factor sign-in on and the password is right, a
+ * request without a code is answered 401 `totp_required`; then send `totp` (the 6-digit code) or
+ * `recoveryCode`. A wrong or already used code is 401 `invalid_totp`, counted by the same throttle
+ * as wrong passwords (429 after the limit). A wrong password is 401 `invalid_credentials`,
+ * whether or not two-factor sign-in is on.
+ */
 export interface LoginInput {
   email: string;
   password: string;
   totp?: string;
+  recoveryCode?: string;
+}
+
+/** Error codes of two-factor sign-in. */
+export const TWO_FACTOR_ERRORS = {
+  /** 401 from login: the password is right; now the code. */
+  codeNeeded: "totp_required",
+  /** 401 from login, 400 elsewhere: the code is wrong or was used already. */
+  invalidCode: "invalid_totp",
+  /** 403 from any route but the user's own sign-in ones: the owner requires two-factor sign-in and the user has not turned it on. */
+  enrolmentNeeded: "two_factor_required",
+} as const;
+
+/** `GET /auth/2fa`: the signed-in user's two-factor sign-in. */
+export interface TwoFactorStatus {
+  enabled: boolean;
+  enabledAt: IsoDate | null;
+  /** Recovery codes not used yet. */
+  recoveryCodesLeft: number;
+  /** The owner requires two-factor sign-in of every user. */
+  required: boolean;
+}
+
+/** `POST /auth/2fa/setup` {password}: a new key, pending until `POST /auth/2fa/enable` {code} confirms it. */
+export interface TwoFactorSetup {
+  /** The key in base32, for typing into an authenticator app. */
+  secret: string;
+  /** The `otpauth://totp/…` URI a QR code carries. */
+  uri: string;
+}
+
+/** `POST /auth/2fa/enable` {code} and `POST /auth/2fa/recovery-codes` {password, code}: the recovery codes, shown this once. */
+export interface TwoFactorEnabled extends TwoFactorStatus {
+  recoveryCodes: string[];
+}
+
+/** `POST /auth/2fa/disable` and `POST /auth/2fa/recovery-codes`: the password and a current code (or a recovery code). */
+export interface TwoFactorProof {
+  password: string;
+  code: string;
+}
+
+/** `GET/PUT /settings/security` (owner). */
+export interface SecuritySettings {
+  /** Every user must turn on two-factor sign-in; the owner needs it on before turning this on. */
+  requireTwoFactor: boolean;
+}
+
+/** `POST /auth/password`: the signed-in user changes their own password. */
+export interface ChangePasswordInput {
+  currentPassword: string;
+  newPassword: string;
+  /** End the user's other sessions (default true); the one making the change stays signed in. */
+  signOutOtherSessions?: boolean;
+  /** Also delete the user's API tokens (default false: a password change keeps them). */
+  revokeTokens?: boolean;
+}
+
+export interface ChangePasswordResult {
+  signedOutSessions: number;
+  revokedTokens: number;
+}
+
+/** One place the user is signed in (`GET /auth/sessions`). */
+export interface AccountSession {
+  /** A public id for `DELETE /auth/sessions/:id`; not the session's secret. */
+  id: string;
+  /** "Firefox on Linux", read from the user agent. */
+  device: string;
+  userAgent: string | null;
+  /** The address the session signed in from. */
+  ip: string | null;
+  createdAt: IsoDate;
+  lastSeenAt: IsoDate;
+  expiresAt: IsoDate;
+  /** The session this request came with. */
+  current: boolean;
+}
+
+export interface SessionsResponse {
+  sessions: AccountSession[];
+}
+
+export interface SignedOutResponse {
+  signedOut: number;
 }
 
 export interface ApiToken {

@@ -2,10 +2,13 @@ import type { Server } from "bun";
 import type { Services } from "../services.ts";
 import { audit } from "./audit.ts";
 import type { Context } from "./context.ts";
-import { conflictFromDatabase, HttpError } from "./errors.ts";
+import { conflictFromDatabase, diskFull, HttpError, storageError } from "./errors.ts";
 import { authenticate, requireRole } from "./middleware/auth.ts";
+import { checkHost } from "./middleware/host.ts";
 import { checkOrigin } from "./middleware/origin.ts";
+import { requireTwoFactorEnrolment } from "./middleware/two-factor.ts";
 import { Router } from "./router.ts";
+import { accountRoutes } from "./routes/account.ts";
 import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { envRoutes } from "./routes/env.ts";
@@ -16,6 +19,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { twoFactorRoutes } from "./routes/two-factor.ts";
 import { userRoutes } from "./routes/users.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
 import { createStaticHandler } from "./static.ts";
@@ -27,6 +31,7 @@ export type RouteModule = (r: Router) => void;
 export const coreRoutes: RouteModule[] = [
   healthRoutes,
   authRoutes,
+  accountRoutes,
   tokenRoutes,
   userRoutes,
   appRoutes,
@@ -37,6 +42,7 @@ export const coreRoutes: RouteModule[] = [
   webhookRoutes,
   systemRoutes,
   settingsRoutes,
+  twoFactorRoutes,
 ];
 
 export interface HttpApp {
@@ -69,6 +75,7 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
     } else {
       c.auth = await authenticate(c);
       requireRole(c, route.auth);
+      await requireTwoFactorEnrolment(c, route.pattern);
     }
     const response = await route.handler(c);
     if (UNSAFE.has(c.req.method) && response.status < 400 && !c.audited && c.auth) {
@@ -96,6 +103,7 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
     let response: Response;
     const isApi = url.pathname === "/api" || url.pathname.startsWith("/api/");
     try {
+      checkHost(c);
       response = isApi
         ? await handleApi(c)
         : (serveStatic(url, req.method) ?? new HttpError(405, "method_not_allowed", "Only GET here.").toResponse());
@@ -132,6 +140,11 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
     if (error instanceof HttpError) return error.toResponse();
     const conflict = conflictFromDatabase(error);
     if (conflict) return conflict.toResponse();
+    const full = storageError(error);
+    if (full) {
+      log.error("disk full", { requestId: c.requestId, path: c.url.pathname, reason: diskFull(error) });
+      return full.toResponse();
+    }
     log.error("unhandled error", { requestId: c.requestId, path: c.url.pathname, error });
     return new HttpError(500, "internal_error", `Something went wrong on the server (request ${c.requestId}).`).toResponse();
   }

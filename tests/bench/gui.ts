@@ -44,7 +44,7 @@ export async function guiBench(): Promise<string> {
   try {
     const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, colorScheme: "light" });
     const setup = await context.request.post(`${panel.url}/api/v1/setup`, {
-      data: { email: "grace@example.com", password: "a-long-enough-password", name: "Grace Hopper" },
+      data: { email: "grace@example.com", password: "a-long-enough-password", name: "Grace Hopper", code: panel.setupCode },
       headers: { origin: panel.url },
     });
     if (setup.status() !== 201) throw new Error(`setup failed: ${setup.status()}`);

@@ -29,10 +29,17 @@ describe.skipIf(browserMissing() !== null)("first run in a browser", () => {
     await page.waitForURL("**/setup");
     await page.getByTestId("setup-form").waitFor();
     await page.screenshot({ path: join(SHOTS, "setup.png") });
+    // The code the panel printed at start is what the page asks for.
+    expect(panel.setupCode).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    await page.fill('input[name="code"]', "AAAA-BBBB-CCCC");
     await page.fill('input[name="name"]', "Grace Hopper");
     await page.fill('input[name="email"]', "grace@example.com");
     await page.fill('input[name="password"]', "a-long-enough-password");
     await page.fill('input[name="confirm"]', "a-long-enough-password");
+    await page.click('button[type="submit"]');
+    await page.getByText("That code is not right").waitFor();
+    expect(new URL(page.url()).pathname).toBe("/setup");
+    await page.fill('input[name="code"]', panel.setupCode ?? "");
     await page.click('button[type="submit"]');
     await page.getByTestId("dashboard").waitFor();
     expect(new URL(page.url()).pathname).toBe("/");
@@ -64,8 +71,8 @@ describe.skipIf(browserMissing() !== null)("first run in a browser", () => {
     await page.goto(`${panel.url}/setup`);
     await page.waitForURL((url) => url.pathname !== "/setup");
 
-    // Console errors other than the expected 401 of the wrong password attempt are failures.
-    expect(errors.filter((e) => !/401|Unauthorized/.test(e))).toEqual([]);
+    // Console errors other than the expected 403 of the wrong code and 401 of the wrong password are failures.
+    expect(errors.filter((e) => !/401|Unauthorized|403|Forbidden/.test(e))).toEqual([]);
     await context.close();
   }, 120_000);
 

@@ -44,7 +44,7 @@ describe.skipIf(browserMissing() !== null)("GitHub in the browser", () => {
     page = await context.newPage();
     errors = watchConsole(page);
     const setup = await context.request.post(`${panel.url}/api/v1/setup`, {
-      data: { email: "grace@example.com", password: "a-long-enough-password", name: "Grace Hopper" },
+      data: { email: "grace@example.com", password: "a-long-enough-password", name: "Grace Hopper", code: panel.setupCode },
       headers: { origin: panel.url },
     });
     expect(setup.status()).toBe(201);

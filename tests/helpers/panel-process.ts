@@ -10,6 +10,8 @@ const root = join(import.meta.dir, "..", "..");
 export interface PanelProcess {
   url: string;
   dataDir: string;
+  /** The first-run setup code the panel printed at start, or null when it printed none (a user exists). */
+  setupCode: string | null;
   proc: ReturnType<typeof Bun.spawn>;
   /** Stops the panel and its nginx; when the data dir is its own, also the apps it left running, then the dir. */
   stop(): Promise<void>;
@@ -48,6 +50,7 @@ export async function startPanelProcess(env: Record<string, string> = {}): Promi
   return {
     url,
     dataDir,
+    setupCode: /enter the setup code (\S+)/.exec(out)?.[1] ?? null,
     proc,
     stop: async () => {
       proc.kill("SIGTERM");

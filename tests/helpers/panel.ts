@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RateLimiter } from "../../backend/auth/rate-limit.ts";
@@ -35,7 +35,9 @@ export interface TestApi {
   database: TestDatabase;
   config: Config;
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<TestResponse<T>>;
-  /** Runs setup and returns the owner's session cookie. */
+  /** The first-run setup code, as the panel keeps it in `<dataDir>/setup-code`. */
+  setupCode(): Promise<string>;
+  /** Runs setup (with the setup code) and returns the owner's session cookie. */
   setupOwner(email?: string, password?: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -93,8 +95,14 @@ export async function createTestApi(options: TestApiOptions = {}): Promise<TestA
     return { status: res.status, headers: res.headers, body: body as T };
   }
 
+  async function setupCode(): Promise<string> {
+    // GET /setup makes sure there is a code while setup is needed, as the panel's start does.
+    await request("GET", "/api/v1/setup");
+    return readFileSync(join(config.dataDir, "setup-code"), "utf8").trim();
+  }
+
   async function setupOwner(email = "owner@example.com", password = "correct-horse-battery"): Promise<string> {
-    const res = await request("POST", "/api/v1/setup", { body: { email, password, name: "Owner" } });
+    const res = await request("POST", "/api/v1/setup", { body: { email, password, name: "Owner", code: await setupCode() } });
     if (res.status !== 201) throw new Error(`setup failed: ${res.status} ${JSON.stringify(res.body)}`);
     return cookieFrom(res.headers);
   }
@@ -107,7 +115,7 @@ export async function createTestApi(options: TestApiOptions = {}): Promise<TestA
     await database.drop();
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return { app, services, database, config, request, setupOwner, close };
+  return { app, services, database, config, request, setupCode, setupOwner, close };
 }
 
 export function cookieFrom(headers: Headers): string {

@@ -61,7 +61,12 @@ describe.skipIf(!findNginx())("switchyard stop (local mode)", () => {
       });
       return { status: res.status, body: (await res.json().catch(() => null)) as any, headers: res.headers };
     };
-    const setup = await call("POST", "/api/v1/setup", { email: "o@example.com", password: "stop-command-test", name: "O" });
+    const setup = await call("POST", "/api/v1/setup", {
+      email: "o@example.com",
+      password: "stop-command-test",
+      name: "O",
+      code: panel.setupCode,
+    });
     expect(setup.status).toBe(201);
     const cookie = (setup.headers.getSetCookie()[0] ?? "").split(";")[0] as string;
     repo = await createRepo(bunApp("v1"));

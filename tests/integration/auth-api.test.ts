@@ -21,10 +21,10 @@ describe(`auth API (${TEST_DB})`, () => {
   });
 
   test("setup works once, then answers 409", async () => {
-    expect((await api.request("GET", "/api/v1/setup")).body).toEqual({ needed: true });
+    expect((await api.request("GET", "/api/v1/setup")).body).toEqual({ needed: true, codeRequired: true });
     const cookie = await api.setupOwner();
     expect(cookie).toMatch(/^sy_session=[a-z2-7]{32}$/);
-    expect((await api.request("GET", "/api/v1/setup")).body).toEqual({ needed: false });
+    expect((await api.request("GET", "/api/v1/setup")).body).toEqual({ needed: false, codeRequired: true });
     const again = await api.request("POST", "/api/v1/setup", { body: { email: "x@example.com", password: "another-password", name: "X" } });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe("already_set_up");
@@ -32,7 +32,7 @@ describe(`auth API (${TEST_DB})`, () => {
 
   test("the session cookie is HttpOnly and SameSite=Lax, and me returns the owner", async () => {
     const res = await api.request("POST", "/api/v1/setup", {
-      body: { email: "Owner@Example.com", password: "correct-horse-battery", name: "Owner" },
+      body: { email: "Owner@Example.com", password: "correct-horse-battery", name: "Owner", code: await api.setupCode() },
     });
     const setCookie = res.headers.getSetCookie()[0] ?? "";
     expect(setCookie).toContain("HttpOnly");

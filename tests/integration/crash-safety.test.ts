@@ -97,8 +97,13 @@ describe(`panel killed at every step of a deploy (${TEST_DB})`, () => {
         { timeoutMs: 120_000, what: `job ${id} to finish` },
       );
 
-    await start(null);
-    const setup = await call("POST", "/api/v1/setup", { email: "o@example.com", password: "crash-safety-test", name: "O" });
+    const initial = await start(null);
+    const setup = await call("POST", "/api/v1/setup", {
+      email: "o@example.com",
+      password: "crash-safety-test",
+      name: "O",
+      code: initial.setupCode,
+    });
     const cookie = (setup.headers.getSetCookie()[0] ?? "").split(";")[0] as string;
     const tokenRes = await fetch(`${panel!.url}/api/v1/tokens`, {
       method: "POST",

@@ -42,7 +42,12 @@ describe(`panel killed mid-build (${TEST_DB})`, () => {
       });
       return { status: res.status, body: (await res.json().catch(() => null)) as any, headers: res.headers };
     };
-    const setup = await call("POST", "/api/v1/setup", { email: "o@example.com", password: "panel-crash-test", name: "O" });
+    const setup = await call("POST", "/api/v1/setup", {
+      email: "o@example.com",
+      password: "panel-crash-test",
+      name: "O",
+      code: panel.setupCode,
+    });
     const cookie = (setup.headers.getSetCookie()[0] ?? "").split(";")[0] as string;
     const tokenRes = await fetch(`${panel.url}/api/v1/tokens`, {
       method: "POST",

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../backend/config.ts";
@@ -35,7 +35,12 @@ describe(`panel restart (${TEST_DB})`, () => {
     const setup = await fetch(`${first.url}/api/v1/setup`, {
       method: "POST",
       headers: { "content-type": "application/json", origin },
-      body: JSON.stringify({ email: "keep@example.com", password: "survives-restart", name: "Keep" }),
+      body: JSON.stringify({
+        email: "keep@example.com",
+        password: "survives-restart",
+        name: "Keep",
+        code: readFileSync(join(dataDir, "setup-code"), "utf8").trim(),
+      }),
     });
     expect(setup.status).toBe(201);
     const cookie = (setup.headers.getSetCookie()[0] ?? "").split(";")[0] as string;
@@ -51,7 +56,7 @@ describe(`panel restart (${TEST_DB})`, () => {
       expect(me.status).toBe(200);
       expect(((await me.json()) as { user: { email: string } }).user.email).toBe("keep@example.com");
       const setupAgain = await fetch(`${second.url}/api/v1/setup`);
-      expect(await setupAgain.json()).toEqual({ needed: false });
+      expect(await setupAgain.json()).toEqual({ needed: false, codeRequired: true });
       expect(await Bun.file(keyFile).text()).toBe(key);
     } finally {
       await second.stop();

@@ -30,6 +30,9 @@ describe.skipIf(skip !== null)("install.sh on a fresh Debian 12 with systemd", (
   let cookie = "";
   /** The revision install.sh put in place, kept on disk after the updates. */
   let firstRevision = "";
+  /** The one-time setup code from install.sh's summary. */
+  let setupCode = "";
+  const SETUP_CODE = /enter the setup code ([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})/;
   const started = performance.now();
 
   beforeAll(async () => {
@@ -111,6 +114,9 @@ ${Object.entries(figures)
       if (result.code !== 0) console.log(result.stdout, result.stderr);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain("Switchyard is running.");
+      setupCode = SETUP_CODE.exec(result.stdout)?.[1] ?? "";
+      expect(setupCode).not.toBe("");
+      expect((await box.sh("stat -c '%U %a' /var/lib/switchyard/setup-code")).trim()).toBe("switchyard 600");
       const health = await api("GET", "/api/v1/health");
       expect(health.status).toBe(200);
       firstRevision = health.body.revision;
@@ -164,6 +170,8 @@ ${Object.entries(figures)
       if (result.code !== 0) console.log(result.stdout, result.stderr);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain("nothing changed");
+      // Setup is still to do: the summary repeats the same code.
+      expect(SETUP_CODE.exec(result.stdout)?.[1]).toBe(setupCode);
       expect(await panelPid()).toBe(pid);
       expect(
         await box.sh("sha256sum /etc/switchyard/switchyard.env /etc/systemd/system/switchyard@.service /etc/nginx/conf.d/switchyard.conf"),
@@ -220,9 +228,29 @@ ${Object.entries(figures)
   test(
     "an app deployed through the API runs as its own units and switches blue-green",
     async () => {
-      expect(
-        (await api("POST", "/api/v1/setup", { email: "owner@example.com", password: "correct horse battery", name: "Owner" })).status,
-      ).toBe(201);
+      const owner = { email: "owner@example.com", password: "correct horse battery", name: "Owner" };
+      expect(await api("GET", "/api/v1/setup")).toMatchObject({ status: 200, body: { needed: true, codeRequired: true } });
+      // A page on another name that resolves here (DNS rebinding) reaches nginx but not the panel.
+      const rebound = await fetch(`${origin}/api/v1/setup`, {
+        method: "POST",
+        headers: { host: "attacker.example", origin: "http://attacker.example", "content-type": "application/json" },
+        body: JSON.stringify({ ...owner, code: setupCode }),
+      });
+      expect(rebound.status).toBe(421);
+      expect(((await rebound.json()) as { error: { code: string } }).error.code).toBe("unknown_host");
+      // Without the code from the install summary, or with another, nothing is created.
+      expect((await api("POST", "/api/v1/setup", owner)).status).toBe(400);
+      const wrong = await api("POST", "/api/v1/setup", {
+        ...owner,
+        code: setupCode === "AAAA-AAAA-AAAA" ? "BBBB-BBBB-BBBB" : "AAAA-AAAA-AAAA",
+      });
+      expect(wrong.status).toBe(403);
+      expect(wrong.body.error.code).toBe("invalid_setup_code");
+      expect((await api("GET", "/api/v1/setup")).body.needed).toBe(true);
+      // `switchyard setup-code` (as root, through /usr/local/bin/switchyard) prints the same code.
+      expect(await box.sh("switchyard setup-code")).toContain(setupCode);
+      expect((await api("POST", "/api/v1/setup", { ...owner, code: setupCode })).status).toBe(201);
+      expect((await box.exec(["test", "-e", "/var/lib/switchyard/setup-code"])).code).not.toBe(0);
       const login = await api("POST", "/api/v1/auth/login", { email: "owner@example.com", password: "correct horse battery" });
       expect(login.status).toBe(200);
       cookie = login.cookie ?? "";
@@ -506,6 +534,9 @@ ${Object.entries(figures)
       expect(await box.sh("grep ^SWITCHYARD_PUBLIC_URL= /etc/switchyard/switchyard.env")).toBe(`SWITCHYARD_PUBLIC_URL=https://${domain}\n`);
       const password = /Owner admin@example\.com created with password: (\S+)/.exec(fresh.stdout)?.[1];
       expect(password).toBeDefined();
+      // --admin-email used the setup code itself; with the owner in place there is none left to show.
+      expect(fresh.stdout).not.toMatch(SETUP_CODE);
+      expect((await box.exec(["test", "-e", "/var/lib/switchyard/setup-code"])).code).not.toBe(0);
 
       // Port 80 sends the panel to https (ACME challenges stay on http); https serves it.
       const plain = await fetch(`http://${box.ip}/api/v1/health`, { headers: { host: domain }, redirect: "manual" });

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { CONFIRM_HEADER, confirmHostname } from "../../commands/nginx.ts";
 import type { Logger } from "../../log.ts";
 import { HelperError, type Privilege } from "../privilege.ts";
 import {
@@ -58,6 +59,27 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
     }
   };
 
+  /**
+   * The helper's reload returns before nginx's new workers run; until they do, the old ones send
+   * the app's names to the default server. Waits until the app's confirmation host is answered
+   * through the app's own file.
+   */
+  const loaded = async (app: string) => {
+    const probeHost = host === "0.0.0.0" ? "127.0.0.1" : host;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const res = await fetch(`http://${probeHost}:${o.port}/`, {
+        headers: { host: confirmHostname(app) },
+        keepalive: false,
+        signal: AbortSignal.timeout(1_000),
+      }).catch(() => null);
+      await res?.body?.cancel();
+      if (res?.headers.get(CONFIRM_HEADER) === app) return;
+      await Bun.sleep(25);
+    }
+    throw new NginxError(`nginx did not load the configuration for ${app} within 10 s`);
+  };
+
   return {
     enabled: binary !== null,
     problem: binary ? null : NO_NGINX,
@@ -82,7 +104,11 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
       const text = appConfigText(app, options, { host, port: o.port, paths });
       const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
       if (previous === text) return;
-      if (!o.privilege.root) return helper(["nginx-install", app], text);
+      if (!o.privilege.root) {
+        await helper(["nginx-install", app], text);
+        await loaded(app);
+        return;
+      }
       await installAppFile(file, text, previous, nginx, () => true);
     },
     async removeApp(app) {

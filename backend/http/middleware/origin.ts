@@ -6,7 +6,8 @@ const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * CSRF defence for cookie sessions: an unsafe request must come from the panel's own origin —
- * the configured public URL or the host the request was addressed to. Bearer-token requests
+ * the configured public URL or the host the request was addressed to (a host the panel answers
+ * to: `checkHost` refused any other before this runs). Bearer-token requests
  * are not sent by browsers on their own and are exempt.
  */
 export function checkOrigin(c: Context): void {
