@@ -18,7 +18,7 @@ import {
   saveAccount,
   setAppHook,
 } from "../db/queries/github.ts";
-import { countUsers, createUser, findUserByEmail } from "../db/queries/users.ts";
+import { countUsers, createUser, findUserByEmail, findUserById } from "../db/queries/users.ts";
 import { listDeliveries } from "../db/queries/webhooks.ts";
 import type { App, GithubAccount, WebhookDelivery } from "../db/schema/index.ts";
 import { splitRepo, webhookUrl } from "../domain/github-apps.ts";
@@ -163,6 +163,9 @@ export async function completeSignIn(
     return { ok: true, user, action: "connected" };
   }
   let userId = linked?.userId ?? null;
+  // GitHub vouches for the GitHub account, not for the second factor: an account with 2FA on signs
+  // in with its password and code.
+  if (userId && (await findUserById(db, userId))?.totpEnabledAt) return { ok: false, error: "two_factor_required" };
   if (!userId) {
     if ((await countUsers(db)) === 0) return { ok: false, error: "setup_first", to: "/setup" };
     if (!(await githubSignupAllowed(db))) return { ok: false, error: "not_linked" };

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { githubAccounts } from "../../backend/db/schema/index.ts";
+import { decodeBase32IgnorePadding } from "@oslojs/encoding";
+import { generateTOTP } from "@oslojs/otp";
+import { githubAccounts, users } from "../../backend/db/schema/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type GitHubServer, gitHubConfig, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
@@ -121,6 +123,21 @@ describe(`GitHub integration (${TEST_DB})`, () => {
     });
     await call("PUT", "/api/v1/github/settings", { allowSignup: false });
     gh.signedInAs = gh.users[0] as (typeof gh.users)[number];
+  });
+
+  test("sign in with GitHub does not skip two-factor: an account with 2FA on must sign in with its code", async () => {
+    const setup = await call("POST", "/api/v1/auth/2fa/setup", { password: "correct-horse-battery" });
+    expect(setup.status).toBe(200);
+    const key = decodeBase32IgnorePadding(setup.body.secret);
+    expect((await call("POST", "/api/v1/auth/2fa/enable", { code: generateTOTP(key, 30, 6) })).status).toBe(200);
+    try {
+      const refused = await oauthFlow("signin");
+      expect(refused.location).toBe("/login?github_error=two_factor_required");
+      expect(refused.cookies.some((c) => c.startsWith("sy_session=") && !c.startsWith("sy_session=;"))).toBe(false);
+    } finally {
+      await api.services.db.update(users).set({ totpEnabledAt: null, totpSecret: null, totpLastStep: null });
+    }
+    expect((await oauthFlow("signin")).location).toBe("/");
   });
 
   test("repositories: paginated through GitHub's Link headers, searchable; branches with the default", async () => {

@@ -81,6 +81,13 @@ export function handleError(error: unknown, context: ErrorContext = {}): ApiErro
     return error;
   }
 
+  // The owner requires two-factor sign-in: the panel layout sends the user to the account page to turn it on.
+  if (error instanceof ApiError && error.code === "two_factor_required") {
+    if (!session.twoFactorNeeded) toasts.info("Turn on two-factor sign-in", error.message);
+    session.needTwoFactor();
+    return error;
+  }
+
   if (!(error instanceof ApiError)) console.error(error);
 
   const { title, description } = describeError(error, context);

@@ -5,6 +5,7 @@
  *   not signed in         → /login?next=<where they were going>
  *   signed in, on /login  → next (or /)
  *   setup done, on /setup → /login, or / when signed in
+ *   two-factor required   → /account until the user turns it on
  *
  * The route groups' `load` functions call these before anything renders, so a protected page
  * never flashes for a signed-out visitor.
@@ -14,6 +15,8 @@ import { ApiError } from "#lib/api/client.ts";
 import { session } from "#lib/state/session.svelte.ts";
 
 const AUTH_PAGES = ["/login", "/setup"];
+/** Where two-factor sign-in is turned on: the only page while the owner requires it and the user has not. */
+export const ACCOUNT_PAGE = "/account";
 
 /**
  * `next` only if it is a path on this site ("/apps/x?tab=y"), never an absolute or
@@ -57,6 +60,7 @@ export async function requireUser(url: URL): Promise<void> {
   await loadSession();
   if (session.setupNeeded) redirect(307, "/setup");
   if (!session.user) redirect(307, loginPath(`${url.pathname}${url.search}`));
+  if (session.twoFactorNeeded && url.pathname !== ACCOUNT_PAGE) redirect(307, ACCOUNT_PAGE);
 }
 
 /** For /login. */

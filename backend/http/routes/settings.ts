@@ -1,7 +1,10 @@
 import { z } from "zod";
+import { twoFactorState } from "../../auth/totp.ts";
 import { getRetention, RETENTION_LIMITS, setRetention } from "../../db/queries/retention.ts";
+import { getSecurity, setSecurity } from "../../db/queries/security.ts";
 import { audit } from "../audit.ts";
 import { readJson } from "../context.ts";
+import { badRequest } from "../errors.ts";
 import { requireRole } from "../middleware/auth.ts";
 import type { Router } from "../router.ts";
 
@@ -15,6 +18,7 @@ const retentionBody = z
     auditDays: days(RETENTION_LIMITS.auditDays),
   })
   .partial();
+const securityBody = z.strictObject({ requireTwoFactor: z.boolean({ error: "must be true or false" }) });
 
 /** Panel-wide settings (owner only). */
 export function settingsRoutes(r: Router): void {
@@ -29,5 +33,26 @@ export function settingsRoutes(r: Router): void {
     const retention = await setRetention(c.services.db, body);
     await audit(c, "settings.retention", "settings:retention", { ...body });
     return Response.json({ retention });
+  });
+
+  r.get("/api/v1/settings/security", { auth: "owner" }, async (c) => {
+    requireRole(c, "owner");
+    return Response.json(await getSecurity(c.services.db));
+  });
+
+  r.put("/api/v1/settings/security", { auth: "owner" }, async (c) => {
+    const auth = requireRole(c, "owner");
+    const body = await readJson(c, securityBody);
+    if (body.requireTwoFactor && !(await twoFactorState(c.services.db, auth.user.id)).enabledAt) {
+      throw badRequest(
+        "Turn on two-factor sign-in for your own account first (Account → Two-factor sign-in), so the requirement cannot lock you out.",
+        {
+          issues: [{ path: "requireTwoFactor", message: "needs two-factor sign-in on for your own account first" }],
+        },
+      );
+    }
+    const security = await setSecurity(c.services.db, body);
+    await audit(c, "settings.require_two_factor", "settings:security", { requireTwoFactor: security.requireTwoFactor });
+    return Response.json(security);
   });
 }

@@ -110,8 +110,8 @@ export class Resource<T> {
       })
       .catch((error: unknown) => {
         if (this.#signal?.aborted) return false;
-        // A background refresh stays quiet, unless the session has ended.
-        if (error instanceof ApiError && error.status === 401) handleError(error);
+        // A background refresh stays quiet, unless the session has ended or two-factor sign-in must be turned on first.
+        if (error instanceof ApiError && (error.status === 401 || error.code === "two_factor_required")) handleError(error);
         this.#error = error instanceof ApiError ? error : new ApiError(0, "unknown", this.#failure);
         if (this.#phase !== "ready") this.#phase = "error";
         return false;
