@@ -54,6 +54,17 @@ export async function createSession(
   return { token, expiresAt };
 }
 
+/** A session's last-seen time is written at most this often, so requests stay read-only in between. */
+const LAST_SEEN_EVERY = 60_000;
+
+/**
+ * The id a session is shown by in the API: a hash of its stored id, so listing sessions never
+ * hands out what the database looks them up by.
+ */
+export function publicSessionId(sessionId: string): string {
+  return hashToken(`session:${sessionId}`).slice(0, 16);
+}
+
 /** Looks a session up by its token; expired sessions are deleted, live ones slide forward. */
 export async function validateSessionToken(db: Db, token: string): Promise<SessionValidation> {
   const id = hashToken(token);
@@ -71,11 +82,13 @@ export async function validateSessionToken(db: Db, token: string): Promise<Sessi
     return { session: null, user: null };
   }
   let expiresAt = row.session.expiresAt;
-  let refreshed = false;
-  if (expiresAt.getTime() - now < REFRESH_WHEN_LEFT) {
-    expiresAt = new Date(now + SESSION_TTL);
-    refreshed = true;
-    await db.update(sessions).set({ expiresAt }).where(eq(sessions.id, id));
+  const refreshed = expiresAt.getTime() - now < REFRESH_WHEN_LEFT;
+  if (refreshed) expiresAt = new Date(now + SESSION_TTL);
+  if (refreshed || now - row.session.lastSeenAt.getTime() >= LAST_SEEN_EVERY) {
+    await db
+      .update(sessions)
+      .set({ expiresAt, lastSeenAt: new Date(now) })
+      .where(eq(sessions.id, id));
   }
   return { session: { id, expiresAt, refreshed }, user: publicUser(row.user) };
 }

@@ -89,7 +89,12 @@ describe(`account safety (${TEST_DB})`, () => {
     const adminToken = await newToken(admin);
     expect(
       (await api.request("PATCH", `/api/v1/users/${adminId}`, { cookie: admin, body: { password: "my-new-password-2" } })).status,
-    ).toBe(200);
+    ).toBe(400);
+    const changed = await api.request("POST", "/api/v1/auth/password", {
+      cookie: admin,
+      body: { currentPassword: "a-long-password-1", newPassword: "my-new-password-2" },
+    });
+    expect(changed.status).toBe(200);
     expect((await api.request("GET", "/api/v1/auth/me", { token: adminToken })).status).toBe(200);
   });
 

@@ -4,10 +4,11 @@ const LABELS: Record<string, string> = {
   apps: "Apps",
   new: "New app",
   settings: "Settings",
+  account: "Your account",
 };
 
 /** Pages that exist at a crumb's path (others are shown as plain text). */
-const LINKABLE = new Set(["/", "/settings", "/apps/new"]);
+const LINKABLE = new Set(["/", "/settings", "/account", "/apps/new"]);
 
 /** Breadcrumbs from a pathname: "/apps/web" → Dashboard › Apps › web. */
 export function crumbsFor(pathname: string): Crumb[] {

@@ -5,7 +5,7 @@ import { createUser, deleteUser, findUserByEmail, findUserById, listUsers, ROLES
 import type { Role } from "../../db/schema/index.ts";
 import { audit } from "../audit.ts";
 import { readJson, readParams, readQuery } from "../context.ts";
-import { conflict, forbidden, notFound } from "../errors.ts";
+import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { hasRole, requireRole } from "../middleware/auth.ts";
 import type { Router } from "../router.ts";
 import { auditJson, userJson } from "../shapes.ts";
@@ -52,6 +52,11 @@ export function userRoutes(r: Router): void {
     const user = await findUserById(c.services.db, id);
     if (!user) throw notFound("User");
     const self = auth.user.id === user.id;
+    if (self && body.password) {
+      throw badRequest("Change your own password with POST /api/v1/auth/password; it asks for your current password.", {
+        issues: [{ path: "password", message: "change your own password with POST /api/v1/auth/password" }],
+      });
+    }
     if (user.role === "owner" && !self) throw forbidden("Only the owner can change the owner's account.");
     if (user.role === "admin" && !self && auth.user.role !== "owner") throw forbidden("Only the owner can change another admin's account.");
     if (body.role && body.role !== user.role) {
@@ -59,8 +64,7 @@ export function userRoutes(r: Router): void {
       assertCanGrant(auth.user.role, body.role);
     }
     // Setting someone else's password is a reset: every session and API token of theirs goes.
-    // Changing one's own signs out the sessions and keeps the tokens.
-    const password = body.password ? { hash: await hashPassword(body.password), revokeTokens: !self } : undefined;
+    const password = body.password ? { hash: await hashPassword(body.password), revokeTokens: true } : undefined;
     const updated = await updateUser(c.services.db, id, {
       ...(body.role ? { role: body.role } : {}),
       ...(body.name ? { name: body.name } : {}),

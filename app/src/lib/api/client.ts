@@ -4,11 +4,14 @@
  * response, a non-JSON answer, a dropped connection, a timeout — into an `ApiError`.
  */
 import type {
+  AccountSession,
   ApiErrorBody,
   ApiToken,
   App,
   AppSettings,
   AuditEntry,
+  ChangePasswordInput,
+  ChangePasswordResult,
   CreateAppInput,
   CreatedToken,
   EnvSaveResult,
@@ -23,11 +26,18 @@ import type {
   LoginInput,
   Release,
   Role,
+  SecuritySettings,
   SelfUpdate,
+  SessionsResponse,
   SetupInput,
   SetupStatus,
+  SignedOutResponse,
   SlotColor,
   SlotDetail,
+  TwoFactorEnabled,
+  TwoFactorProof,
+  TwoFactorSetup,
+  TwoFactorStatus,
   User,
   UserResponse,
   ValidationIssue,
@@ -343,6 +353,59 @@ export async function listAudit(before?: number, limit = 50, options?: RequestOp
   const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", String(before));
   return (await api.get<{ entries: AuditEntry[] }>(`/audit?${query}`, options)).entries ?? [];
+}
+
+// --- Your account ----------------------------------------------------------------------------
+
+/** Changes the signed-in user's password; this session stays signed in. */
+export function changePassword(input: ChangePasswordInput): Promise<ChangePasswordResult> {
+  return api.post<ChangePasswordResult>("/auth/password", input);
+}
+
+export async function listSessions(options?: RequestOptions): Promise<AccountSession[]> {
+  return (await api.get<SessionsResponse>("/auth/sessions", options)).sessions ?? [];
+}
+
+export async function endSession(id: string): Promise<void> {
+  await api.delete<SignedOutResponse>(`/auth/sessions/${encodeURIComponent(id)}`);
+}
+
+/** Signs out every other session of the user; returns how many there were. */
+export async function endOtherSessions(): Promise<number> {
+  return (await api.delete<SignedOutResponse>("/auth/sessions")).signedOut;
+}
+
+// --- Two-factor sign-in ---------------------------------------------------------------------
+
+export function twoFactorStatus(options?: RequestOptions): Promise<TwoFactorStatus> {
+  return api.get<TwoFactorStatus>("/auth/2fa", options);
+}
+
+/** A new key for the authenticator app, pending until `enableTwoFactor` confirms it with a first code. */
+export function setupTwoFactor(password: string): Promise<TwoFactorSetup> {
+  return api.post<TwoFactorSetup>("/auth/2fa/setup", { password });
+}
+
+/** Turns two-factor sign-in on; the answer carries the recovery codes, shown this once. */
+export function enableTwoFactor(code: string): Promise<TwoFactorEnabled> {
+  return api.post<TwoFactorEnabled>("/auth/2fa/enable", { code });
+}
+
+export function disableTwoFactor(proof: TwoFactorProof): Promise<TwoFactorStatus> {
+  return api.post<TwoFactorStatus>("/auth/2fa/disable", proof);
+}
+
+/** A new set of recovery codes; the old ones stop working. */
+export function regenerateRecoveryCodes(proof: TwoFactorProof): Promise<TwoFactorEnabled> {
+  return api.post<TwoFactorEnabled>("/auth/2fa/recovery-codes", proof);
+}
+
+export function securitySettings(options?: RequestOptions): Promise<SecuritySettings> {
+  return api.get<SecuritySettings>("/settings/security", options);
+}
+
+export function setSecuritySettings(settings: SecuritySettings): Promise<SecuritySettings> {
+  return api.put<SecuritySettings>("/settings/security", settings);
 }
 
 // --- GitHub ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ class Session {
   #setupNeeded = $state(false);
   #phase = $state<SessionPhase>("idle");
   #expired = $state(false);
+  #twoFactorNeeded = $state(false);
   #pending: Promise<void> | null = null;
   #checkedAt = 0;
 
@@ -40,6 +41,21 @@ class Session {
   /** The server ended the session while the user was in the panel (not a deliberate sign-out). */
   get expired(): boolean {
     return this.#expired;
+  }
+
+  /** The owner requires two-factor sign-in and this user has not turned it on: only the account page works until they do. */
+  get twoFactorNeeded(): boolean {
+    return this.#twoFactorNeeded;
+  }
+
+  /** The server answered `two_factor_required`. */
+  needTwoFactor(): void {
+    this.#twoFactorNeeded = true;
+  }
+
+  /** Two-factor sign-in is on now. */
+  twoFactorDone(): void {
+    this.#twoFactorNeeded = false;
   }
 
   /** `GET /setup`, then `GET /auth/me` unless setup is needed. Runs once; throws ApiError on failure. */
@@ -77,6 +93,7 @@ class Session {
   /** After a successful sign-in or setup. */
   signedInAs(user: User): void {
     this.#user = user;
+    this.#twoFactorNeeded = false;
     this.#setupNeeded = false;
     this.#expired = false;
     this.#phase = "ready";
@@ -102,6 +119,7 @@ class Session {
       if (!(error instanceof ApiError && error.status === 401)) throw error;
     }
     this.#expired = false;
+    this.#twoFactorNeeded = false;
     this.#user = null;
   }
 
