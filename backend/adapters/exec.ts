@@ -21,6 +21,8 @@ export interface RunOptions {
    * ours can stop what we left behind (see killLeftover).
    */
   pidFile?: string;
+  /** Run as this user and group (the panel runs as root), with no supplementary groups. */
+  user?: { uid: number; gid: number } | null;
 }
 
 export interface RunResult {
@@ -61,6 +63,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
     stdout: "pipe",
     stderr: "pipe",
     detached: true,
+    ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
   });
   if (options.pidFile) writeFileSync(options.pidFile, `${proc.pid}\n`);
   let timedOut = false;

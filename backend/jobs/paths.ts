@@ -16,6 +16,7 @@ export function appPaths(dataDir: string, app: string) {
     /** The snapshot plus the slot's PORT: what the slot's process is given. */
     slotEnv: (color: Color) => join(root, "env", `slot-${color}.env`),
     bunCache: join(dataDir, "cache", "bun"),
+    npmCache: join(dataDir, "cache", "npm"),
   };
 }
 

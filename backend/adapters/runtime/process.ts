@@ -1,6 +1,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { appUserFor } from "../app-user.ts";
 import { writeFileAtomic } from "../files.ts";
+import { confineDataDir, handToOwner } from "../release-store.ts";
 import { isAlive, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
 import { COLORS, type Color, type Runtime, type SlotSpec, type SlotStatus } from "./types.ts";
 
@@ -25,6 +27,8 @@ export interface ProcessRuntimeOptions {
   dataDir: string;
   /** The Bun binary that runs supervisors. */
   bun?: string;
+  /** When the panel runs as root: the unprivileged user apps run as (SWITCHYARD_APP_USER). */
+  appUser?: string;
   /** Crash policy (tests shorten it). */
   backoffMs?: number;
   backoffMaxMs?: number;
@@ -106,6 +110,14 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
       await stop(spec.app, spec.color);
       const dir = slotDir(spec.app, spec.color);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // As root, the app runs as the app user: it owns its release and HOME, and passes through
+      // the data dir without reading it. The supervisor stays root to keep the slot's files.
+      const user = await appUserFor(o.appUser ?? "switchyard-app", o.dataDir);
+      if (user) {
+        confineDataDir(o.dataDir);
+        handToOwner(o.dataDir, spec.releaseDir, user);
+        handToOwner(o.dataDir, user.home, user);
+      }
       const supervisorSpec: SupervisorSpec = {
         app: spec.app,
         color: spec.color,
@@ -116,6 +128,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
         port: spec.port,
         secrets: spec.secrets,
         socketPath: spec.socketPath ?? null,
+        user: user ? { uid: user.uid, gid: user.gid, home: user.home } : null,
         graceMs: 10_000,
         backoffMs: o.backoffMs ?? 1_000,
         backoffMaxMs: o.backoffMaxMs ?? 30_000,

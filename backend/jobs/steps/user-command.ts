@@ -1,19 +1,46 @@
+import { appUserFor } from "../../adapters/app-user.ts";
 import { run } from "../../adapters/exec.ts";
+import { confineDataDir, handToOwner } from "../../adapters/release-store.ts";
 import { type JobContext, JobFailed } from "../orchestrator.ts";
 import { toolsPath } from "../tools.ts";
 import { buildEnv, type DeployState } from "./build-state.ts";
 
-/** Runs one of the app's own commands (install, build) in the build dir, logged and masked. */
+/**
+ * Runs one of the app's own commands (install, build) in the build dir, logged and masked. When
+ * the panel runs as root in local mode, the command runs as the app user, which owns the build
+ * dir and the shared caches and cannot read the rest of the data dir.
+ */
 export async function runUserCommand(ctx: JobContext, state: DeployState, argv: string[], timeoutSec: number): Promise<void> {
+  const { dataDir, appUser, mode } = ctx.services.config;
+  // On a server the data dir's layout is install.sh's, and apps run in units as their own user.
+  const user =
+    mode === "local"
+      ? await appUserFor(appUser, dataDir).catch((error: Error) => {
+          throw new JobFailed(error.message);
+        })
+      : null;
+  if (user) {
+    try {
+      confineDataDir(dataDir);
+      for (const dir of [state.buildDir, state.paths.bunCache, state.paths.npmCache, user.home]) handToOwner(dataDir, dir, user);
+    } catch (error) {
+      throw new JobFailed((error as Error).message);
+    }
+  }
   const shell = argv[0] === "/bin/sh";
   ctx.log(`$ ${shell ? argv.slice(2).join(" ") : argv.join(" ")}`);
   const result = await run(argv, {
     cwd: state.buildDir,
-    env: { ...buildEnv(state), PATH: `${state.buildDir}/node_modules/.bin:${toolsPath(ctx.services.config.dataDir)}` },
+    env: {
+      ...buildEnv(state),
+      PATH: `${state.buildDir}/node_modules/.bin:${toolsPath(dataDir)}`,
+      ...(user ? { HOME: user.home } : {}),
+    },
     signal: ctx.signal,
     timeoutMs: timeoutSec * 1000,
     onLine: (stream, line) => ctx.log(line, stream),
     pidFile: `${state.buildDir}.pid`,
+    user,
   });
   ctx.throwIfCancelled();
   if (result.timedOut) throw new JobFailed(`${argv.join(" ")} did not finish within ${timeoutSec} s.`);
