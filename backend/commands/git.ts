@@ -3,6 +3,9 @@
 export function validateRepoUrl(url: string): string | null {
   if (/\s/.test(url)) return "must not contain spaces or line breaks";
   if (url.startsWith("-")) return "must not start with -";
+  // `new URL` accepts `file:relative` and `https:host` and makes them absolute: refuse them as written.
+  if (/^file:/i.test(url) && !/^file:\/\/\//i.test(url)) return "a file URL must name an absolute path: file:///path/to/repo.git";
+  if (/^https?:/i.test(url) && !/^https?:\/\/[^/]/i.test(url)) return "must be written in full: https://host/owner/repo.git";
   let parsed: URL;
   try {
     parsed = new URL(url);

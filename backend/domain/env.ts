@@ -1,16 +1,46 @@
 /** Environment variables: key rules, the env-file format the runtimes read, and .env pastes. */
 
 export const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Set by Switchyard for every slot. */
-export const RESERVED_ENV_KEYS = ["PORT"];
+/** Set by Switchyard for every slot, over anything the app's environment says. */
+export const RESERVED_ENV_KEYS = ["PORT", "HOST"];
+/** Names a JavaScript object cannot hold as an ordinary key: they would vanish on the way to the app. */
+const UNSAFE_ENV_KEYS = ["__proto__"];
+export const MAX_ENV_KEY_LENGTH = 256;
 export const MAX_ENV_VALUE_BYTES = 64 * 1024;
+/**
+ * All keys and values together. Linux refuses to start a program (E2BIG) whose environment and
+ * arguments pass a quarter of its stack limit (2 MiB by default); this leaves room for the rest.
+ */
+export const MAX_ENV_TOTAL_BYTES = 1024 * 1024;
 
 export function validateEnvKey(key: string): string | null {
+  if (key.length > MAX_ENV_KEY_LENGTH) {
+    return `a variable name must be at most ${MAX_ENV_KEY_LENGTH} characters (this one has ${key.length})`;
+  }
   if (!ENV_KEY_PATTERN.test(key)) {
     return `${JSON.stringify(key)} is not a valid variable name: use letters, digits and _, not starting with a digit`;
   }
   if (RESERVED_ENV_KEYS.includes(key)) return `${key} is set by Switchyard for each slot and cannot be overridden`;
+  if (UNSAFE_ENV_KEYS.includes(key)) return `${key} cannot be used as a variable name`;
   return null;
+}
+
+export function validateEnvValue(key: string, value: string): string | null {
+  if (value.includes("\0")) return `${key}'s value must not contain a NUL character`;
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_ENV_VALUE_BYTES) return `${key}'s value must be at most ${MAX_ENV_VALUE_BYTES / 1024} KiB (it is ${bytes} bytes)`;
+  return null;
+}
+
+/** The bytes an environment takes in a process: `KEY=value` and a NUL for each variable. */
+export function envSizeBytes(vars: Array<{ key: string; value: string }>): number {
+  return vars.reduce((sum, v) => sum + Buffer.byteLength(v.key) + Buffer.byteLength(v.value) + 2, 0);
+}
+
+export function validateEnvSize(vars: Array<{ key: string; value: string }>): string | null {
+  const bytes = envSizeBytes(vars);
+  if (bytes <= MAX_ENV_TOTAL_BYTES) return null;
+  return `all variables together must be at most ${MAX_ENV_TOTAL_BYTES / 1024 / 1024} MiB (these are ${bytes} bytes)`;
 }
 
 /**

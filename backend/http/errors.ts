@@ -63,3 +63,27 @@ export function conflictFromDatabase(error: unknown): HttpError | null {
   const make = CONFLICTS[violation.constraint];
   return make ? make(violation.value) : conflict("conflict", "That conflicts with something that already exists.");
 }
+
+/**
+ * A full disk, wherever it surfaced: a file write (ENOSPC, EDQUOT) or Postgres' disk_full (SQLSTATE
+ * 53100, "could not extend file …: No space left on device"), in the error or its causes. Told by
+ * code only: a message may quote what the user sent. Answers that error's message, for the log
+ * (the outer errors carry the query and its values).
+ */
+export function diskFull(error: unknown): string | null {
+  for (let e = error, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (code === "ENOSPC" || code === "EDQUOT" || code === "53100") return typeof message === "string" ? message.slice(0, 500) : code;
+  }
+  return null;
+}
+
+/** The 507 for a full disk, or null when the error is something else. */
+export function storageError(error: unknown): HttpError | null {
+  if (diskFull(error) === null) return null;
+  return new HttpError(
+    507,
+    "insufficient_storage",
+    "The server's disk is full, so nothing was saved. Free some space on the server and try again.",
+  );
+}

@@ -110,6 +110,7 @@ describe.skipIf(browserMissing() !== null)("the panel in a browser", () => {
     // --- First run: the owner account, in the browser.
     await page.goto(panel.url);
     await page.waitForURL("**/setup");
+    await page.fill('input[name="code"]', panel.setupCode ?? "");
     await page.fill('input[name="name"]', OWNER.name);
     await page.fill('input[name="email"]', OWNER.email);
     await page.fill('input[name="password"]', OWNER.password);

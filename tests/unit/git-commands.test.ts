@@ -17,6 +17,9 @@ describe("repository URLs", () => {
     expect(validateRepoUrl("https://github.com/a/b\nx")).toBe("must not contain spaces or line breaks");
     expect(validateRepoUrl("not a url")).toBe("must not contain spaces or line breaks");
     expect(validateRepoUrl("relative/path")).toBe("must be an https://, http:// or file:// URL");
+    expect(validateRepoUrl("file:relative")).toContain("absolute path");
+    expect(validateRepoUrl("file:/etc/repo")).toContain("absolute path");
+    expect(validateRepoUrl("https:github.com/a/b")).toContain("written in full");
   });
 });
 

@@ -38,22 +38,70 @@ const state: SupervisorState = {
   lastExit: null,
   crashes: [],
 };
-const save = () => writeFileAtomic(join(slotDir, "state.json"), `${JSON.stringify(state)}\n`, 0o600);
+let unsaved = false;
+/**
+ * Writes the state the panel reads. A failed write (a full disk) must not end the supervisor and
+ * its app: the state is written again at the next change, or within 5 s.
+ */
+function save(): void {
+  try {
+    writeFileAtomic(join(slotDir, "state.json"), `${JSON.stringify(state)}\n`, 0o600);
+    unsaved = false;
+  } catch {
+    if (unsaved) return;
+    unsaved = true;
+    setTimeout(() => {
+      if (unsaved) {
+        unsaved = false;
+        save();
+      }
+    }, 5_000);
+  }
+}
 
 let logBytes = existsSync(logFile) ? statSync(logFile).size : 0;
-function log(stream: string, line: string): void {
-  const text = `${new Date().toISOString()} ${stream} ${mask(line)}\n`;
-  if (logBytes + text.length > LOG_LIMIT) {
+/** Lines lost while the log could not be written (a full disk), told in the log once it can be again. */
+let dropped = { lines: 0, reason: "", partial: false };
+
+function appendLog(text: string): void {
+  if (logBytes + Buffer.byteLength(text) > LOG_LIMIT) {
     renameSync(logFile, `${logFile}.1`);
     logBytes = 0;
   }
   appendFileSync(logFile, text, { mode: 0o600 });
-  logBytes += text.length;
+  logBytes += Buffer.byteLength(text);
+}
+
+/**
+ * Never throws: a failed write must not stop the pumps, or the app's pipes fill and it blocks on
+ * its next write. The app keeps running, its lines are counted, and writing resumes by itself.
+ */
+function log(stream: string, line: string): void {
+  const at = new Date().toISOString();
+  try {
+    if (dropped.lines > 0) {
+      // A write cut short left half a line: the note starts on a line of its own.
+      appendLog(`${dropped.partial ? "\n" : ""}${at} supervisor ${dropped.lines} lines dropped: ${dropped.reason}\n`);
+      dropped = { lines: 0, reason: "", partial: false };
+    }
+    appendLog(`${at} ${stream} ${mask(line)}\n`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOSPC" || code === "EDQUOT" ? "disk full" : `log not writable (${code ?? "error"})`;
+    let partial = dropped.partial;
+    try {
+      const size = statSync(logFile).size;
+      partial ||= size !== logBytes;
+      logBytes = size;
+    } catch {}
+    dropped = { lines: dropped.lines + 1, reason, partial };
+  }
 }
 
 function childEnv(): Record<string, string> {
   const fromFile = parseEnvFile(readFileSync(spec.envFile, "utf8"));
-  return { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...fromFile, PORT: String(spec.port) };
+  const home = spec.user?.home ?? process.env.HOME ?? "/tmp";
+  return { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: home, ...fromFile, PORT: String(spec.port) };
 }
 
 let child: ReturnType<typeof Bun.spawn> | null = null;
@@ -76,6 +124,8 @@ async function runOnce(): Promise<{ code: number | null; signal: string | null; 
     stdout: "pipe",
     stderr: "pipe",
     detached: true,
+    // The app's own user: it cannot read this process's environment, the panel's, or the data dir.
+    ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
   });
   state.pid = child.pid;
   state.pidStart = processStartTime(child.pid);

@@ -3,7 +3,7 @@ import { findAppByName, listAppSummaries, listReleases } from "../../db/queries/
 import { listAppJobs } from "../../db/queries/jobs.ts";
 import type { App } from "../../db/schema/index.ts";
 import { createAppSchema, updateAppSchema } from "../../domain/app-settings.ts";
-import { APP_NAME_PATTERN, DomainTakenError, SLOT_COLORS } from "../../domain/apps.ts";
+import { APP_NAME_PATTERN, DomainTakenError, newAppNameProblem, SLOT_COLORS } from "../../domain/apps.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { changeApp, createApp, deleteApp, slotLogs, slotsWithProcesses, WebhookSetupFailed } from "../../jobs/apps.ts";
 import { GitHubProblem, userRepo } from "../../jobs/github-apps.ts";
@@ -16,6 +16,12 @@ import { appJson, jobJson, releaseJson, slotJson } from "../shapes.ts";
 import { gitHubHttpError, ownerRepo, viaGitHub } from "./github.ts";
 
 const appParam = z.object({ app: z.string().regex(APP_NAME_PATTERN, "is not a valid app name") });
+
+const createBody = createAppSchema.superRefine((v, ctx) => {
+  const name = newAppNameProblem(v.name);
+  if (name) ctx.addIssue({ code: "custom", path: ["name"], message: name });
+});
+const updateBody = updateAppSchema;
 
 export async function loadApp(c: Context): Promise<App> {
   const { app: name } = readParams(c, appParam);
@@ -50,7 +56,7 @@ export function appRoutes(r: Router): void {
       fromGitHub = { fullName: info.fullName, accountId };
     }
     const { github: _picked, ...rest } = raw;
-    const parsed = createAppSchema.safeParse(rest);
+    const parsed = createBody.safeParse(rest);
     if (!parsed.success) throw validationError(parsed.error, "body");
     const { deploy, ...body } = parsed.data;
     let created: Awaited<ReturnType<typeof createApp>>;
@@ -78,7 +84,7 @@ export function appRoutes(r: Router): void {
     const app = await loadApp(c);
     const raw = await readJson(c, z.record(z.string(), z.unknown()));
     if ("name" in raw) throw badRequest("name cannot be changed; create a new app instead.");
-    const parsed = updateAppSchema.safeParse(raw);
+    const parsed = updateBody.safeParse(raw);
     if (!parsed.success) throw validationError(parsed.error, "body");
     const turning = parsed.data.autoDeploy;
     let job: Awaited<ReturnType<typeof changeApp>>["job"];

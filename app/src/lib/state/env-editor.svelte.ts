@@ -52,10 +52,13 @@ export class EnvEditor {
       const p: { key?: string; value?: string } = {};
       if (!key) p.key = "Enter a name.";
       else if (!ENV_KEY.test(key)) p.key = "Use letters, digits and _ only, not starting with a digit.";
-      else if (key === "PORT") p.key = "PORT is set by Switchyard for each slot.";
+      else if (key.length > 256) p.key = "Use at most 256 characters.";
+      else if (key === "PORT" || key === "HOST") p.key = `${key} is set by Switchyard for each slot.`;
+      else if (key === "__proto__") p.key = "This name cannot be used.";
       else if (seen.has(key)) p.key = `${key} is already set above.`;
       if (key) seen.set(key, row.id);
       if (row.value.includes("\0")) p.value = "Values cannot contain NUL bytes.";
+      else if (new TextEncoder().encode(row.value).length > 64 * 1024) p.value = "Values can be at most 64 KiB.";
       if (row.serverError && !p.key) p.key = row.serverError;
       if (p.key || p.value) out[row.id] = p;
     }
