@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { hashPassword, passwordSchema, verifyPassword } from "../../auth/passwords.ts";
+import { hashPassword, passwordSchema } from "../../auth/passwords.ts";
 import { type AuthInfo, clearSessionCookie, publicSessionId } from "../../auth/sessions.ts";
 import { describeDevice } from "../../auth/user-agent.ts";
 import type * as contract from "../../contract/api.ts";
@@ -8,8 +8,9 @@ import { findUserById } from "../../db/queries/users.ts";
 import type { Session } from "../../db/schema/index.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson, readParams, readQuery } from "../context.ts";
-import { badRequest, HttpError, notFound, unauthenticated } from "../errors.ts";
+import { notFound, unauthenticated } from "../errors.ts";
 import { requireRole } from "../middleware/auth.ts";
+import { checkOwnPassword, reauthAttempt } from "../reauth.ts";
 import type { Router } from "../router.ts";
 
 const changePasswordBody = z
@@ -51,31 +52,11 @@ export function accountRoutes(r: Router): void {
     const body = await readJson(c, changePasswordBody);
     const user = await findUserById(c.services.db, auth.user.id);
     if (!user) throw unauthenticated();
-    if (!user.passwordHash) {
-      throw badRequest("Your account has no password (it signs in with GitHub). Ask an owner or admin to set one first.");
-    }
-    // Wrong current passwords count against the account's sign-in allowance, so a stolen session
-    // cannot be used to guess the password; addresses the account signed in from keep their own.
-    const { loginByIp, loginByAccount } = c.services.limits;
-    const account = user.email.toLowerCase();
-    const wait = Math.max(loginByIp.retryAfter(c.ip), loginByAccount.retryAfter(account));
-    if (wait > 0) {
-      throw new HttpError(
-        429,
-        "rate_limited",
-        `Too many wrong passwords. Try again in ${wait} seconds.`,
-        { retryAfter: wait },
-        { "retry-after": String(wait) },
-      );
-    }
-    if (!(await verifyPassword(body.currentPassword, user.passwordHash))) {
-      loginByIp.fail(c.ip);
-      loginByAccount.fail(account);
-      await audit(c, "auth.password_check_failed", `user:${user.id}`, { during: "password-change" });
-      throw new HttpError(400, "invalid_password", "Your current password is not right.", {
-        issues: [{ path: "currentPassword", message: "is not right" }],
-      });
-    }
+    await checkOwnPassword(c, user, body.currentPassword, reauthAttempt(c, user), {
+      field: "currentPassword",
+      during: "password-change",
+      message: "Your current password is not right.",
+    });
     const result = await changePassword(c.services.db, user.id, {
       passwordHash: await hashPassword(body.newPassword),
       signOutOthers: body.signOutOtherSessions,

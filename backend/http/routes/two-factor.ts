@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { verifyPassword } from "../../auth/passwords.ts";
 import {
   beginEnrolment,
   clearTwoFactor,
@@ -17,8 +16,9 @@ import { findUserById } from "../../db/queries/users.ts";
 import type { User } from "../../db/schema/index.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson } from "../context.ts";
-import { badRequest, conflict, HttpError, unauthenticated } from "../errors.ts";
+import { conflict, HttpError, unauthenticated } from "../errors.ts";
 import { requireRole } from "../middleware/auth.ts";
+import { type Attempt, checkOwnPassword, reauthAttempt } from "../reauth.ts";
 import type { Router } from "../router.ts";
 
 const password = z.string({ error: "password is required" }).min(1, "must not be empty").max(256, "must be at most 256 characters");
@@ -53,47 +53,7 @@ export async function twoFactorStatus(c: Context, userId: string): Promise<TwoFa
   };
 }
 
-/**
- * Wrong passwords and codes here count against the same per-account and per-address allowance as
- * failed sign-ins: a stolen session cannot be used to guess either.
- */
-function throttle(c: Context, user: User): { fail(): void } {
-  const { loginByIp, loginByAccount } = c.services.limits;
-  const account = user.email.toLowerCase();
-  const wait = Math.max(loginByIp.retryAfter(c.ip), loginByAccount.retryAfter(account));
-  if (wait > 0) {
-    throw new HttpError(
-      429,
-      "rate_limited",
-      `Too many wrong passwords or codes. Try again in ${wait} seconds.`,
-      { retryAfter: wait },
-      {
-        "retry-after": String(wait),
-      },
-    );
-  }
-  return {
-    fail() {
-      loginByIp.fail(c.ip);
-      loginByAccount.fail(account);
-    },
-  };
-}
-
-async function checkPassword(c: Context, user: User, given: string, limit: { fail(): void }): Promise<void> {
-  if (!user.passwordHash) {
-    throw badRequest("Your account has no password (it signs in with GitHub). Ask an owner or admin to set one first.");
-  }
-  if (!(await verifyPassword(given, user.passwordHash))) {
-    limit.fail();
-    await audit(c, "auth.password_check_failed", `user:${user.id}`);
-    throw new HttpError(400, "invalid_password", "That password is not right.", {
-      issues: [{ path: "password", message: "is not right" }],
-    });
-  }
-}
-
-async function checkCode(c: Context, user: User, code: string, limit: { fail(): void }, during: string): Promise<void> {
+async function checkCode(c: Context, user: User, code: string, limit: Attempt, during: string): Promise<void> {
   const used = await useSecondFactor(c.services.db, c.services.masterKey, user, code);
   if (!used) {
     limit.fail();
@@ -120,7 +80,7 @@ export function twoFactorRoutes(r: Router): void {
     const user = await currentUser(c);
     const body = await readJson(c, setupBody);
     if (user.totpEnabledAt) throw conflict("two_factor_enabled", "Two-factor sign-in is already on. Turn it off first to use a new key.");
-    await checkPassword(c, user, body.password, throttle(c, user));
+    await checkOwnPassword(c, user, body.password, reauthAttempt(c, user), { field: "password", during: "two-factor setup" });
     const key = await beginEnrolment(c.services.db, c.services.masterKey, user.id);
     if (!key) throw conflict("two_factor_enabled", "Two-factor sign-in is already on. Turn it off first to use a new key.");
     await audit(c, "auth.2fa_setup", `user:${user.id}`);
@@ -132,7 +92,7 @@ export function twoFactorRoutes(r: Router): void {
     const body = await readJson(c, enableBody);
     if (user.totpEnabledAt) throw conflict("two_factor_enabled", "Two-factor sign-in is already on.");
     if (!user.totpSecret) throw conflict("two_factor_not_set_up", "Start the set-up first (POST /api/v1/auth/2fa/setup).");
-    const limit = throttle(c, user);
+    const limit = reauthAttempt(c, user);
     const codes = await confirmEnrolment(c.services.db, c.services.masterKey, user, body.code);
     if (!codes) {
       limit.fail();
@@ -149,8 +109,8 @@ export function twoFactorRoutes(r: Router): void {
     const user = await currentUser(c);
     const body = await readJson(c, proofBody);
     if (!user.totpEnabledAt) throw notEnabled();
-    const limit = throttle(c, user);
-    await checkPassword(c, user, body.password, limit);
+    const limit = reauthAttempt(c, user);
+    await checkOwnPassword(c, user, body.password, limit, { field: "password", during: "two-factor" });
     await checkCode(c, user, body.code, limit, "disable");
     await clearTwoFactor(c.services.db, user.id);
     await audit(c, "auth.2fa_disabled", `user:${user.id}`);
@@ -161,8 +121,8 @@ export function twoFactorRoutes(r: Router): void {
     const user = await currentUser(c);
     const body = await readJson(c, proofBody);
     if (!user.totpEnabledAt) throw notEnabled();
-    const limit = throttle(c, user);
-    await checkPassword(c, user, body.password, limit);
+    const limit = reauthAttempt(c, user);
+    await checkOwnPassword(c, user, body.password, limit, { field: "password", during: "two-factor" });
     await checkCode(c, user, body.code, limit, "recovery-codes");
     const codes = await regenerateRecoveryCodes(c.services.db, user.id);
     await audit(c, "auth.recovery_codes_regenerated", `user:${user.id}`);
