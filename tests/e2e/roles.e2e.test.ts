@@ -18,7 +18,7 @@ const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 const PASSWORD = "a-long-enough-password";
 const OWNER = { name: "Grace Hopper", email: "grace@example.com" };
 const APP = "hello";
-const TABS = ["overview", "releases", "logs", "env", "domains", "analytics", "settings"];
+const TABS = ["overview", "releases", "logs", "env", "domains", "settings"];
 
 /** What a control that changes something is called; read-only roles must see none of them enabled. */
 const MUTATING =
@@ -140,7 +140,6 @@ describe.skipIf(browserMissing() !== null)("what each role sees", () => {
       logs: '[data-testid="job-status"]',
       env: '[data-testid="env-readonly"], [data-testid="env-row"]',
       domains: '[data-testid="domain-list"]',
-      analytics: "main h2, main h3",
       settings: '[data-testid="settings-form"]',
     };
     await page
