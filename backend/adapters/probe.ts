@@ -3,7 +3,7 @@
  * through nginx, as a visitor reaches it.
  */
 
-export type ProbeResult = { status: number; headers: Headers } | { error: "timeout" | "refused"; message: string };
+export type ProbeResult = { status: number } | { error: "timeout" | "refused"; message: string };
 
 /** One GET, no redirects followed; `host` sets the Host header (nginx routes by it). */
 export async function probeHttp(url: string, options: { timeoutMs?: number; host?: string } = {}): Promise<ProbeResult> {
@@ -16,7 +16,7 @@ export async function probeHttp(url: string, options: { timeoutMs?: number; host
       keepalive: false,
     });
     await res.body?.cancel();
-    return { status: res.status, headers: res.headers };
+    return { status: res.status };
   } catch (error) {
     const timeout = (error as Error).name === "TimeoutError";
     return { error: timeout ? "timeout" : "refused", message: (error as Error).message };

@@ -128,13 +128,6 @@ export function confirmHostname(app: string): string {
 }
 
 /**
- * The confirmation server marks every answer with this header, its value the app's name: an answer
- * without it did not come through the app's file (nginx had not loaded it yet, and its default
- * server answered).
- */
-export const CONFIRM_HEADER = "x-switchyard-confirm";
-
-/**
  * One app's file: an upstream on the live socket symlink (the switch replaces the link, nginx is
  * not reloaded), one per slot for previews, and the proxy settings apps expect.
  */
@@ -154,11 +147,11 @@ export function buildAppConfig(o: AppConfigOptions): string {
     keepalive_timeout 10s;
 }
 `;
-  const server = (serverNames: string, upstreamName: string, mark = "") => `server {
+  const server = (serverNames: string, upstreamName: string) => `server {
     listen ${listen};
     server_name ${serverNames};
     access_log ${assertPath(o.accessLog, "access log")} switchyard_json;
-${mark}
+
     location / {
         proxy_pass http://${upstreamName};
         proxy_http_version 1.1;
@@ -188,7 +181,7 @@ ${mark}
 }
 `;
   text += server(names, `sy_${id}`);
-  text += server(confirmHostname(app), `sy_${id}_confirm`, `    add_header ${CONFIRM_HEADER} ${app} always;\n`);
+  text += server(confirmHostname(app), `sy_${id}_confirm`);
   if (o.previewNames) {
     text += server(assertHostname(o.previewNames.blue), `sy_${id}_blue`);
     text += server(assertHostname(o.previewNames.green), `sy_${id}_green`);

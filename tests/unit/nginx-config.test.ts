@@ -43,11 +43,11 @@ const upstream = (name: string, socket: string) => `upstream ${name} {
 }
 `;
 
-const server = (names: string, up: string, mark = "") => `server {
+const server = (names: string, up: string) => `server {
     listen 127.0.0.1:8080;
     server_name ${names};
     access_log /var/log/switchyard/shop.access.log switchyard_json;
-${mark}
+
 ${LOCATION.replace("UPSTREAM", up)}
 }
 `;
@@ -61,12 +61,7 @@ describe("app config", () => {
       )}${upstream("sy_shop_green", "/var/lib/switchyard/sock/shop-green.sock")}` +
         // No keepalive: the switch's confirmation opens a fresh connection through the replaced symlink.
         `upstream sy_shop_confirm {\n    server unix:/var/lib/switchyard/sock/shop.sock max_fails=0;\n}\n` +
-        `${server("shop.localhost", "sy_shop")}${server(
-          "shop.confirm.switchyard.invalid",
-          "sy_shop_confirm",
-          // Marks its answers, so the switch can tell them from the default server's.
-          "    add_header x-switchyard-confirm shop always;\n",
-        )}`,
+        `${server("shop.localhost", "sy_shop")}${server("shop.confirm.switchyard.invalid", "sy_shop_confirm")}`,
     );
   });
 

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { CONFIRM_HEADER, confirmHostname } from "../../commands/nginx.ts";
+import { confirmHostname } from "../../commands/nginx.ts";
 import type { Logger } from "../../log.ts";
 import { HelperError, type Privilege } from "../privilege.ts";
 import {
@@ -61,8 +61,8 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
 
   /**
    * The helper's reload returns before nginx's new workers run; until they do, the old ones send
-   * the app's names to the default server. Waits until the app's confirmation host is answered
-   * through the app's own file.
+   * a new app's names to the default server, the panel, which refuses host names it does not
+   * answer to with 421. Waits until the app's confirmation host is answered otherwise.
    */
   const loaded = async (app: string) => {
     const probeHost = host === "0.0.0.0" ? "127.0.0.1" : host;
@@ -74,7 +74,8 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
         signal: AbortSignal.timeout(1_000),
       }).catch(() => null);
       await res?.body?.cancel();
-      if (res?.headers.get(CONFIRM_HEADER) === app) return;
+      // Nothing answering at all leaves nothing to wait for; the switch's confirmation will say so.
+      if (res?.status !== 421) return;
       await Bun.sleep(25);
     }
     throw new NginxError(`nginx did not load the configuration for ${app} within 10 s`);

@@ -6,7 +6,7 @@ import { checkListener } from "../../adapters/listener.ts";
 import { isHealthyStatus, probeHttp } from "../../adapters/probe.ts";
 import { readEnvSnapshot, removeRelease, writeEnvSnapshot } from "../../adapters/release-store.ts";
 import { type Color, otherColor } from "../../adapters/runtime/types.ts";
-import { CONFIRM_HEADER, confirmHostname } from "../../commands/nginx.ts";
+import { confirmHostname } from "../../commands/nginx.ts";
 import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { hasQueuedJob } from "../../db/queries/jobs-state.ts";
@@ -141,9 +141,6 @@ export function appTarget(services: Services, app: App, release: Release, from: 
         timeoutMs: 5_000,
       });
       if ("error" in answer) return `Through nginx, ${target.href} did not answer (${answer.message})`;
-      if (answer.headers.get(CONFIRM_HEADER) !== app.name) {
-        return `Through nginx, ${target.href} was not routed to ${app.name}: nginx has not loaded its configuration`;
-      }
       if (!isHealthyStatus(answer.status)) return `Through nginx, ${target.href} answered ${answer.status}`;
       return null;
     },
