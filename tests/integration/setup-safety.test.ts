@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stopPrivateNginx } from "../../backend/adapters/proxy/index.ts";
 import { ConfigError, loadConfig } from "../../backend/config.ts";
 import { countUsers } from "../../backend/db/queries/users.ts";
 import { createLogger } from "../../backend/log.ts";
@@ -151,6 +152,8 @@ describe(`the setup code across panel starts (${TEST_DB})`, () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sy-setup-code-"));
   let external: TestDatabase | null = null;
   afterAll(async () => {
+    // The panel's stop leaves its nginx running for the next start; a test's must not.
+    await stopPrivateNginx(dataDir).catch(() => {});
     await external?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
