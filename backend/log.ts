@@ -23,7 +23,22 @@ export function createLogger(min: Level | "silent" = "info", base: Record<string
   };
 }
 
-function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack, cause: value.cause };
+/**
+ * A failed query's error lists its parameters after `params:`: user input and password hashes,
+ * which stay out of the log. The statement itself is kept.
+ */
+export function withoutQueryParams(text: string): string {
+  return text.replace(/\nparams: [\s\S]*?(?=\n\s+at |$)/, "\nparams: (not logged)");
+}
+
+export function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    return {
+      name: value.name,
+      message: withoutQueryParams(value.message),
+      stack: value.stack === undefined ? undefined : withoutQueryParams(value.stack),
+      cause: value.cause,
+    };
+  }
   return value;
 }

@@ -7,6 +7,7 @@ import type { PublicUser } from "../auth/sessions.ts";
 import type * as contract from "../contract/api.ts";
 import type { AppSummary } from "../db/queries/apps.ts";
 import type { ApiToken, auditLog, Job, JobStep, Release, Slot, WebhookDelivery } from "../db/schema/index.ts";
+import type { UpdateStatus } from "../jobs/system-update.ts";
 
 const iso = (d: Date): string => d.toISOString();
 const isoOrNull = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -159,5 +160,20 @@ export function auditJson(e: typeof auditLog.$inferSelect): contract.AuditEntry 
     userAgent: e.userAgent,
     details: (e.details ?? null) as Record<string, unknown> | null,
     at: iso(e.at),
+  };
+}
+
+/** `GET /system/update`: the self-update status, its dates as ISO strings. */
+export function selfUpdateJson(u: UpdateStatus): contract.SelfUpdate {
+  return {
+    supported: u.supported,
+    reason: u.reason,
+    current: { ...u.current, startedAt: iso(u.current.startedAt) },
+    source: u.source,
+    available: u.available.map((c) => ({ revision: c.revision, subject: c.subject, author: c.author, date: c.date, tags: c.tags })),
+    kept: u.kept.map((k) => ({ revision: k.revision, installedAt: iso(k.installedAt), current: k.current })),
+    job: u.job ? jobJson(u.job) : null,
+    checkedAt: iso(u.checkedAt),
+    error: u.error,
   };
 }

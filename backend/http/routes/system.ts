@@ -3,7 +3,7 @@ import { requestUpdate, UpdateDeclined, updateStatus } from "../../jobs/system-u
 import { readJson, readQuery } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import type { Router } from "../router.ts";
-import { jobJson } from "../shapes.ts";
+import { jobJson, selfUpdateJson } from "../shapes.ts";
 
 const updateBody = z.object({
   revision: z
@@ -16,8 +16,7 @@ const updateBody = z.object({
 export function systemRoutes(r: Router): void {
   r.get("/api/v1/system/update", { auth: "owner" }, async (c) => {
     const { refresh } = readQuery(c, z.object({ refresh: z.enum(["0", "1"]).optional() }));
-    const { job, ...update } = await updateStatus(c.services, refresh === "1");
-    return Response.json({ update: { ...update, job: job ? jobJson(job) : null } });
+    return Response.json({ update: selfUpdateJson(await updateStatus(c.services, refresh === "1")) });
   });
 
   r.post("/api/v1/system/update", { auth: "owner" }, async (c) => {
