@@ -22,7 +22,7 @@ const TABS = ["overview", "releases", "logs", "env", "domains", "settings"];
 
 /** What a control that changes something is called; read-only roles must see none of them enabled. */
 const MUTATING =
-  /^(Deploy|Redeploy|Roll ?back|Save|Delete|New|Add|Connect|Reconnect|Disconnect|Create|Update|Revoke|Remove|Replace|Paste|Discard|Run again|Cancel|Install|Reset|Refresh access|Turn)\b/i;
+  /^(Deploy|Redeploy|Roll ?back|Save|Delete|New|Add|Connect|Reconnect|Disconnect|Create|Update|Revoke|Remove|Replace|Paste|Discard|Run again|Cancel|Install|Reset|Refresh access|Turn|Restart|Start|Stop)\b/i;
 
 /** The page's globals, for code that runs in the browser (this file is type-checked without the DOM lib). */
 interface El {
@@ -236,7 +236,7 @@ describe.skipIf(browserMissing() !== null)("what each role sees", () => {
     expect(errors.filter((e) => !EXPECTED_CONSOLE.test(e))).toEqual([]);
   }, 180_000);
 
-  test("a deployer deploys and rolls back, reads variables and settings, and gets no admin controls", async () => {
+  test("a deployer deploys, rolls back, restarts, stops and starts, reads variables and settings, and gets no admin controls", async () => {
     const { page, errors } = await browserAs("deployer@example.com");
     await page.getByTestId("card-deploy").first().waitFor();
     expect(await page.locator('a[href="/apps/new"]').count()).toBe(0);
@@ -263,6 +263,23 @@ describe.skipIf(browserMissing() !== null)("what each role sees", () => {
     await page.waitForURL(/tab=logs&job=/);
     const job = new URL(page.url()).searchParams.get("job") as string;
     expect(await waitForJob(job)).toBe("succeeded");
+
+    // So are restarting and stopping (the stop asks first), and starting again.
+    for (const step of ["restart", "stop", "start"] as const) {
+      // Not openTab: a stopped app has no live slot to wait for.
+      await page.goto(`${panel.url}/apps/${APP}?tab=overview`);
+      const restart = page.locator('[data-testid="overview-restart"]:enabled');
+      await restart.filter({ hasText: step === "start" ? /^\s*Start\s*$/ : /Restart/ }).waitFor();
+      if (step === "stop") {
+        await page.locator('[data-testid="overview-stop"]:enabled').click();
+        await page.getByTestId("confirm-stop").click();
+      } else {
+        await restart.click();
+      }
+      await page.waitForURL(/tab=logs&job=/);
+      const id = new URL(page.url()).searchParams.get("job") as string;
+      expect({ step, status: await waitForJob(id) }).toEqual({ step, status: "succeeded" });
+    }
 
     await page.goto(`${panel.url}/settings`);
     await page.getByTestId("settings").waitFor();

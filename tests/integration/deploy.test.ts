@@ -216,6 +216,40 @@ describe(`deploy pipeline (${TEST_DB})`, () => {
     expect(await (await fetch(`http://127.0.0.1:${(await liveSlot("rolls")).port}/`)).text()).toBe("v1");
   });
 
+  test("restart boots the live release again in the other slot; stop stops both slots; restart brings it back", async () => {
+    const r = await repo(bunApp("v1"));
+    await createApp("cycles", r.url);
+    expect((await finished(await deploy("cycles"))).job.status).toBe("succeeded");
+    const before = await liveSlot("cycles");
+
+    const restart = await api.request("POST", "/api/v1/apps/cycles/restart", { cookie });
+    expect(restart.status).toBe(202);
+    expect(restart.body.job.kind).toBe("restart");
+    expect((await finished(restart.body.job.id)).job.status).toBe("succeeded");
+    const after = await liveSlot("cycles");
+    expect(after.color).not.toBe(before.color);
+    expect(after.releaseId).toBe(before.releaseId);
+    expect(await (await fetch(`http://127.0.0.1:${after.port}/`)).text()).toBe("v1");
+
+    const stop = await api.request("POST", "/api/v1/apps/cycles/stop", { cookie });
+    expect(stop.status).toBe(202);
+    expect((await finished(stop.body.job.id)).job.status).toBe("succeeded");
+    const stopped = (await api.request("GET", "/api/v1/apps/cycles", { cookie })).body.app;
+    expect(stopped.status).toBe("stopped");
+    const refused = await fetch(`http://127.0.0.1:${after.port}/`).then(
+      () => "answered",
+      () => "refused",
+    );
+    expect(refused).toBe("refused");
+
+    const again = await api.request("POST", "/api/v1/apps/cycles/restart", { cookie });
+    expect((await finished(again.body.job.id)).job.status).toBe("succeeded");
+    const back = await liveSlot("cycles");
+    expect(await (await fetch(`http://127.0.0.1:${back.port}/`)).text()).toBe("v1");
+
+    expect((await api.request("POST", "/api/v1/apps/nope-app/restart", { cookie })).status).toBe(404);
+  });
+
   test("bad input: invalid names, URLs, env keys and unknown apps are 4xx naming the field", async () => {
     const badName = await api.request("POST", "/api/v1/apps", { cookie, body: { name: "Bad_Name", repoUrl: "file:///tmp/x" } });
     expect(badName.status).toBe(400);

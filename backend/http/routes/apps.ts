@@ -137,6 +137,22 @@ export function appRoutes(r: Router): void {
     return Response.json({ job: jobJson(job) }, { status: 202 });
   });
 
+  // Restart: the live release boots again in the idle slot and takes the traffic blue-green (after a
+  // stop, the release that was live last comes back). Stop: both slots stop; the app stays set up.
+  for (const kind of ["restart", "stop"] as const) {
+    r.post(`/api/v1/apps/:app/${kind}`, { auth: "deployer" }, async (c) => {
+      const app = await loadApp(c);
+      const job = await c.services.orchestrator.enqueue({
+        kind,
+        appId: app.id,
+        createdBy: c.auth?.user.id,
+        trigger: c.auth?.user.email,
+      });
+      await audit(c, `app.${kind}`, `app:${app.name}`, { jobId: job.id });
+      return Response.json({ job: jobJson(job) }, { status: 202 });
+    });
+  }
+
   r.post("/api/v1/apps/:app/rollback", { auth: "deployer" }, async (c) => {
     const app = await loadApp(c);
     const { releaseId } = await readJson(c, z.object({ releaseId: z.uuid({ error: "releaseId must be a release id" }) }));

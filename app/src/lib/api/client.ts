@@ -285,6 +285,16 @@ export async function rollbackApp(name: string, releaseId: string): Promise<Job>
   return (await api.post<{ job: Job }>(`${appPath(name)}/rollback`, { releaseId })).job;
 }
 
+/** Boots the live release again blue-green (after a stop, the last live release). */
+export async function restartApp(name: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`${appPath(name)}/restart`, {})).job;
+}
+
+/** Stops both slots; the app stays set up. */
+export async function stopApp(name: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`${appPath(name)}/stop`, {})).job;
+}
+
 export async function listReleases(name: string, options?: RequestOptions): Promise<Release[]> {
   return (await api.get<{ releases: Release[] }>(`${appPath(name)}/releases`, options)).releases ?? [];
 }

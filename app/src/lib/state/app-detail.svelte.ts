@@ -15,8 +15,10 @@ import {
   listReleases,
   listSlots,
   redeliver,
+  restartApp,
   rollbackApp,
   slotLogs,
+  stopApp,
   updateApp,
   webhookHealth,
 } from "#lib/api/client.ts";
@@ -119,6 +121,18 @@ export class AppDetail {
   /** Starts a deploy; returns the job (null when it failed, after telling the user). */
   async deploy(): Promise<Job | null> {
     const job = await this.busy.run(() => deployApp(this.name), { title: `Couldn't deploy ${this.name}`, key: "deploy" });
+    if (job) this.#addJob(job);
+    return job;
+  }
+
+  async restart(): Promise<Job | null> {
+    const job = await this.busy.run(() => restartApp(this.name), { title: `Couldn't restart ${this.name}`, key: "restart" });
+    if (job) this.#addJob(job);
+    return job;
+  }
+
+  async stop(): Promise<Job | null> {
+    const job = await this.busy.run(() => stopApp(this.name), { title: `Couldn't stop ${this.name}`, key: "stop" });
     if (job) this.#addJob(job);
     return job;
   }
