@@ -269,6 +269,10 @@ export interface AppSettings {
   healthSuccesses: number;
   drainSeconds: number;
   watchSeconds: number;
+  /** The watch rolls back when the new slot's 5xx share exceeds the old one's by more than this (0–1). */
+  watchErrorRate: number;
+  /** …or when its p95 latency is more than this many times the old slot's; null: latency is not judged. */
+  watchLatencyFactor: number | null;
   standbyTimeoutMin: number;
   autoDeploy: boolean;
   memoryMax: string | null;
@@ -484,4 +488,193 @@ export interface SelfUpdate {
   checkedAt: IsoDate;
   /** Why the source could not be checked; everything else is still valid. */
   error: string | null;
+}
+
+// ── Observability ─────────────────────────────────────────────────────────────────────────────
+
+export const METRIC_STEPS = ["1m", "5m", "15m", "1h", "6h", "1d"] as const;
+export type MetricStep = (typeof METRIC_STEPS)[number];
+
+export interface StatusCounts {
+  "2xx": number;
+  "3xx": number;
+  "4xx": number;
+  "5xx": number;
+}
+
+/** One step of an app's series: requests through nginx and its slots' resources. */
+export interface AppMetricPoint {
+  /** Start of the step. */
+  t: IsoDate;
+  requests: number;
+  status: StatusCounts;
+  /** Upstream time percentiles in ms; null when no request was timed in the step. */
+  p50: number | null;
+  p90: number | null;
+  p95: number | null;
+  p99: number | null;
+  bytesIn: number;
+  bytesOut: number;
+  /** Both slots together: CPU in cores (1 = one core busy), memory in bytes; null without samples. */
+  cpu: number | null;
+  memory: number | null;
+  /** Per slot, for the CPU and memory charts. */
+  slots: Partial<Record<SlotColor, { cpu: number | null; memory: number | null; restarts: number }>>;
+}
+
+/** A release while it took the app's traffic (to: null while it still does). */
+export interface ReleasePeriod {
+  id: string;
+  number: number;
+  from: IsoDate;
+  to: IsoDate | null;
+}
+
+/** Something that moved traffic, for the chart's time axis. */
+export interface TrafficMarker {
+  at: IsoDate;
+  kind: "deploy" | "rollback" | "auto-rollback" | "restart" | "stop";
+  color: SlotColor | null;
+  releaseId: string | null;
+  releaseNumber: number | null;
+  jobId: string | null;
+}
+
+/** A release's traffic over the range, and around each switch that made it live. */
+export interface ReleaseMetrics {
+  id: string;
+  number: number;
+  requests: number;
+  errorRate: number;
+  p95: number | null;
+  /** For each switch to this release in the range: the same window before and after it. */
+  switches: Array<{
+    at: IsoDate;
+    kind: TrafficMarker["kind"];
+    windowSeconds: number;
+    before: { requests: number; errorRate: number; p95: number | null };
+    after: { requests: number; errorRate: number; p95: number | null };
+  }>;
+}
+
+export interface AppMetrics {
+  from: IsoDate;
+  to: IsoDate;
+  step: MetricStep;
+  series: AppMetricPoint[];
+  releases: ReleasePeriod[];
+  markers: TrafficMarker[];
+  perRelease: ReleaseMetrics[];
+  totals: { requests: number; errorRate: number; p95: number | null; bytesOut: number };
+}
+
+/** A day of an app (UTC): what users got and what changed. */
+export interface DailySummary {
+  day: string;
+  requests: number;
+  errorRate: number;
+  p95: number | null;
+  /** Share of the day's samples in which a live slot was up (null without samples). */
+  uptime: number | null;
+  deploys: number;
+  rollbacks: number;
+}
+
+export interface SystemMetricPoint {
+  t: IsoDate;
+  /** Busy share of all cores, 0–1. */
+  cpu: number | null;
+  load1: number | null;
+  memoryUsed: number | null;
+  memoryTotal: number | null;
+  swapUsed: number | null;
+  swapTotal: number | null;
+  /** Bytes per second over the step. */
+  netRx: number | null;
+  netTx: number | null;
+  /** PSI "some" avg10, in %. */
+  pressure: { cpu: number | null; memory: number | null; io: number | null };
+  disks: Array<{ mount: string; used: number; size: number }>;
+}
+
+export interface DiskUse {
+  app: string;
+  releases: number;
+  logs: number;
+  buildCache: number;
+  total: number;
+}
+
+export interface SystemMetrics {
+  from: IsoDate;
+  to: IsoDate;
+  step: MetricStep;
+  series: SystemMetricPoint[];
+  /** The newest sample (every 10 s), null until the first one. */
+  now: SystemMetricPoint | null;
+  cores: number;
+  disk: { apps: DiskUse[]; database: number | null; databaseKind: "pglite" | "postgres" };
+}
+
+/** One app on the dashboard: its status, and requests over the last 24 h for the sparkline. */
+export interface AppOverview {
+  app: string;
+  status: AppStatus;
+  /** Requests per hour, oldest first (24 points). */
+  requests: number[];
+  errorRate: number;
+  p95: number | null;
+}
+
+export interface DashboardMetrics {
+  apps: AppOverview[];
+  system: SystemMetricPoint | null;
+  cores: number;
+}
+
+export const DIAGNOSTIC_CHECKS = ["nginx", "database", "disk", "certbot", "helper", "memory", "ingestion"] as const;
+
+export interface Diagnostic {
+  check: string;
+  status: "ok" | "warning" | "error" | "skipped";
+  /** What is true now, in a sentence. */
+  summary: string;
+  /** How to fix it, when it is not ok. */
+  fix: string | null;
+}
+
+export interface Diagnostics {
+  checkedAt: IsoDate;
+  checks: Diagnostic[];
+}
+
+export const LOG_STREAMS = ["stdout", "stderr", "system"] as const;
+export type RuntimeLogStream = (typeof LOG_STREAMS)[number];
+
+/** One line an app's slot printed (secrets masked). `id` is a cursor: pass it as `after`/Last-Event-ID. */
+export interface RuntimeLogLine {
+  id: string;
+  at: IsoDate;
+  slot: SlotColor;
+  releaseId: string | null;
+  stream: RuntimeLogStream;
+  text: string;
+}
+
+export interface RuntimeLogPage {
+  lines: RuntimeLogLine[];
+  /** Pass as `before` for older lines; null at the start. */
+  before: string | null;
+  /** True when there may be more lines older than these in the range. */
+  more: boolean;
+}
+
+/** Retention of metrics and runtime logs (`GET/PUT /api/v1/settings/retention`). */
+export interface RetentionSettings {
+  minuteDays: number;
+  hourDays: number;
+  dayDays: number;
+  logDays: number;
+  /** Per app, in MB. */
+  logMaxMb: number;
 }

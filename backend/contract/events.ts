@@ -16,6 +16,7 @@ export const EVENT_TYPES = [
   "release.updated",
   "webhook.delivery",
   "panel.updated",
+  "metric",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -31,7 +32,25 @@ export type PanelEvent =
   | { type: "slot.updated"; appId: string; app: string; color: SlotColor; state: SlotState; releaseId: string | null }
   | { type: "release.updated"; appId: string; app: string; releaseId: string; status: ReleaseStatus }
   | { type: "webhook.delivery"; appId: string | null; deliveryId: string; outcome: string; jobId: string | null }
-  | { type: "panel.updated"; revision: string | null; slot: string; reverted: boolean; reason: string | null };
+  | { type: "panel.updated"; revision: string | null; slot: string; reverted: boolean; reason: string | null }
+  /**
+   * Every 10 s, from the panel that samples: the server now, and each app's last minute of
+   * requests with its slots' CPU (cores) and memory (bytes). Sized to stay under NOTIFY's cap.
+   */
+  | {
+      type: "metric";
+      at: string;
+      system: { cpu: number | null; load1: number | null; memoryUsed: number | null; memoryTotal: number | null } | null;
+      apps: Array<{
+        appId: string;
+        app: string;
+        requests: number;
+        errors: number;
+        cpu: number | null;
+        memory: number | null;
+        restarts: number;
+      }>;
+    };
 
 /** The event of one type (a shape shared by several types is narrowed to the one asked for). */
 export type EventOf<T extends EventType> = PanelEvent extends infer E

@@ -60,6 +60,12 @@ export const appSettingsSchema = z.object({
   healthSuccesses: z.number().int().min(1, "must be 1-20").max(20, "must be 1-20"),
   drainSeconds: z.number().int().min(0, "must be 0-600").max(600, "must be 0-600"),
   watchSeconds: z.number().int().min(0, "must be 0-3600").max(3600, "must be 0-3600"),
+  watchErrorRate: z.number().min(0, "must be 0-1").max(1, "must be 0-1"),
+  watchLatencyFactor: z
+    .number()
+    .min(1.1, "must be 1.1-100, or null to not judge latency")
+    .max(100, "must be 1.1-100, or null to not judge latency")
+    .nullable(),
   standbyTimeoutMin: z.number().int().min(0, "must be 0-10080").max(10080, "must be 0-10080"),
   autoDeploy: z.boolean(),
   domains: domainList,

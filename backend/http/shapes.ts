@@ -49,6 +49,8 @@ export function appJson(a: AppSummary): contract.App {
     healthSuccesses: a.healthSuccesses,
     drainSeconds: a.drainSeconds,
     watchSeconds: a.watchSeconds,
+    watchErrorRate: a.watchErrorRate,
+    watchLatencyFactor: a.watchLatencyFactor,
     standbyTimeoutMin: a.standbyTimeoutMin,
     autoDeploy: a.autoDeploy,
     githubRepo: a.githubRepo,

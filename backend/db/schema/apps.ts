@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, doublePrecision, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { APP_STATUSES, RUNTIMES } from "../../contract/api.ts";
 
 export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
@@ -27,6 +27,10 @@ export const apps = pgTable(
     drainSeconds: integer("drain_seconds").notNull().default(10),
     /** Post-switch watch window; 0 turns the watch off. */
     watchSeconds: integer("watch_seconds").notNull().default(60),
+    /** The watch rolls back when the new slot's 5xx share exceeds the old one's by more than this (0–1). */
+    watchErrorRate: doublePrecision("watch_error_rate").notNull().default(0.1),
+    /** …or when its p95 latency is more than this many times the old one's (null: latency is not judged). */
+    watchLatencyFactor: doublePrecision("watch_latency_factor"),
     /** The warm standby is stopped after this many minutes (0: never). */
     standbyTimeoutMin: integer("standby_timeout_min").notNull().default(60),
     autoDeploy: boolean("auto_deploy").notNull().default(true),

@@ -6,6 +6,7 @@ export * from "./env-vars.ts";
 export * from "./environments.ts";
 export * from "./github-accounts.ts";
 export * from "./jobs.ts";
+export * from "./metrics.ts";
 export * from "./releases.ts";
 export * from "./sessions.ts";
 export * from "./settings.ts";

@@ -39,6 +39,7 @@ export const ROUTES: EventHandlers = {
   "release.updated": deliver("release.updated"),
   "webhook.delivery": deliver("webhook.delivery"),
   "panel.updated": deliver("panel.updated"),
+  metric: deliver("metric"),
 };
 
 const KNOWN = new Set<string>(EVENT_TYPES);
