@@ -70,6 +70,19 @@ const schema = z
       .min(5, "must be at least 5")
       .max(3600)
       .default(30),
+    SWITCHYARD_METRICS: z.enum(["on", "off"], { error: "must be 'on' or 'off'" }).default("on"),
+    SWITCHYARD_INGEST_MS: z.coerce
+      .number({ error: "must be a number of milliseconds" })
+      .int()
+      .min(100, "must be 100-60000")
+      .max(60_000, "must be 100-60000")
+      .default(1_000),
+    SWITCHYARD_SAMPLE_MS: z.coerce
+      .number({ error: "must be a number of milliseconds" })
+      .int()
+      .min(500, "must be 500-600000")
+      .max(600_000, "must be 500-600000")
+      .default(10_000),
     SWITCHYARD_APP_USER: z
       .string()
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a system user name (lower-case letters, digits, _ and -, at most 32)")
@@ -125,6 +138,11 @@ export interface Config {
   jobStaleSeconds: number;
   /** A unix socket to listen on instead of HOST:PORT (the panel's slots on a server). */
   socket: string | null;
+  /**
+   * Request metrics (access-log ingestion) and resource sampling. `enabled: false`
+   * (SWITCHYARD_METRICS=off) turns both off; the intervals are SWITCHYARD_INGEST_MS / _SAMPLE_MS.
+   */
+  metrics: { enabled: boolean; ingestMs: number; sampleMs: number };
   /** Local mode, panel run as root: the unprivileged user apps and their builds run as (created when missing). */
   appUser: string;
   /** The panel's own blue-green slots (server mode; see backend/adapters/panel.ts). */
@@ -220,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     logLevel: v.SWITCHYARD_LOG_LEVEL,
     jobStaleSeconds: v.SWITCHYARD_JOB_STALE_SECONDS,
     socket: v.SWITCHYARD_SOCKET ?? null,
+    metrics: { enabled: v.SWITCHYARD_METRICS === "on", ingestMs: v.SWITCHYARD_INGEST_MS, sampleMs: v.SWITCHYARD_SAMPLE_MS },
     appUser: v.SWITCHYARD_APP_USER,
     panel: {
       slot: v.SWITCHYARD_PANEL_SLOT ?? null,
