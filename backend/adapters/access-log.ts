@@ -16,6 +16,9 @@ export interface AccessEntry {
   upstream: string;
   /** The slot, when the request went to one directly (a preview host). */
   slot?: "blue" | "green";
+  /** The whole request as received (line, headers, body) and the whole answer as sent. */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 export interface AccessLogReader {
@@ -25,46 +28,95 @@ export interface AccessLogReader {
   offset(): number;
   /** What to pass as `from` to carry on later, in another reader (a checkpoint). */
   checkpoint(): { ino: number; offset: number };
+  /** True when the last read stopped at its byte limit with more left to read. */
+  more(): boolean;
   close(): void;
 }
 
 const CHUNK = 64 * 1024;
+/** How many rotated generations (<path>.1, .2, …) a checkpoint is looked for in. */
+const GENERATIONS = 5;
+
+function inodeOf(path: string): number | null {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return null;
+  }
+}
+
+function openFile(path: string): { fd: number; ino: number } | null {
+  try {
+    const fd = openSync(path, "r");
+    return { fd, ino: fstatSync(fd).ino };
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Follows an nginx access log from a byte offset, reading only what was added. A rotated file
  * (a new inode at the path) is read to its end, then the new one from its start; a truncated
  * one is read again from its start. A last line without its newline waits for the next read.
- * `from` a checkpoint carries on where it was taken when the file is still the same one, and
- * reads the file from its start when it is not (it was rotated since).
+ * `from` a checkpoint carries on where it was taken: in the file at the path when it is still
+ * the same one, else in the rotated file that has its inode (`<path>.1`, `.2`, …, uncompressed),
+ * then in every newer one and the file at the path, each from its start. When no file has that
+ * inode any more, the path is read from its start. `maxBytes` bounds what one read takes in.
  */
 export function createAccessLogReader(
   path: string,
-  options: { from?: "start" | "end" | { ino: number; offset: number } } = {},
+  options: { from?: "start" | "end" | { ino: number; offset: number }; maxBytes?: number } = {},
 ): AccessLogReader {
+  /** Files still to be read after the current one (rotated generations, newest last), then the path. */
+  const pending: Array<{ fd: number; ino: number }> = [];
   let fd: number | null = null;
   let ino = -1;
   let position = 0;
   let rest: Buffer = Buffer.alloc(0);
+  let stopped = false;
+  const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
 
-  const open = (): boolean => {
-    try {
-      fd = openSync(path, "r");
-    } catch {
-      fd = null;
-      return false;
-    }
-    ino = fstatSync(fd).ino;
+  const use = (file: { fd: number; ino: number } | null) => {
+    fd = file?.fd ?? null;
+    ino = file?.ino ?? -1;
     position = 0;
     rest = Buffer.alloc(0);
-    return true;
   };
-  if (open() && fd !== null) {
-    const from = options.from;
+  const open = (): boolean => {
+    use(openFile(path));
+    return fd !== null;
+  };
+
+  const from = options.from;
+  if (typeof from === "object" && inodeOf(path) !== from.ino) {
+    // Rotated since the checkpoint: its file is one of the generations, read on from the offset.
+    let generation = 0;
+    for (let n = 1; n <= GENERATIONS; n++) {
+      if (inodeOf(`${path}.${n}`) === from.ino) {
+        generation = n;
+        break;
+      }
+    }
+    if (generation > 0) {
+      for (let n = generation; n >= 1; n--) {
+        const file = openFile(`${path}.${n}`);
+        if (file) pending.push(file);
+      }
+      const first = pending.shift() ?? null;
+      use(first);
+      if (first && first.ino === from.ino && from.offset <= fstatSync(first.fd).size) position = from.offset;
+      const current = openFile(path);
+      if (current) pending.push(current);
+    } else {
+      open();
+    }
+  } else if (open() && fd !== null) {
     if (from === "end") position = fstatSync(fd).size;
     else if (typeof from === "object" && from.ino === ino && from.offset <= fstatSync(fd).size) position = from.offset;
   }
 
-  /** Whatever the open file has past `position`, as complete lines. */
+  let taken = 0;
+  /** Whatever the open file has past `position`, as complete lines (up to the byte limit). */
   const drain = (out: string[]) => {
     if (fd === null) return;
     if (fstatSync(fd).size < position) {
@@ -73,9 +125,14 @@ export function createAccessLogReader(
     }
     const buffer = Buffer.alloc(CHUNK);
     for (;;) {
-      const n = readSync(fd, buffer, 0, CHUNK, position);
+      if (taken >= limit) {
+        stopped = fstatSync(fd).size > position;
+        return;
+      }
+      const n = readSync(fd, buffer, 0, Math.min(CHUNK, limit - taken), position);
       if (n <= 0) break;
       position += n;
+      taken += n;
       let data = Buffer.concat([rest, buffer.subarray(0, n)]);
       let end = data.indexOf(10);
       while (end >= 0) {
@@ -87,31 +144,39 @@ export function createAccessLogReader(
     }
   };
 
-  const currentIno = (): number | null => {
-    try {
-      return statSync(path).ino;
-    } catch {
-      return null;
-    }
+  /** The next file in line, once the current one is read to its end. */
+  const advance = (): boolean => {
+    const next = pending.shift();
+    if (!next) return false;
+    if (fd !== null && fd !== next.fd) closeSync(fd);
+    use(next);
+    return true;
   };
 
   return {
     async read() {
       const lines: string[] = [];
+      taken = 0;
+      stopped = false;
       drain(lines);
-      const now = currentIno();
-      if (now !== null && now !== ino) {
-        // Rotated: the old file was read to its end above; an unfinished line there stays unfinished.
-        if (fd !== null) closeSync(fd);
-        if (open()) drain(lines);
+      while (!stopped && pending.length > 0 && advance()) drain(lines);
+      if (!stopped) {
+        const now = inodeOf(path);
+        if (now !== null && now !== ino) {
+          // Rotated: the old file was read to its end above; an unfinished line there stays unfinished.
+          if (fd !== null) closeSync(fd);
+          if (open()) drain(lines);
+        }
       }
       return lines.map(parseAccessLine).filter((e): e is AccessEntry => e !== null);
     },
     offset: () => position - rest.length,
     checkpoint: () => ({ ino, offset: position - rest.length }),
+    more: () => stopped,
     close() {
       if (fd !== null) closeSync(fd);
       fd = null;
+      for (const file of pending.splice(0)) closeSync(file.fd);
     },
   };
 }
@@ -139,6 +204,8 @@ export function parseAccessLine(line: string): AccessEntry | null {
     requestMs: typeof raw.request_time === "number" ? Math.round(raw.request_time * 1000) : null,
     upstreamMs: seconds(raw.upstream_time),
     upstream,
+    bytesIn: typeof raw.bytes_in === "number" ? raw.bytes_in : 0,
+    bytesOut: typeof raw.bytes_out === "number" ? raw.bytes_out : typeof raw.bytes === "number" ? raw.bytes : 0,
   };
   if (slot) entry.slot = slot;
   return entry;

@@ -37,9 +37,9 @@ function assertApp(name: string): string {
   return name;
 }
 
-/** One JSON object per request: what the post-switch watch reads. */
+/** One JSON object per request: what request metrics (and through them the post-switch watch) are ingested from. */
 export const ACCESS_LOG_FORMAT =
-  'log_format switchyard_json escape=json \'{"time":"$time_iso8601","msec":$msec,"host":"$host","method":"$request_method","uri":"$request_uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr","upstream_status":"$upstream_status","upstream_time":"$upstream_response_time"}\';';
+  'log_format switchyard_json escape=json \'{"time":"$time_iso8601","msec":$msec,"host":"$host","method":"$request_method","uri":"$request_uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr","upstream_status":"$upstream_status","upstream_time":"$upstream_response_time","bytes_in":$request_length,"bytes_out":$bytes_sent}\';';
 
 export interface MainConfigOptions {
   /** nginx's private prefix (local mode): pid, logs and temp files live below it. */

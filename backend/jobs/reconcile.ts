@@ -30,9 +30,13 @@ export async function reconcileSlots(services: Services, recovered: Job[] = []):
   const active = await activeJobs(services.db);
   const busy = new Set(active.filter((j) => j.status === "running").map((j) => j.appId));
   const intents = new Map<string, Intent[]>();
+  const jobOf = new Map<Intent, Job>();
   for (const job of recovered) {
     const intent = job.intent as Intent | null;
-    if (intent && "appId" in intent) intents.set(intent.appId, [...(intents.get(intent.appId) ?? []), intent]);
+    if (intent && "appId" in intent) {
+      intents.set(intent.appId, [...(intents.get(intent.appId) ?? []), intent]);
+      jobOf.set(intent, job);
+    }
   }
 
   for (const app of appRows) {
@@ -67,7 +71,11 @@ export async function reconcileSlots(services: Services, recovered: Job[] = []):
     }
     if (live) tally.adopted++;
     const releaseOf = { blue: running.blue ? status.blue.releaseId : null, green: running.green ? status.green.releaseId : null };
-    const { changed } = await store.recordTruth(services, app, { live, running, releaseOf });
+    // Traffic that moved without its switch recorded (the panel died in between) is recorded now,
+    // as what the interrupted job was doing, so request metrics are attributed to the right slot.
+    const job = switching ? jobOf.get(switching as Intent) : undefined;
+    const kind = switching && "step" in switching && (switching as Intent).step === "revert" ? "auto-rollback" : switchKindOf(job?.kind);
+    const { changed } = await store.recordTruth(services, app, { live, running, releaseOf, kind, jobId: job?.id ?? null });
     if (changed > 0) log.info("slots reconciled with what runs", { app: app.name, live });
     for (const intent of appIntents) if (intent.step === "retain") await finishPrune(services, intent.releaseIds);
   }
@@ -80,6 +88,10 @@ export async function reconcileSlots(services: Services, recovered: Job[] = []):
     tally.removed++;
   }
   return tally;
+}
+
+function switchKindOf(kind: string | undefined): "deploy" | "rollback" | "restart" {
+  return kind === "rollback" || kind === "restart" ? kind : "deploy";
 }
 
 function isUp(state: string): boolean {

@@ -4,7 +4,7 @@
  * rows' lock (SELECT … FOR UPDATE inside one transaction), and publishes the matching event once
  * the transaction is committed. Nothing else updates those tables.
  */
-import { and, asc, eq, inArray, isNull, lt, max, ne, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, max, ne, or, sql } from "drizzle-orm";
 import type { Color } from "../adapters/runtime/types.ts";
 import type { Tx } from "../db/client.ts";
 import {
@@ -20,7 +20,9 @@ import {
   releases,
   type Slot,
   type StepStatus,
+  type SwitchKind,
   slots,
+  trafficSwitches,
 } from "../db/schema/index.ts";
 import { type Intent, type ReleaseEvent, releaseTransition, type SlotEvent, slotTransition } from "../domain/deploy-state.ts";
 import type { Services } from "../services.ts";
@@ -92,8 +94,15 @@ export async function moveSlot(
  * Records that traffic moved to `to` (running `releaseId`): it is live, the slot it came from
  * is the warm standby, and every other release that was live or standby is retired.
  */
-export async function recordSwitch(s: S, app: App, input: { to: Color; releaseId: string }): Promise<void> {
+export async function recordSwitch(
+  s: S,
+  app: App,
+  input: { to: Color; releaseId: string; kind: Exclude<SwitchKind, "auto-rollback" | "stop">; at: Date; jobId: string | null },
+): Promise<void> {
   await write(s, async (tx, emit) => {
+    await tx
+      .insert(trafficSwitches)
+      .values({ appId: app.id, at: input.at, color: input.to, releaseId: input.releaseId, kind: input.kind, jobId: input.jobId });
     const rows = await lockSlots(tx, app.id);
     const target = rows.find((r) => r.color === input.to);
     const other = rows.find((r) => r.color !== input.to);
@@ -130,13 +139,16 @@ export async function recordSwitch(s: S, app: App, input: { to: Color; releaseId
 export async function recordRevert(
   s: S,
   app: App,
-  input: { to: Color; releaseId: string; details: Record<string, unknown> },
+  input: { to: Color; releaseId: string; details: Record<string, unknown>; at: Date; jobId: string | null },
 ): Promise<void> {
   await write(s, async (tx, emit) => {
     const rows = await lockSlots(tx, app.id);
     const back = rows.find((r) => r.color === input.to);
     const bad = rows.find((r) => r.color !== input.to);
     if (!back || !bad) throw new Error(`app ${app.name} has no ${input.to} slot`);
+    await tx
+      .insert(trafficSwitches)
+      .values({ appId: app.id, at: input.at, color: input.to, releaseId: back.releaseId, kind: "auto-rollback", jobId: input.jobId });
     emit(slotEvent(app, await updateSlot(tx, back, "promote")));
     emit(slotEvent(app, await updateSlot(tx, bad, "stop")));
     await moveRelease(tx, input.releaseId, "revert", { details: input.details });
@@ -152,11 +164,32 @@ export async function recordRevert(
 export async function recordTruth(
   s: S,
   app: App,
-  input: { live: Color | null; running: Record<Color, boolean>; releaseOf: Record<Color, string | null> },
+  input: {
+    live: Color | null;
+    running: Record<Color, boolean>;
+    releaseOf: Record<Color, string | null>;
+    /** What moved the traffic, when it moved without its switch being recorded. */
+    kind?: Exclude<SwitchKind, "stop">;
+    jobId?: string | null;
+  },
 ): Promise<{ changed: number }> {
   return write(s, async (tx, emit) => {
     let changed = 0;
     const rows = await lockSlots(tx, app.id);
+    if (input.live) {
+      const releaseId = input.releaseOf[input.live] ?? rows.find((r) => r.color === input.live)?.releaseId ?? null;
+      const [last] = await tx
+        .select({ color: trafficSwitches.color, releaseId: trafficSwitches.releaseId })
+        .from(trafficSwitches)
+        .where(eq(trafficSwitches.appId, app.id))
+        .orderBy(desc(trafficSwitches.at), desc(trafficSwitches.id))
+        .limit(1);
+      if (!last || last.color !== input.live || (releaseId && last.releaseId !== releaseId)) {
+        await tx
+          .insert(trafficSwitches)
+          .values({ appId: app.id, at: new Date(), color: input.live, releaseId, kind: input.kind ?? "deploy", jobId: input.jobId ?? null });
+      }
+    }
     for (const slot of rows) {
       const releaseId = input.releaseOf[slot.color] ?? slot.releaseId;
       let want: Slot["state"];
@@ -208,6 +241,13 @@ export async function recordCrash(s: S, app: App, color: Color, exits: Exit[]): 
     }
     return row;
   });
+}
+
+/** Both slots were stopped on purpose: from `at` on, no slot takes the app's traffic. */
+export async function recordStop(s: S, app: App, input: { at: Date; jobId: string | null }): Promise<void> {
+  await s.db
+    .insert(trafficSwitches)
+    .values({ appId: app.id, at: input.at, color: null, releaseId: null, kind: "stop", jobId: input.jobId });
 }
 
 export async function setAppStatus(s: S, app: App, status: AppStatus): Promise<void> {

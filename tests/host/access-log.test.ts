@@ -97,7 +97,7 @@ describe("access-log reader", () => {
     reader.close();
   });
 
-  test("a checkpoint carries on in another reader, or starts over when the file was rotated since", async () => {
+  test("a checkpoint carries on in another reader, through the rotated file when the path was rotated since", async () => {
     const path = fresh();
     writeFileSync(path, line("/a") + line("/b"));
     const first = createAccessLogReader(path, { from: "start" });
@@ -110,9 +110,73 @@ describe("access-log reader", () => {
     second.close();
     renameSync(path, `${path}.1`);
     writeFileSync(path, line("/d"));
+    // The rest of the rotated file (<path>.1 has the checkpoint's inode), then the new file from its start.
     const third = createAccessLogReader(path, { from: checkpoint });
-    expect((await third.read()).map((e) => e.uri)).toEqual(["/d"]);
+    expect((await third.read()).map((e) => e.uri)).toEqual(["/c", "/d"]);
+    const after = third.checkpoint();
     third.close();
+    appendFileSync(path, line("/e"));
+    const fourth = createAccessLogReader(path, { from: after });
+    expect((await fourth.read()).map((e) => e.uri)).toEqual(["/e"]);
+    fourth.close();
+  });
+
+  test("a checkpoint two rotations old reads .2 on from its offset, then .1 and the path whole", async () => {
+    const path = fresh();
+    writeFileSync(path, line("/a"));
+    const first = createAccessLogReader(path, { from: "start" });
+    expect(await first.read()).toHaveLength(1);
+    const checkpoint = first.checkpoint();
+    first.close();
+    appendFileSync(path, line("/b"));
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, line("/c"));
+    renameSync(`${path}.1`, `${path}.2`);
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, line("/d"));
+    const reader = createAccessLogReader(path, { from: checkpoint });
+    expect((await reader.read()).map((e) => e.uri)).toEqual(["/b", "/c", "/d"]);
+    reader.close();
+  });
+
+  test("a checkpoint whose file is gone (compressed or removed) starts the path from its start", async () => {
+    const path = fresh();
+    writeFileSync(path, line("/a"));
+    const first = createAccessLogReader(path, { from: "start" });
+    await first.read();
+    const checkpoint = first.checkpoint();
+    first.close();
+    // Compressed: no longer a file the reader can read (kept here only so its inode is not reused).
+    renameSync(path, `${path}.2.gz`);
+    writeFileSync(path, line("/b"));
+    const reader = createAccessLogReader(path, { from: checkpoint });
+    expect((await reader.read()).map((e) => e.uri)).toEqual(["/b"]);
+    reader.close();
+  });
+
+  test("maxBytes bounds one read; the checkpoint is at the last whole line, and the next read carries on", async () => {
+    const path = fresh();
+    const lines = Array.from({ length: 50 }, (_, i) => line(`/n${i}`));
+    writeFileSync(path, lines.join(""));
+    const seen: string[] = [];
+    let checkpoint: { ino: number; offset: number } | "start" = "start";
+    let reads = 0;
+    for (;;) {
+      const reader = createAccessLogReader(path, { from: checkpoint, maxBytes: 1000 });
+      seen.push(...(await reader.read()).map((e) => e.uri));
+      checkpoint = reader.checkpoint();
+      const more = reader.more();
+      reader.close();
+      reads++;
+      if (!more) break;
+    }
+    expect(seen).toEqual(lines.map((_, i) => `/n${i}`));
+    expect(reads).toBeGreaterThan(5);
+  });
+
+  test("bytes in and out are parsed; an older line without them counts its body bytes out", () => {
+    expect(parseAccessLine(line("/x", 200, { bytes_in: 431, bytes_out: 220 }).trim())).toMatchObject({ bytesIn: 431, bytesOut: 220 });
+    expect(parseAccessLine(line("/x").trim())).toMatchObject({ bytesIn: 0, bytesOut: 2 });
   });
 
   test("lines that are not entries are skipped", () => {

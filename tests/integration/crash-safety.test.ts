@@ -163,6 +163,9 @@ describe(`panel killed at every step of a deploy (${TEST_DB})`, () => {
         });
       }
       expect(slots.filter((s) => s.state === "live").map((s) => s.color)).toEqual([app.liveColor]);
+      // Request metrics attribute traffic from now on to the release that really serves it.
+      const periods = (await call("GET", "/api/v1/apps/phoenix/metrics")).body.releases as Array<{ id: string; to: string | null }>;
+      expect({ fault, current: periods.find((p) => p.to === null)?.id }).toEqual({ fault, current: app.currentRelease.id });
 
       // The next round starts from a panel with the next fault point.
       panel!.proc.kill("SIGTERM");

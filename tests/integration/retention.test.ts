@@ -21,7 +21,8 @@ describe(`retention (${TEST_DB})`, () => {
   test("the settings start at their defaults and change through the API; bad values are 4xx naming the field", async () => {
     const initial = await api.request("GET", "/api/v1/settings/retention", { cookie: owner });
     expect(initial.status).toBe(200);
-    expect(initial.body.retention).toEqual({ jobDays: 90, jobsPerApp: 50, deliveryDays: 30, auditDays: 365 });
+    const metricsDefaults = { minuteDays: 7, hourDays: 90, dayDays: 730, logDays: 14, logMaxMb: 100 };
+    expect(initial.body.retention).toEqual({ jobDays: 90, jobsPerApp: 50, deliveryDays: 30, auditDays: 365, ...metricsDefaults });
 
     for (const [field, value] of [
       ["jobDays", 0],
@@ -29,6 +30,11 @@ describe(`retention (${TEST_DB})`, () => {
       ["deliveryDays", -1],
       ["auditDays", 1_000_000],
       ["jobDays", "90"],
+      ["minuteDays", 0],
+      ["hourDays", 1.5],
+      ["dayDays", 100_000],
+      ["logDays", -3],
+      ["logMaxMb", "100"],
     ] as const) {
       const res = await api.request("PUT", "/api/v1/settings/retention", { cookie: owner, body: { [field]: value } });
       expect(res.status).toBe(400);
@@ -39,8 +45,15 @@ describe(`retention (${TEST_DB})`, () => {
 
     const changed = await api.request("PUT", "/api/v1/settings/retention", { cookie: owner, body: { jobDays: 10, jobsPerApp: 3 } });
     expect(changed.status).toBe(200);
-    expect(changed.body.retention).toEqual({ jobDays: 10, jobsPerApp: 3, deliveryDays: 30, auditDays: 365 });
+    expect(changed.body.retention).toEqual({ jobDays: 10, jobsPerApp: 3, deliveryDays: 30, auditDays: 365, ...metricsDefaults });
     expect((await api.request("GET", "/api/v1/settings/retention", { cookie: owner })).body.retention.jobsPerApp).toBe(3);
+    const metrics = await api.request("PUT", "/api/v1/settings/retention", {
+      cookie: owner,
+      body: { minuteDays: 3, hourDays: 30, dayDays: 365, logDays: 7, logMaxMb: 50 },
+    });
+    expect(metrics.status).toBe(200);
+    expect(metrics.body.retention).toMatchObject({ jobDays: 10, minuteDays: 3, hourDays: 30, dayDays: 365, logDays: 7, logMaxMb: 50 });
+    expect((await api.request("GET", "/api/v1/settings/retention", { cookie: owner })).body.retention.logMaxMb).toBe(50);
   });
 
   test("the prune removes only rows past their limits, each once when two prunes run at once", async () => {

@@ -108,6 +108,8 @@ describe("main config", () => {
     expect(text).toContain("include /d/nginx/conf.d/*.conf;");
     expect(text).toContain("listen 127.0.0.1:8080 default_server;");
     expect(text).toContain("log_format switchyard_json escape=json");
+    // What request metrics read: the whole request and answer as nginx counted them.
+    expect(text).toContain('"upstream_time":"$upstream_response_time","bytes_in":$request_length,"bytes_out":$bytes_sent}');
   });
 
   test("argv for each action repeats the prefix and config", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { judge, tallyAccessLog } from "../../backend/domain/watch.ts";
+import { judge } from "../../backend/domain/watch.ts";
 
 describe("post-switch watch", () => {
   test("rolls back when the new slot's 5xx ratio rises past the threshold", () => {
@@ -18,16 +18,27 @@ describe("post-switch watch", () => {
     expect(v.reason).toStartWith("too few requests to judge (5 < 20)");
   });
 
-  test("tallies JSON access-log lines, skipping junk and lines before `since`", () => {
-    const text = [
-      '{"msec":100.000,"status":200}',
-      '{"msec":200.000,"status":502}',
-      "not json",
-      '{"msec":300.500,"status":503}',
-      '{"msec":301.000,"status":404}',
-      "",
-    ].join("\n");
-    expect(tallyAccessLog(text)).toEqual({ requests: 4, errors: 2 });
-    expect(tallyAccessLog(text, 300_000)).toEqual({ requests: 2, errors: 1 });
+  describe("p95 regression", () => {
+    const policy = { threshold: 0.1, minRequests: 20, latencyFactor: 2, minTimed: 20, latencyFloorMs: 50 };
+    const side = (p95: number, timed = 100) => ({ requests: timed, errors: 0, timed, p95 });
+
+    test("rolls back when p95 grows past the factor and the floor", () => {
+      const v = judge(side(40), side(400), policy);
+      expect(v.rollback).toBe(true);
+      expect(v.reason).toBe("p95 400 ms (100 timed) after the switch vs 40 ms (100) before, more than 2×");
+    });
+
+    test("a few ms more is no regression, however many times slower", () => {
+      expect(judge(side(1), side(3), policy).rollback).toBe(false);
+      expect(judge(side(10), side(55), policy).rollback).toBe(false);
+    });
+
+    test("within the factor, without the setting, or on too few timed requests: kept", () => {
+      expect(judge(side(100), side(190), policy).rollback).toBe(false);
+      expect(judge(side(40), side(400), { ...policy, latencyFactor: null }).rollback).toBe(false);
+      expect(judge(side(40, 5), side(400), policy).rollback).toBe(false);
+      expect(judge(side(40), { ...side(400, 10), requests: 100 }, policy).rollback).toBe(false);
+      expect(judge({ requests: 100, errors: 0, timed: 0, p95: null }, side(400), policy).rollback).toBe(false);
+    });
   });
 });

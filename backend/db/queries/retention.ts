@@ -9,10 +9,40 @@ export interface Retention {
   jobsPerApp: number;
   deliveryDays: number;
   auditDays: number;
+  /** Request and resource figures per minute are kept this many days… */
+  minuteDays: number;
+  /** …per hour this many… */
+  hourDays: number;
+  /** …and per day this many. */
+  dayDays: number;
+  /** Runtime log lines older than this are removed… */
+  logDays: number;
+  /** …and so are the oldest beyond this many MB per app. */
+  logMaxMb: number;
 }
 
-export const DEFAULT_RETENTION: Retention = { jobDays: 90, jobsPerApp: 50, deliveryDays: 30, auditDays: 365 };
-export const RETENTION_LIMITS: Record<keyof Retention, number> = { jobDays: 3650, jobsPerApp: 10_000, deliveryDays: 3650, auditDays: 3650 };
+export const DEFAULT_RETENTION: Retention = {
+  jobDays: 90,
+  jobsPerApp: 50,
+  deliveryDays: 30,
+  auditDays: 365,
+  minuteDays: 7,
+  hourDays: 90,
+  dayDays: 730,
+  logDays: 14,
+  logMaxMb: 100,
+};
+export const RETENTION_LIMITS: Record<keyof Retention, number> = {
+  jobDays: 3650,
+  jobsPerApp: 10_000,
+  deliveryDays: 3650,
+  auditDays: 3650,
+  minuteDays: 90,
+  hourDays: 3650,
+  dayDays: 3650,
+  logDays: 3650,
+  logMaxMb: 100_000,
+};
 
 const KEY = "retention";
 /** Any fixed number shared by every panel on the database: the one that holds it prunes. */

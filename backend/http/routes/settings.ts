@@ -16,6 +16,11 @@ const retentionBody = z
     jobsPerApp: days(RETENTION_LIMITS.jobsPerApp),
     deliveryDays: days(RETENTION_LIMITS.deliveryDays),
     auditDays: days(RETENTION_LIMITS.auditDays),
+    minuteDays: days(RETENTION_LIMITS.minuteDays),
+    hourDays: days(RETENTION_LIMITS.hourDays),
+    dayDays: days(RETENTION_LIMITS.dayDays),
+    logDays: days(RETENTION_LIMITS.logDays),
+    logMaxMb: days(RETENTION_LIMITS.logMaxMb),
   })
   .partial();
 const securityBody = z.strictObject({ requireTwoFactor: z.boolean({ error: "must be true or false" }) });

@@ -13,6 +13,7 @@ const stopSlots: Step<null> = {
       if (slot.state !== "empty" && slot.state !== "stopped") await store.moveSlot(ctx.services, app, slot.color, "stop");
       ctx.log(`Stopped the ${slot.color} slot.`);
     }
+    await store.recordStop(ctx.services, app, { at: new Date(), jobId: ctx.job.id });
     await store.setAppStatus(ctx.services, app, "stopped");
   },
 };

@@ -11,16 +11,18 @@ import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { hasQueuedJob } from "../../db/queries/jobs-state.ts";
 import { assignFreshPort } from "../../db/queries/ports.ts";
+import { slotFigures } from "../../db/queries/request-stats.ts";
 import type { App, Release, Slot } from "../../db/schema/index.ts";
 import { parseEnvFile, renderEnvFile } from "../../domain/env.ts";
+import { bucketOf } from "../../domain/metrics.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
 import type { Services } from "../../services.ts";
+import { ingesterOf } from "../ingest.ts";
 import { appPaths } from "../paths.ts";
 import { knownSecrets } from "../secrets.ts";
 import * as store from "../store.ts";
 import { toolsPath } from "../tools.ts";
-import { type AccessLogFollower, openAccessLog } from "./access.ts";
 import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
 
 /** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
@@ -33,10 +35,10 @@ export async function planGoLive(services: Services, app: App, release: Release)
     (await services.runtime.status(app.name, standby.color)).state === "running" &&
     (live === null || live.color !== standby.color);
   const to: Color = warm && standby ? standby.color : live ? otherColor(live.color) : "blue";
-  return { target: appTarget(services, app, release, live ? live.color : null), to, from: live ? live.color : null, warm };
+  return { target: appTarget(services, app, release), to, from: live ? live.color : null, warm };
 }
 
-export function appTarget(services: Services, app: App, release: Release, from: Color | null): SlotTarget {
+export function appTarget(services: Services, app: App, release: Release): SlotTarget {
   const { runtime, proxy, config, db, masterKey } = services;
   const paths = appPaths(config.dataDir, app.name);
   const slot = async (color: Color): Promise<Slot> => {
@@ -44,8 +46,6 @@ export function appTarget(services: Services, app: App, release: Release, from: 
     if (!row) throw new Error(`app ${app.name} has no ${color} slot`);
     return row;
   };
-  // Traffic before the switch is the baseline the watch compares with.
-  const access: AccessLogFollower | null = proxy.enabled && from ? openAccessLog(proxy.paths.accessLog(app.name)) : null;
 
   return {
     label: `v${release.number}`,
@@ -145,8 +145,15 @@ export function appTarget(services: Services, app: App, release: Release, from: 
       return null;
     },
 
-    async recordSwitch(_ctx, g) {
-      await store.recordSwitch(services, app, { to: g.to, releaseId: release.id });
+    async recordSwitch(ctx, g) {
+      const kind = ctx.job.kind === "rollback" ? "rollback" : ctx.job.kind === "restart" ? "restart" : "deploy";
+      await store.recordSwitch(services, app, {
+        to: g.to,
+        releaseId: release.id,
+        kind,
+        at: new Date(g.switchedAt ?? Date.now()),
+        jobId: ctx.job.id,
+      });
     },
 
     async drain(ctx, g) {
@@ -167,20 +174,23 @@ export function appTarget(services: Services, app: App, release: Release, from: 
     },
 
     async look(_ctx, g): Promise<WatchLook> {
+      // The same figures the Analytics tab shows: ingest what nginx logged up to now, then compare
+      // the new slot and release since the switch with the old slot over the window before it.
       const switchedAt = g.switchedAt ?? Date.now();
-      const entries = access ? await access.read() : [];
-      const before: Tally = { requests: 0, errors: 0 };
-      const after: Tally = { requests: 0, errors: 0 };
-      for (const e of entries) {
-        if (e.at >= switchedAt) {
-          after.requests++;
-          if (e.status >= 500) after.errors++;
-        } else if (e.at >= switchedAt - app.watchSeconds * 1000) {
-          before.requests++;
-          if (e.status >= 500) before.errors++;
-        }
-      }
-      const verdict = judge(before, after, DEFAULT_WATCH);
+      await ingesterOf(services).ingestNow({ only: [app.name], all: true });
+      const minute = (ms: number) => new Date(bucketOf(ms, "minute"));
+      const window = Math.max(app.watchSeconds * 1000, 60_000);
+      const after: Tally = g.from
+        ? await slotFigures(db, { appId: app.id, slot: g.to, releaseId: release.id, from: minute(switchedAt), to: minute(Date.now()) })
+        : { requests: 0, errors: 0 };
+      const before: Tally = g.from
+        ? await slotFigures(db, { appId: app.id, slot: g.from, from: minute(switchedAt - window), to: minute(switchedAt) })
+        : { requests: 0, errors: 0 };
+      const verdict = judge(before, after, {
+        ...DEFAULT_WATCH,
+        threshold: app.watchErrorRate,
+        latencyFactor: app.watchLatencyFactor,
+      });
       if (verdict.rollback) {
         return {
           revert: {
@@ -204,10 +214,12 @@ export function appTarget(services: Services, app: App, release: Release, from: 
       };
     },
 
-    async recordRevert(_ctx, g, revert) {
+    async recordRevert(ctx, g, revert) {
       if (!g.from) return;
+      // Traffic went back when the watch routed it, just before this.
+      const at = new Date();
       await runtime.drain(app.name, g.to, { timeoutMs: 5_000 }).catch(() => 0);
-      await store.recordRevert(services, app, { to: g.from, releaseId: release.id, details: revert.details });
+      await store.recordRevert(services, app, { to: g.from, releaseId: release.id, details: revert.details, at, jobId: ctx.job.id });
       // Not a rollback target, so not kept warm either.
       await runtime.stop(app.name, g.to, { graceMs: 5_000 }).catch(() => {});
     },
