@@ -6,6 +6,7 @@ import type { Config } from "./config.ts";
 import type { Database, Db } from "./db/client.ts";
 import type { EventBus } from "./jobs/events.ts";
 import type { Orchestrator } from "./jobs/orchestrator.ts";
+import type { Sampler } from "./jobs/sampler.ts";
 import type { Logger } from "./log.ts";
 
 /** Everything a route or job needs from the running panel, built once in main.ts. */
@@ -27,4 +28,6 @@ export interface Services {
   github: GitHub | null;
   /** Set once the job workers exist (after services are built). */
   orchestrator: Orchestrator;
+  /** Resource samples of the server and the app slots (started when metrics are on). */
+  sampler: Sampler;
 }
