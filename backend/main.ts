@@ -16,10 +16,12 @@ import { createHttpApp } from "./http/server.ts";
 import { endEventStreams } from "./http/sse.ts";
 import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
+import { ingesterOf } from "./jobs/ingest.ts";
 import { checkSlots } from "./jobs/monitor.ts";
 import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
 import { HOUSEKEEPING_MS, housekeeping } from "./jobs/prune.ts";
 import { reconcileSlots } from "./jobs/reconcile.ts";
+import { Sampler } from "./jobs/sampler.ts";
 import { createLogger } from "./log.ts";
 import { loadSecretKey } from "./secret-key.ts";
 import type { Services } from "./services.ts";
@@ -94,6 +96,7 @@ export function createServices(
     heartbeatMs: Math.min(5_000, (config.jobStaleSeconds * 1000) / 3),
     ...orchestratorOptions,
   });
+  services.sampler ??= new Sampler(services);
   return services;
 }
 
@@ -110,12 +113,14 @@ export async function startBackground(services: Services, options: { monitorMs?:
   const tally = await reconcileSlots(services);
   if (tally.adopted + tally.stopped + tally.removed + tally.rerouted > 0) services.log.info("slots reconciled", { ...tally });
   await services.orchestrator.start();
+  if (services.config.metrics.enabled) services.sampler.start();
   standbyTimers.set(
     services,
     setInterval(() => {
       checkSlots(services).catch((error: unknown) => services.log.warn("slot check failed", { error }));
     }, options.monitorMs ?? 10_000),
   );
+  if (services.config.metrics.enabled) ingesterOf(services).start();
   const tidy = () => void housekeeping(services).catch((error: unknown) => services.log.warn("housekeeping failed", { error }));
   // A minute after start as well, so a panel restarted more often than hourly still prunes.
   housekeepingTimers.set(services, [setTimeout(tidy, 60_000), setInterval(tidy, HOUSEKEEPING_MS)]);
@@ -131,6 +136,8 @@ const housekeepingTimers = new WeakMap<Services, ReturnType<typeof setTimeout>[]
 export async function stopBackground(services: Services): Promise<void> {
   clearInterval(standbyTimers.get(services));
   for (const timer of housekeepingTimers.get(services) ?? []) clearTimeout(timer);
+  await services.sampler.stop();
+  await ingesterOf(services).stop();
   await services.orchestrator.stop();
   await services.events.stop();
 }

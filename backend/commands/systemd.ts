@@ -7,6 +7,8 @@ export class UnitError extends Error {
 
 const APP = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** A release id as it may appear in a unit's LogExtraFields= and in a journal match. */
+const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function unitName(app: string, color: Color, kind: "app" | "socket" = "app"): string {
   if (!APP.test(app)) throw new UnitError(`"${app}" is not a valid app name`);
@@ -44,6 +46,7 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
   if (o.memoryMax && !/^\d+[KMGT]?$/.test(o.memoryMax)) throw new UnitError(`memory limit "${o.memoryMax}" must look like 512M or 2G`);
   if (o.cpuQuota && !/^\d{1,4}%$/.test(o.cpuQuota)) throw new UnitError(`CPU quota "${o.cpuQuota}" must look like 50% or 200%`);
   if (o.command.length === 0) throw new UnitError("the start command is empty");
+  if (!RELEASE.test(o.releaseId)) throw new UnitError(`"${o.releaseId}" is not a valid release id`);
   const exec = o.command.map(escapeArg).join(" ");
   if (!o.command[0]?.startsWith("/")) throw new UnitError("the start command must begin with an absolute path");
   const lines = [
@@ -84,6 +87,8 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
     "StandardOutput=journal",
     "StandardError=journal",
     `SyslogIdentifier=${name.replace(/\.service$/, "")}`,
+    // Every line the slot prints carries its release, so logs can be read per release.
+    `LogExtraFields=SWITCHYARD_RELEASE=${o.releaseId}`,
     "",
     "[Install]",
     "WantedBy=multi-user.target",
@@ -158,4 +163,53 @@ export function systemctlArgv(
 export function journalctlArgv(unit: string, lines: number): string[] {
   if (!/^sy-[a-z0-9-]+\.service$/.test(unit)) throw new UnitError(`refusing to read the journal of "${unit}"`);
   return ["journalctl", "-u", unit, "-n", String(Math.max(1, Math.min(lines, 10_000))), "--no-pager", "-o", "short-iso"];
+}
+
+/** One read of the slots' journal (JSON entries); the helper accepts exactly these options. */
+export interface JournalQuery {
+  units: string[];
+  /** Epoch microseconds. */
+  since?: number | null;
+  until?: number | null;
+  afterCursor?: string | null;
+  lines: number;
+  /** Newest first (with `until`: the newest entries up to it). */
+  reverse?: boolean;
+}
+
+export const JOURNAL_MAX_LINES = 10_000;
+const JOURNAL_CURSOR = /^[a-z]=[0-9a-f]{1,64}(;[a-z]=[0-9a-f]{1,64}){0,7}$/;
+const APP_UNIT = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-(blue|green)\.service$/;
+
+export function isJournalCursor(text: string): boolean {
+  return JOURNAL_CURSOR.test(text);
+}
+
+/** The helper's `journal` arguments for a query (see infrastructure/helper/switchyard-helper). */
+export function journalHelperArgs(q: JournalQuery): string[] {
+  if (q.units.length === 0 || q.units.length > 2) throw new UnitError("a journal read names one or two slot units");
+  for (const unit of q.units) if (!APP_UNIT.test(unit)) throw new UnitError(`refusing to read the journal of "${unit}"`);
+  if (!Number.isInteger(q.lines) || q.lines < 1 || q.lines > JOURNAL_MAX_LINES) throw new UnitError(`refusing line count ${q.lines}`);
+  if (q.afterCursor && !isJournalCursor(q.afterCursor)) throw new UnitError("refusing a malformed journal cursor");
+  const time = (us: number) => {
+    if (!Number.isSafeInteger(us) || us < 0) throw new UnitError(`refusing time ${us}`);
+    return `@${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, "0")}`;
+  };
+  return [
+    "journal",
+    "--json",
+    ...q.units.flatMap((unit) => ["--unit", unit]),
+    ...(q.since != null ? ["--since", time(q.since)] : []),
+    ...(q.until != null ? ["--until", time(q.until)] : []),
+    ...(q.afterCursor ? ["--after-cursor", q.afterCursor] : []),
+    "--lines",
+    String(q.lines),
+    ...(q.reverse ? ["--reverse"] : []),
+  ];
+}
+
+/** The journalctl command the helper runs for `journal --json …` (and the panel as root). */
+export function journalQueryArgv(q: JournalQuery): string[] {
+  const args = journalHelperArgs(q).slice(2);
+  return ["journalctl", "--no-pager", "--output", "json", ...args];
 }

@@ -16,8 +16,11 @@ import { eventRoutes } from "./routes/events.ts";
 import { githubRoutes } from "./routes/github.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { runtimeLogRoutes } from "./routes/runtime-logs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
 import { systemRoutes } from "./routes/system.ts";
+import { serveMetrics, systemMetricsRoutes } from "./routes/system-metrics.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { twoFactorRoutes } from "./routes/two-factor.ts";
 import { userRoutes } from "./routes/users.ts";
@@ -37,10 +40,13 @@ export const coreRoutes: RouteModule[] = [
   appRoutes,
   envRoutes,
   jobRoutes,
+  metricsRoutes,
+  runtimeLogRoutes,
   eventRoutes,
   githubRoutes,
   webhookRoutes,
   systemRoutes,
+  systemMetricsRoutes,
   settingsRoutes,
   twoFactorRoutes,
 ];
@@ -106,7 +112,9 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
       checkHost(c);
       response = isApi
         ? await handleApi(c)
-        : (serveStatic(url, req.method) ?? new HttpError(405, "method_not_allowed", "Only GET here.").toResponse());
+        : url.pathname === "/metrics"
+          ? await serveMetrics(c)
+          : (serveStatic(url, req.method) ?? new HttpError(405, "method_not_allowed", "Only GET here.").toResponse());
     } catch (error) {
       response = toErrorResponse(error, c);
     }

@@ -1,5 +1,7 @@
 import { getRetention, type PruneTally, pruneExpired } from "../db/queries/retention.ts";
 import type { Services } from "../services.ts";
+import { metricsHousekeeping } from "./metrics-retention.ts";
+import { pruneRuntimeLogs } from "./runtime-logs.ts";
 
 /** Access logs of the private nginx past this size are rotated, keeping this many old ones. */
 export const ACCESS_LOG_ROTATION = { maxBytes: 50 * 1024 * 1024, keep: 3 };
@@ -17,7 +19,10 @@ export async function pruneOnce(services: Services, now = new Date()): Promise<P
 
 const lastPrune = new WeakMap<Services, number>();
 
-/** The hourly housekeeping: access logs rotated by size every hour, expired rows pruned once a day. */
+/**
+ * The hourly housekeeping: access logs rotated by size and metrics rolled up (and pruned) every
+ * hour, other expired rows pruned once a day.
+ */
 export async function housekeeping(services: Services, now = new Date()): Promise<void> {
   try {
     const rotated = (await services.proxy.rotateLogs?.(ACCESS_LOG_ROTATION)) ?? [];
@@ -25,6 +30,8 @@ export async function housekeeping(services: Services, now = new Date()): Promis
   } catch (error) {
     services.log.warn("access log rotation failed", { error });
   }
+  await metricsHousekeeping(services);
+  await pruneRuntimeLogs(services).catch((error: unknown) => services.log.warn("runtime log pruning failed", { error }));
   if (now.getTime() - (lastPrune.get(services) ?? 0) < PRUNE_EVERY_MS) return;
   lastPrune.set(services, now.getTime());
   await pruneOnce(services, now);

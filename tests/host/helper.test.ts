@@ -6,7 +6,7 @@ import { createPrivilege, HelperError } from "../../backend/adapters/privilege.t
 import { createSystemProxy } from "../../backend/adapters/proxy/index.ts";
 import { helperSystemdHost } from "../../backend/adapters/runtime/systemd.ts";
 import { type AppConfigOptions, buildAppConfig } from "../../backend/commands/nginx.ts";
-import { buildSlotUnit, buildSocketUnit, controlSocketPath } from "../../backend/commands/systemd.ts";
+import { buildSlotUnit, buildSocketUnit, controlSocketPath, journalHelperArgs, journalQueryArgv } from "../../backend/commands/systemd.ts";
 import { createLogger } from "../../backend/log.ts";
 import { SLOT_UNIT_SPEC } from "../helpers/fixtures.ts";
 
@@ -80,6 +80,22 @@ describe("privileged helper: what it does", () => {
     expect(helper(["journal", "sy-shop-green.service", "200"]).stdout).toBe(
       "would run: journalctl --unit sy-shop-green.service --lines 200 --no-pager --output cat\n",
     );
+  });
+
+  test("journal --json runs exactly the journalctl argv the panel would run as root", () => {
+    for (const query of [
+      { units: ["sy-shop-blue.service", "sy-shop-green.service"], since: 1_764_337_737_123_456, lines: 2000, reverse: true },
+      { units: ["sy-shop-green.service"], afterCursor: "s=0a1b;i=2f;b=9c;m=1;t=5;x=ff", lines: 1000 },
+      { units: ["sy-shop-blue.service"], until: 1_764_337_737_000_001, lines: 1, reverse: true },
+    ]) {
+      const ran = helper(journalHelperArgs(query));
+      expect({ code: ran.code, stderr: ran.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(ran.stdout).toBe(
+        `would run: ${journalQueryArgv(query)
+          .map((a) => (a.includes(";") ? a.replaceAll(";", "\\;") : a))
+          .join(" ")}\n`,
+      );
+    }
   });
 
   test("lists the installed sy-* unit files and nothing else", () => {
@@ -183,6 +199,30 @@ describe("privileged helper: hostile input is refused and nothing is written", (
   test("systemctl verbs, journal line counts", () => {
     for (const verb of ["kill", "mask", "--now", "start;id", "edit"]) refused(["systemctl", verb, "sy-shop-blue.service"]);
     for (const lines of ["0", "5001", "1e3", "10;id", "-5", ""]) refused(["journal", "sy-shop-blue.service", lines]);
+    const json = ["journal", "--json", "--unit", "sy-shop-blue.service", "--lines", "10"];
+    for (const args of [
+      ["journal", "--json", "--lines", "10"],
+      ["journal", "--json", "--unit", "sy-shop-blue.service"],
+      ["journal", "--json", "--unit", "nginx.service", "--lines", "10"],
+      ["journal", "--json", "--unit", "sy-shop-blue-socket.service", "--lines", "10"],
+      [...json, "--unit", "sy-a-blue.service", "--unit", "sy-b-blue.service"],
+      [...json.slice(0, -1), "10001"],
+      [...json, "--since", "yesterday"],
+      [...json, "--until", "@1;id"],
+      [...json, "--after-cursor", "s=1;$(id)"],
+      [...json, "--grep", "x"],
+      [...json, "--output", "cat"],
+      [...json, "--unit"],
+    ])
+      refused(args);
+  });
+
+  test("a unit may tag its lines with the release, and with nothing else", () => {
+    expect(helper(["unit-install", "sy-shop-blue.service"], unit).code).toBe(0);
+    expect(unit).toContain("LogExtraFields=SWITCHYARD_RELEASE=rel-1");
+    for (const value of ["SWITCHYARD_RELEASE=a b", "OTHER=1", "SWITCHYARD_RELEASE=x\\nUser=root"]) {
+      refused(["unit-install", "sy-shop-blue.service"], unit.replace("LogExtraFields=SWITCHYARD_RELEASE=rel-1", `LogExtraFields=${value}`));
+    }
   });
 
   test("units that would run as root, with privileged prefixes, or with directives Switchyard never writes", () => {

@@ -38,6 +38,7 @@ describe("slot units", () => {
       "MemoryMax=512M",
       "CPUQuota=50%",
       "SyslogIdentifier=sy-shop-blue",
+      "LogExtraFields=SWITCHYARD_RELEASE=rel-1",
       "WantedBy=multi-user.target",
     ]) {
       expect(d).toContain(line);
@@ -70,6 +71,7 @@ describe("slot units", () => {
     expect(() => buildSlotUnit({ ...spec, releaseDir: "/srv/../etc" })).toThrow(UnitError);
     expect(() => buildSlotUnit({ ...spec, user: "root; x" })).toThrow(UnitError);
     expect(() => buildSlotUnit({ ...spec, command: ["bun", "server.ts"] })).toThrow("absolute path");
+    expect(() => buildSlotUnit({ ...spec, releaseId: "r1\nUser=root" })).toThrow("not a valid release id");
   });
 
   test("systemctl and journalctl only ever touch sy-* units", () => {

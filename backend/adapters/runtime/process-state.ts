@@ -11,6 +11,8 @@ export interface SupervisorSpec {
   port: number;
   secrets: string[];
   socketPath: string | null;
+  /** Where the slot's log segments go (absent from older specs: `<dataDir>/apps/<app>/logs/<color>`). */
+  logDir?: string;
   /** Who the app runs as when the supervisor runs as root (absent: the supervisor's own user). */
   user?: { uid: number; gid: number; home: string } | null;
   graceMs: number;

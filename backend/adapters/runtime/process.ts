@@ -1,8 +1,10 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { appUserFor } from "../app-user.ts";
 import { writeFileAtomic } from "../files.ts";
 import { confineDataDir, handToOwner } from "../release-store.ts";
+import { createFileLogReader, slotLogDir } from "../runtime-logs/files.ts";
+import { NO_FILTER } from "../runtime-logs/types.ts";
 import { isAlive, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
 import { COLORS, type Color, type Runtime, type SlotSpec, type SlotStatus } from "./types.ts";
 
@@ -102,8 +104,11 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
     }
   };
 
+  const logReader = createFileLogReader(o.dataDir);
+
   return {
     kind: "process",
+    logReader,
     status,
     stop,
     async start(spec: SlotSpec) {
@@ -128,6 +133,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
         port: spec.port,
         secrets: spec.secrets,
         socketPath: spec.socketPath ?? null,
+        logDir: slotLogDir(o.dataDir, spec.app, spec.color),
         user: user ? { uid: user.uid, gid: user.gid, home: user.home } : null,
         graceMs: 10_000,
         backoffMs: o.backoffMs ?? 1_000,
@@ -159,7 +165,8 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
       throw new Error(`The supervisor of ${spec.app}/${spec.color} did not start; see ${join(dir, "supervisor.log")}.`);
     },
     async logs(app, color, options = {}) {
-      return tail(join(slotDir(app, color), "output.log"), options.lines ?? 200);
+      const page = await logReader.page(app, { ...NO_FILTER, slot: color }, { before: null, limit: options.lines ?? 200 });
+      return page.lines.map((l) => `${l.at} ${l.stream === "system" ? "supervisor" : l.stream} ${l.text}`);
     },
     async drain(app, color, options = {}) {
       const s = readState(app, color);
@@ -193,23 +200,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
     async remove(app) {
       for (const color of COLORS) await stop(app, color, { graceMs: 5_000 });
       rmSync(join(o.dataDir, "apps", app, "slots"), { recursive: true, force: true });
+      rmSync(join(o.dataDir, "apps", app, "logs"), { recursive: true, force: true });
     },
   };
-}
-
-/** The last `lines` lines of a file, reading only its end. */
-function tail(path: string, lines: number): string[] {
-  if (!existsSync(path)) return [];
-  const size = statSync(path).size;
-  const want = Math.min(size, lines * 400 + 4096);
-  const fd = openSync(path, "r");
-  try {
-    const buffer = Buffer.alloc(want);
-    readSync(fd, buffer, 0, want, size - want);
-    const text = buffer.toString("utf8");
-    const all = text.split("\n").filter(Boolean);
-    return (want < size ? all.slice(1) : all).slice(-lines);
-  } finally {
-    closeSync(fd);
-  }
 }

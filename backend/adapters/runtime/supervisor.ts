@@ -1,17 +1,20 @@
 #!/usr/bin/env bun
 /**
  * Keeps one slot's app running, outside the panel: `bun --smol supervisor.ts <slotDir>`.
- * It starts the app from <slotDir>/spec.json, writes its output (secrets masked) to output.log,
+ * It starts the app from <slotDir>/spec.json, writes its output (secrets masked) to the slot's log
+ * segments (spec.logDir, see runtime-logs/writer.ts), each line with its time, stream and release,
  * restarts it after a crash with back-off, answers on the slot's unix socket (a forwarder to
  * PORT), and records everything in state.json so a restarted panel can adopt it.
  * SIGTERM stops the app gracefully; SIGUSR2 drains the socket (see forwarder.ts).
  */
-import { appendFileSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEnvFile } from "../../domain/env.ts";
 import { LineSplitter } from "../../domain/lines.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { writeFileAtomic } from "../files.ts";
+import { formatLogLine } from "../runtime-logs/format.ts";
+import { SegmentWriter } from "../runtime-logs/writer.ts";
 import { type Forwarder, startForwarder } from "./forwarder.ts";
 import { processStartTime, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
 
@@ -22,8 +25,7 @@ if (!process.argv[2]) {
 const slotDir: string = process.argv[2];
 const spec = JSON.parse(readFileSync(join(slotDir, "spec.json"), "utf8")) as SupervisorSpec;
 const mask = createMasker(spec.secrets);
-const logFile = join(slotDir, "output.log");
-const LOG_LIMIT = 10 * 1024 * 1024;
+const logs = new SegmentWriter(spec.logDir ?? join(slotDir, "..", "..", "logs", spec.color));
 
 const state: SupervisorState = {
   state: "running",
@@ -59,18 +61,8 @@ function save(): void {
   }
 }
 
-let logBytes = existsSync(logFile) ? statSync(logFile).size : 0;
 /** Lines lost while the log could not be written (a full disk), told in the log once it can be again. */
 let dropped = { lines: 0, reason: "", partial: false };
-
-function appendLog(text: string): void {
-  if (logBytes + Buffer.byteLength(text) > LOG_LIMIT) {
-    renameSync(logFile, `${logFile}.1`);
-    logBytes = 0;
-  }
-  appendFileSync(logFile, text, { mode: 0o600 });
-  logBytes += Buffer.byteLength(text);
-}
 
 /**
  * Never throws: a failed write must not stop the pumps, or the app's pipes fill and it blocks on
@@ -81,19 +73,17 @@ function log(stream: string, line: string): void {
   try {
     if (dropped.lines > 0) {
       // A write cut short left half a line: the note starts on a line of its own.
-      appendLog(`${dropped.partial ? "\n" : ""}${at} supervisor ${dropped.lines} lines dropped: ${dropped.reason}\n`);
+      logs.append(
+        `${dropped.partial ? "\n" : ""}${formatLogLine(at, "supervisor", spec.releaseId, `${dropped.lines} lines dropped: ${dropped.reason}`)}`,
+      );
       dropped = { lines: 0, reason: "", partial: false };
     }
-    appendLog(`${at} ${stream} ${mask(line)}\n`);
+    logs.append(formatLogLine(at, stream, spec.releaseId, mask(line)));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === "ENOSPC" || code === "EDQUOT" ? "disk full" : `log not writable (${code ?? "error"})`;
-    let partial = dropped.partial;
-    try {
-      const size = statSync(logFile).size;
-      partial ||= size !== logBytes;
-      logBytes = size;
-    } catch {}
+    const before = logs.size;
+    const partial = dropped.partial || logs.resync() !== before;
     dropped = { lines: dropped.lines + 1, reason, partial };
   }
 }

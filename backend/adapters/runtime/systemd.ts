@@ -1,10 +1,21 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { buildSlotUnit, buildSocketUnit, controlSocketPath, journalctlArgv, systemctlArgv, unitName } from "../../commands/systemd.ts";
+import {
+  buildSlotUnit,
+  buildSocketUnit,
+  controlSocketPath,
+  type JournalQuery,
+  journalctlArgv,
+  journalHelperArgs,
+  journalQueryArgv,
+  systemctlArgv,
+  unitName,
+} from "../../commands/systemd.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { type RunResult, run } from "../exec.ts";
 import { linkBun, writeFileAtomic } from "../files.ts";
 import { HelperError, type Privilege } from "../privilege.ts";
+import { createJournalLogReader } from "../runtime-logs/journal.ts";
 import { requestDrain } from "./forwarder.ts";
 import { COLORS, type Color, type Runtime, type SlotStatus } from "./types.ts";
 
@@ -15,6 +26,8 @@ export interface SystemdHost {
   /** The result of one `systemctl` argv (systemctlArgv); a refusal to run it at all throws. */
   systemctl(args: string[]): Promise<RunResult>;
   journalctl(args: string[]): Promise<RunResult>;
+  /** JSON entries of the slots' journal (journalQueryArgv), for the logs API. */
+  journal(query: JournalQuery): Promise<RunResult>;
   /** The names of the installed sy-*.service unit files. */
   listUnits(): Promise<string[]>;
 }
@@ -27,6 +40,7 @@ export function directSystemdHost(unitDir = "/etc/systemd/system"): SystemdHost 
     removeUnit: async (name) => rmSync(join(unitDir, name), { force: true }),
     systemctl: (args) => run(args, { capture: true, timeoutMs: 60_000 }),
     journalctl: (args) => run(args, { capture: true, timeoutMs: 30_000 }),
+    journal: (query) => run(journalQueryArgv(query), { capture: true, timeoutMs: 30_000 }),
     listUnits: async () =>
       existsSync(unitDir)
         ? readdirSync(unitDir)
@@ -57,6 +71,7 @@ export function helperSystemdHost(privilege: Privilege): SystemdHost {
     systemctl: (args) => (args[1] === "daemon-reload" ? attempt(["daemon-reload"]) : attempt(["systemctl", args[1] ?? "", args[2] ?? ""])),
     // journalctlArgv gives ["journalctl", "-u", unit, "-n", lines, …].
     journalctl: (args) => attempt(["journal", args[2] ?? "", String(Math.min(5000, Number(args[4] ?? 200)))]),
+    journal: (query) => attempt(journalHelperArgs(query)),
     listUnits: async () =>
       (await privilege.helper(["list"])).stdout
         .split("\n")
@@ -101,6 +116,22 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
       return null;
     }
   };
+  /**
+   * Every secret value an app's slots were started with, kept after they change: journal lines are
+   * masked when read, so a line printed under an old value must still find it.
+   */
+  const masksFile = (app: string) => join(o.stateDir, app, "masks.json");
+  const pastSecrets = (app: string): string[] => {
+    try {
+      return JSON.parse(readFileSync(masksFile(app), "utf8")) as string[];
+    } catch {
+      return [];
+    }
+  };
+  const logReader = createJournalLogReader({
+    read: (query) => host.journal(query),
+    secrets: (app) => [...new Set([...pastSecrets(app), ...COLORS.flatMap((color) => meta(app, color)?.secrets ?? [])])],
+  });
   /** systemctl's answer for a unit that is not there: nothing to stop or disable. */
   const absent = (result: RunResult) => /not loaded|does not exist|not found|no such file/i.test(result.stderr);
   const ctl = async (verb: Parameters<typeof systemctlArgv>[0], unit?: string) => {
@@ -138,9 +169,12 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
 
   return {
     kind: "systemd",
+    logReader,
     status,
     async start(spec) {
       mkdirSync(join(o.stateDir, spec.app, "slots"), { recursive: true, mode: 0o700 });
+      const masks = [...new Set([...spec.secrets, ...pastSecrets(spec.app)])].slice(0, 500);
+      writeFileAtomic(masksFile(spec.app), JSON.stringify(masks), 0o600);
       writeFileAtomic(
         metaFile(spec.app, spec.color),
         JSON.stringify({ releaseId: spec.releaseId, port: spec.port, secrets: spec.secrets, socketPath: spec.socketPath ?? null }),
@@ -219,6 +253,7 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
         await host.removeUnit(unitName(app, color, "socket"));
         rmSync(metaFile(app, color), { force: true });
       }
+      rmSync(masksFile(app), { force: true });
       await ctl("daemon-reload");
     },
   };

@@ -1,3 +1,5 @@
+import type { RuntimeLogReader } from "../runtime-logs/types.ts";
+
 export type Color = "blue" | "green";
 export const COLORS: readonly Color[] = ["blue", "green"];
 
@@ -45,6 +47,8 @@ export interface SlotStatus {
 
 export interface Runtime {
   readonly kind: "process" | "systemd";
+  /** Every slot's output kept over time (files or journald), for the logs API. */
+  readonly logReader: RuntimeLogReader;
   /** Launches the slot (replacing whatever ran there); resolves once the process is started, not healthy. */
   start(spec: SlotSpec): Promise<void>;
   /** Graceful stop: SIGTERM, then SIGKILL after `graceMs`. Stopping a stopped slot is a no-op. */
