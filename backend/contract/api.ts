@@ -22,7 +22,20 @@ export type Runtime = (typeof RUNTIMES)[number];
 export const RELEASE_STATUSES = ["ready", "live", "standby", "retired", "failed", "rolled_back"] as const;
 export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
 
-export const JOB_KINDS = ["deploy", "rollback", "restart", "stop", "configure-proxy", "self-update"] as const;
+export const JOB_KINDS = [
+  "deploy",
+  "rollback",
+  "restart",
+  "stop",
+  "configure-proxy",
+  "self-update",
+  "release-command",
+  "db-provision",
+  "db-backup",
+  "db-restore",
+  "db-rotate",
+  "db-delete",
+] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
@@ -262,6 +275,8 @@ export interface AppSettings {
   installCommand: string | null;
   buildCommand: string | null;
   startCommand: string | null;
+  /** Runs in the new release before it starts (migrations); a Procfile `release:` line fills it. */
+  releaseCommand: string | null;
   healthPath: string;
   healthTimeoutSec: number;
   buildTimeoutSec: number;
@@ -341,6 +356,18 @@ export interface LogLine {
   stream: "stdout" | "stderr" | "system";
   line: string;
   at: IsoDate;
+}
+
+/** `GET /jobs/:id/logs?tail=N` or `?before=<seq>&limit=N`: a page of the log, in seq order. */
+export interface JobLogPage {
+  job: Job;
+  lines: LogLine[];
+  /** The seq of the page's last line (follow with `after`). */
+  next: number;
+  /** The job is over and the page reaches its last line (tail pages only). */
+  done: boolean;
+  /** Older lines exist before the page's first line. */
+  more: boolean;
 }
 
 // --- Environment ----------------------------------------------------------------------------------
@@ -677,4 +704,91 @@ export interface RetentionSettings {
   logDays: number;
   /** Per app, in MB. */
   logMaxMb: number;
+}
+
+// ── Databases ─────────────────────────────────────────────────────────────────────────────────
+
+export const DATABASE_ENGINES = ["postgres", "redis"] as const;
+export type DatabaseEngine = (typeof DATABASE_ENGINES)[number];
+export const DATABASE_STATUSES = ["provisioning", "ready", "failed", "deleting"] as const;
+export type DatabaseStatus = (typeof DATABASE_STATUSES)[number];
+export const DESTINATION_KINDS = ["local", "s3"] as const;
+export type DestinationKind = (typeof DESTINATION_KINDS)[number];
+export const BACKUP_KINDS = ["manual", "scheduled", "safety", "final"] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+export const BACKUP_STATUSES = ["running", "succeeded", "failed"] as const;
+export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+export const VERIFY_STATUSES = ["pending", "verified", "failed"] as const;
+export type VerifyStatus = (typeof VERIFY_STATUSES)[number];
+
+export interface Backup {
+  id: string;
+  databaseId: string | null;
+  databaseName: string;
+  engine: DatabaseEngine | "panel";
+  kind: BackupKind;
+  status: BackupStatus;
+  verified: VerifyStatus;
+  /** True only for a backup that finished and whose restore matched the source. */
+  good: boolean;
+  error: string | null;
+  destination: { id: string; name: string; kind: DestinationKind } | null;
+  location: string | null;
+  sizeBytes: number | null;
+  sha256: string | null;
+  durationMs: number | null;
+  verifyMs: number | null;
+  details: Record<string, unknown> | null;
+  jobId: string | null;
+  startedAt: IsoDate;
+  finishedAt: IsoDate | null;
+}
+
+export interface DatabaseAttachment {
+  app: string;
+  appId: string;
+  envVar: string;
+  /** The app's last release-command run, when it has a release command. */
+  releaseCommand: { status: JobStatus; jobId: string; at: IsoDate; output: string[] } | null;
+}
+
+export interface DatabaseSummary {
+  id: string;
+  name: string;
+  engine: DatabaseEngine;
+  status: DatabaseStatus;
+  sizeBytes: number | null;
+  connections: number | null;
+  polledAt: IsoDate | null;
+  attachments: DatabaseAttachment[];
+  lastBackup: Backup | null;
+  schedule: { cron: string | null; keep: number; keepDays: number; destinationId: string | null; next: IsoDate | null };
+  createdAt: IsoDate;
+}
+
+export interface DatabaseCredentials {
+  url: string;
+  host: string;
+  port: number;
+  user: string | null;
+  password: string;
+  database: string | null;
+  /** A ready command line: psql "<url>" or redis-cli -u <url>. */
+  cli: string;
+}
+
+export interface BackupDestination {
+  id: string;
+  name: string;
+  kind: DestinationKind;
+  /** local: {path}; s3: {endpoint, bucket, prefix, region}; the keys are never returned. */
+  config: Record<string, string>;
+  createdAt: IsoDate;
+}
+
+/** Whether this panel can provision each engine here, and how to enable one that it cannot. */
+export interface EngineAvailability {
+  engine: DatabaseEngine;
+  available: boolean;
+  reason: string | null;
 }

@@ -50,6 +50,7 @@ export const appSettingsSchema = z.object({
   installCommand: optionalCommand,
   buildCommand: optionalCommand,
   startCommand: optionalCommand,
+  releaseCommand: optionalCommand,
   healthPath: z
     .string()
     .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/, "must be a path starting with / (letters, digits and URL punctuation, no spaces)")

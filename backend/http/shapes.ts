@@ -42,6 +42,7 @@ export function appJson(a: AppSummary): contract.App {
     installCommand: a.installCommand,
     buildCommand: a.buildCommand,
     startCommand: a.startCommand,
+    releaseCommand: a.releaseCommand,
     healthPath: a.healthPath,
     healthTimeoutSec: a.healthTimeoutSec,
     buildTimeoutSec: a.buildTimeoutSec,

@@ -17,6 +17,8 @@ export const apps = pgTable(
     installCommand: text("install_command"),
     buildCommand: text("build_command"),
     startCommand: text("start_command"),
+    /** Runs in each new release before it starts (migrations); null: none (or the Procfile's release: line). */
+    releaseCommand: text("release_command"),
     healthPath: text("health_path").notNull().default("/"),
     healthTimeoutSec: integer("health_timeout_sec").notNull().default(60),
     buildTimeoutSec: integer("build_timeout_sec").notNull().default(900),

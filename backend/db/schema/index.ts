@@ -1,6 +1,7 @@
 export * from "./api-tokens.ts";
 export * from "./apps.ts";
 export * from "./audit-log.ts";
+export * from "./databases.ts";
 export * from "./domains.ts";
 export * from "./env-vars.ts";
 export * from "./environments.ts";
