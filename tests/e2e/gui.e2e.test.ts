@@ -213,6 +213,9 @@ describe.skipIf(browserMissing() !== null)("the panel in a browser", () => {
     const env = await api<{ vars: { key: string; value: string }[] }>("GET", "/apps/hello/env");
     expect(env.vars.find((v) => v.key === "API_KEY")?.value).toBe("••••••••");
     expect(await page.getByTestId("job-log").textContent()).not.toContain("s3cret-value");
+    // The app's own output arrives live below the job log, with the secret masked.
+    await page.locator('[data-testid="runtime-log-viewport"] .sy-log-row', { hasText: "with API_KEY=••••" }).first().waitFor();
+    expect(await page.getByTestId("runtime-log").textContent()).not.toContain("s3cret-value");
 
     // --- Releases: roll back to v1, the warm standby, from its row.
     await page.getByTestId("tab-releases").click();

@@ -18,7 +18,7 @@ const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 const PASSWORD = "a-long-enough-password";
 const OWNER = { name: "Grace Hopper", email: "grace@example.com" };
 const APP = "hello";
-const TABS = ["overview", "releases", "logs", "env", "domains", "settings"];
+const TABS = ["overview", "releases", "logs", "env", "domains", "analytics", "settings"];
 
 /** What a control that changes something is called; read-only roles must see none of them enabled. */
 const MUTATING =
@@ -60,7 +60,7 @@ async function controls(page: Page): Promise<{ controls: Control[]; forms: numbe
     // log to read, and the theme (this browser's own choice, never sent to the server).
     const fields = [...doc.querySelectorAll("input, select, textarea")]
       .filter(
-        (el) => visible(el) && !el.matches(":disabled, [readonly], [type=search], [type=hidden], [data-testid=job-select], [name=theme]"),
+        (el) => visible(el) && !el.matches(":disabled, [readonly], [type=search], [type=hidden], [data-view-filter], [data-testid=job-select], [name=theme]"),
       )
       .map(
         (el) => `${el.tagName.toLowerCase()}[name=${el.getAttribute("name") ?? ""}][placeholder=${el.getAttribute("placeholder") ?? ""}]`,
@@ -140,6 +140,7 @@ describe.skipIf(browserMissing() !== null)("what each role sees", () => {
       logs: '[data-testid="job-status"]',
       env: '[data-testid="env-readonly"], [data-testid="env-row"]',
       domains: '[data-testid="domain-list"]',
+      analytics: '[data-testid="analytics-totals"]',
       settings: '[data-testid="settings-form"]',
     };
     await page

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lt } from "drizzle-orm";
 import type { Db } from "../client.ts";
 import { type Job, type JobKind, type JobStep, jobLogs, jobSteps, jobs } from "../schema/index.ts";
 
@@ -10,6 +10,8 @@ export async function findJob(db: Db, id: string): Promise<Job | null> {
 export function stepsOfJob(db: Db, jobId: string): Promise<JobStep[]> {
   return db.select().from(jobSteps).where(eq(jobSteps.jobId, jobId)).orderBy(asc(jobSteps.position));
 }
+
+const LINE = { seq: jobLogs.seq, step: jobLogs.step, stream: jobLogs.stream, line: jobLogs.line, at: jobLogs.at };
 
 export interface LogLine {
   seq: number;
@@ -27,6 +29,42 @@ export function logLinesAfter(db: Db, jobId: string, after: number, limit: numbe
     .where(and(eq(jobLogs.jobId, jobId), gt(jobLogs.seq, after)))
     .orderBy(asc(jobLogs.seq))
     .limit(limit);
+}
+
+/**
+ * The newest `limit` lines before `before` (or the newest of all when null), returned in order,
+ * and whether older lines exist before the first of them. Lines are numbered 1, 2, 3 …, so the
+ * page is read as a range of seqs (cheap even on a table without planner statistics); a log with
+ * gaps falls back to reading by order.
+ */
+export async function logLinesBefore(
+  db: Db,
+  jobId: string,
+  before: number | null,
+  limit: number,
+): Promise<{ lines: LogLine[]; more: boolean }> {
+  let end = before;
+  if (end === null) {
+    const [last] = await db.select({ seq: jobLogs.seq }).from(jobLogs).where(eq(jobLogs.jobId, jobId)).orderBy(desc(jobLogs.seq)).limit(1);
+    end = (last?.seq ?? 0) + 1;
+  }
+  const from = end - limit - 1;
+  const ranged = await db
+    .select(LINE)
+    .from(jobLogs)
+    .where(and(eq(jobLogs.jobId, jobId), gte(jobLogs.seq, Math.max(1, from)), lt(jobLogs.seq, end)))
+    .orderBy(asc(jobLogs.seq));
+  if (ranged.length > limit) return { lines: ranged.slice(1), more: true };
+  if (from < 1) return { lines: ranged, more: false };
+  const rows = await db
+    .select(LINE)
+    .from(jobLogs)
+    .where(and(eq(jobLogs.jobId, jobId), lt(jobLogs.seq, end)))
+    .orderBy(desc(jobLogs.seq))
+    .limit(limit + 1);
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  return { lines: rows.reverse(), more };
 }
 
 export function listJobs(db: Db, limit: number): Promise<Job[]> {

@@ -1,6 +1,9 @@
 /**
- * One job's log, followed live: `GET /jobs/:id` for the job and its steps, then the log stream
- * (`GET /jobs/:id/logs`, SSE) with `line` events (id = seq), `step` events and a final `end`.
+ * One job's log, followed live: `GET /jobs/:id` for the job and its steps and, at the same time,
+ * the newest page of the log (`GET /jobs/:id/logs?tail=N`); then, unless that page says the job
+ * is over, the log stream after it (`GET /jobs/:id/logs?after=<seq>`, SSE) with `line` events
+ * (id = seq), `step` events and a final `end`. Older pages go in front as the reader scrolls up
+ * (`?before=<seq>`), so a 100,000-line log opens as fast as one page.
  *
  * Steps follow the step events exactly: the current step is the one the latest `job.step` event
  * says is running, and timings are only ever the server's (each step's startedAt/finishedAt from
@@ -10,7 +13,7 @@
  * every push slow); a `version` counter, bumped at most every 50 ms, tells views to redraw.
  */
 import { untrack } from "svelte";
-import { API_BASE, ApiError, getJob } from "#lib/api/client.ts";
+import { API_BASE, ApiError, getJob, jobLogPage } from "#lib/api/client.ts";
 import { subscribe } from "#lib/api/sse.ts";
 import type { EventOf, Job, JobStep, LogLine, StepStatus } from "#lib/api/types.ts";
 import { mergeSteps, type StepEvent } from "#lib/steps.ts";
@@ -19,13 +22,22 @@ export type JobLogPhase = "loading" | "streaming" | "done" | "error";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 const FLUSH_MS = 50;
+const PAGE = 1000;
+/** Pages asked for when the whole log is wanted (a search). */
+const BIG_PAGE = 5000;
 
 export class JobLog {
   readonly jobId: string;
-  /** Every line so far, in seq order. Read it after reading `version`. */
+  /** The lines loaded so far (the newest pages and what followed), in seq order. Read it after reading `version`. */
   readonly lines: LogLine[] = [];
 
   #version = $state(0);
+  /** Lines put in front of `lines` so far (older pages). */
+  #prepended = $state(0);
+  /** Lines of the log before the first loaded one (lines are numbered from 1 by seq). */
+  #offset = $state(0);
+  #more = $state(false);
+  #loadingOlder = $state(false);
   #job = $state<Job | null>(null);
   /** The steps as the server last listed them. */
   #listed = $state.raw<JobStep[]>([]);
@@ -39,6 +51,9 @@ export class JobLog {
   #connected = $state(false);
 
   #lastSeq = 0;
+  /** The older page on its way, if any. */
+  #older: Promise<boolean> | null = null;
+  #loadingAll = false;
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   #detailTimer: ReturnType<typeof setTimeout> | null = null;
   #detailBusy = false;
@@ -54,6 +69,40 @@ export class JobLog {
   /** Bumped whenever `lines` grew. */
   get version(): number {
     return this.#version;
+  }
+
+  /** How many older lines went in front of `lines` (the viewer keeps its place). */
+  get prepended(): number {
+    return this.#prepended;
+  }
+
+  /** Lines before the first loaded one. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Older lines can still be loaded. */
+  get more(): boolean {
+    return this.#more;
+  }
+
+  get loadingOlder(): boolean {
+    return this.#loadingOlder;
+  }
+
+  /** The whole log as a text file, from the server (not only the loaded lines). */
+  downloadUrl(): string {
+    return `${API_BASE}/jobs/${encodeURIComponent(this.jobId)}/logs?download=1`;
+  }
+
+  /** Saves the whole log as `filename`. */
+  download(filename: string): void {
+    const a = document.createElement("a");
+    a.href = this.downloadUrl();
+    a.download = filename;
+    document.body.append(a);
+    a.click();
+    a.remove();
   }
 
   get job(): Job | null {
@@ -103,19 +152,68 @@ export class JobLog {
     this.#connected = false;
   }
 
-  /** The whole log as text (escape sequences removed by the caller if wanted). */
-  text(transform: (line: string) => string = (l) => l): string {
-    let out = "";
-    for (const l of this.lines) out += `${transform(l.line)}\n`;
-    return out;
+  /** Loads every older line (for a search over the whole log), a page at a time; stops at an error. */
+  async loadAll(): Promise<void> {
+    if (this.#loadingAll) return;
+    this.#loadingAll = true;
+    try {
+      while (this.#more && !this.#closed) {
+        if (this.#older) await this.#older;
+        else if (!(await this.loadOlder(BIG_PAGE))) return;
+      }
+    } finally {
+      this.#loadingAll = false;
+    }
+  }
+
+  /** Puts the page before the first loaded line in front; false when nothing could be loaded. */
+  loadOlder(limit = PAGE): Promise<boolean> {
+    if (this.#older) return this.#older;
+    const first = this.lines[0];
+    if (!this.#more || !first || this.#closed) return Promise.resolve(false);
+    this.#loadingOlder = true;
+    this.#older = (async () => {
+      try {
+        const page = await jobLogPage(this.jobId, { before: first.seq, limit }, { signal: this.#controller.signal });
+        if (this.#closed || this.lines[0] !== first) return false;
+        this.lines.unshift(...page.lines);
+        this.#more = page.more;
+        this.#offset = page.more ? Math.max(0, (this.lines[0]?.seq ?? 1) - 1) : 0;
+        this.#prepended += page.lines.length;
+        this.#version += 1;
+        return page.lines.length > 0;
+      } catch {
+        // Scrolling up (or searching) again asks again.
+        return false;
+      } finally {
+        this.#older = null;
+        this.#loadingOlder = false;
+      }
+    })();
+    return this.#older;
   }
 
   async #start(): Promise<void> {
+    let after = 0;
     try {
-      const detail = await getJob(this.jobId, { signal: this.#controller.signal });
+      const signal = this.#controller.signal;
+      const [detail, page] = await Promise.all([getJob(this.jobId, { signal }), jobLogPage(this.jobId, { limit: PAGE }, { signal })]);
       if (this.#closed) return;
-      this.#job = detail.job;
+      this.#job = FINAL.has(page.job.status) ? page.job : detail.job;
       this.#listed = detail.steps;
+      this.lines.push(...page.lines);
+      after = page.next;
+      this.#lastSeq = page.next;
+      this.#more = page.more;
+      this.#offset = page.more ? Math.max(0, (page.lines[0]?.seq ?? 1) - 1) : 0;
+      this.#version += 1;
+      if (page.done) {
+        // Over before the page was read: nothing follows, no stream to open.
+        this.#phase = "done";
+        // The steps may have been read just before the end.
+        if (!FINAL.has(detail.job.status)) this.#scheduleDetail(0);
+        return;
+      }
     } catch (error) {
       if (this.#closed) return;
       this.#error = error instanceof ApiError ? error : new ApiError(0, "unknown", "Could not load this job.");
@@ -124,7 +222,7 @@ export class JobLog {
     }
     this.#phase = "streaming";
     this.#stopStream = subscribe(
-      `${API_BASE}/jobs/${encodeURIComponent(this.jobId)}/logs`,
+      `${API_BASE}/jobs/${encodeURIComponent(this.jobId)}/logs?after=${after}`,
       {
         onEvent: (type, data) => this.#onEvent(type, data),
         onStatus: (status) => {
