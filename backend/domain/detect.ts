@@ -13,6 +13,7 @@ export interface DetectSettings {
   installCommand?: string | null;
   buildCommand?: string | null;
   startCommand?: string | null;
+  releaseCommand?: string | null;
   runtime?: Runtime | null;
 }
 
@@ -26,6 +27,8 @@ export interface DetectResult {
   start: string | null;
   /** Relative directory served for a static site. */
   staticDir: string | null;
+  /** Runs in the new release before it starts (migrations), shell text; null when there is none. */
+  release: string | null;
   /** One line per decision, for the job log. */
   notes: string[];
 }
@@ -54,15 +57,19 @@ function readPackage(files: ProjectFiles): PackageJson | null {
   }
 }
 
-function procfileWeb(files: ProjectFiles): string | null {
+/** The command of a Procfile's `<kind>:` line (web, release), or null. */
+export function procfileLine(files: ProjectFiles, kind: "web" | "release"): string | null {
   const text = files.read("Procfile");
   if (text === null) return null;
+  const pattern = new RegExp(`^${kind}:\\s*(.+)$`);
   for (const line of text.split("\n")) {
-    const m = /^web:\s*(.+)$/.exec(line.trim());
+    const m = pattern.exec(line.trim());
     if (m) return (m[1] as string).trim();
   }
   return null;
 }
+
+const procfileWeb = (files: ProjectFiles) => procfileLine(files, "web");
 
 /**
  * The directory a static site is served from. The repository root only when nothing is built:
@@ -149,6 +156,16 @@ export async function detectProject(files: ProjectFiles, settings: DetectSetting
     }
   }
 
+  let release: string | null = null;
+  const procfileRelease = procfileLine(files, "release");
+  if (settings.releaseCommand) {
+    release = settings.releaseCommand;
+    notes.push(`Release command: ${release} (from settings).`);
+  } else if (procfileRelease) {
+    release = procfileRelease;
+    notes.push(`Release command: ${release} (Procfile release:).`);
+  }
+
   let staticDir: string | null = null;
   if (!start && runtime !== "static") {
     staticDir = await detectStaticDir(files, { allowRoot: !build });
@@ -174,6 +191,7 @@ export async function detectProject(files: ProjectFiles, settings: DetectSetting
     build,
     start: runtime === "static" ? null : start,
     staticDir,
+    release,
     notes,
   };
 }

@@ -81,6 +81,7 @@ describe(`deploy pipeline (${TEST_DB})`, () => {
       "install:succeeded",
       "build:succeeded",
       "release:succeeded",
+      "release-command:skipped",
       "start:succeeded",
       "health:succeeded",
       "switch:succeeded",

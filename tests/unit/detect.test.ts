@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DetectError, detectProject, type ProjectFiles, startArgv } from "../../backend/domain/detect.ts";
+import { releaseCommandOf } from "../../backend/domain/release-command.ts";
 
 /** A checkout as detection sees it, held in memory: detection is a pure decision over these files. */
 function project(files: Record<string, string>): ProjectFiles {
@@ -70,6 +71,40 @@ describe("project detection", () => {
     await expect(detectProject(project({ "package.json": pkg({}) }), {})).rejects.toThrow("Set a start command in the app's settings.");
     await expect(detectProject(project({ "package.json": "{ nope" }), {})).rejects.toBeInstanceOf(DetectError);
     await expect(detectProject(project({ "README.md": "x" }), { runtime: "static" })).rejects.toThrow("A static site needs an index.html");
+  });
+});
+
+describe("release command", () => {
+  const procfile = (text: string) => project({ "package.json": pkg({ scripts: { start: "bun s.ts" } }), Procfile: text });
+
+  test("a Procfile release: line fills it, with a note in the detect output", async () => {
+    const r = await detectProject(procfile("web: bun web.ts\nrelease:   bun run migrate.ts --yes  \n"), {});
+    expect(r.release).toBe("bun run migrate.ts --yes");
+    expect(r.start).toBe("bun web.ts");
+    expect(r.notes).toContain("Release command: bun run migrate.ts --yes (Procfile release:).");
+  });
+
+  test("the app's setting wins over the Procfile", async () => {
+    const r = await detectProject(procfile("release: bun old.ts\n"), { releaseCommand: "bun new.ts" });
+    expect(r.release).toBe("bun new.ts");
+    expect(r.notes).toContain("Release command: bun new.ts (from settings).");
+  });
+
+  test("none without a setting or a release: line; other Procfile kinds and look-alikes do not count", async () => {
+    for (const text of ["web: bun web.ts\nworker: bun w.ts\n", "# release: bun x.ts\n", "releases: bun x.ts\n", "release:\n"]) {
+      const r = await detectProject(procfile(text), {});
+      expect(r.release).toBeNull();
+      expect(r.notes.some((n) => n.startsWith("Release command"))).toBe(false);
+    }
+    expect((await detectProject(project({ "package.json": pkg({ scripts: { start: "bun s.ts" } }) }), {})).release).toBeNull();
+  });
+
+  test("a run again uses the setting, else the command the live release was deployed with", () => {
+    expect(releaseCommandOf("bun a.ts", { details: { releaseCommand: "bun b.ts" } })).toBe("bun a.ts");
+    expect(releaseCommandOf(null, { details: { releaseCommand: "bun b.ts", secretKeys: [] } })).toBe("bun b.ts");
+    expect(releaseCommandOf(null, { details: { secretKeys: [] } })).toBeNull();
+    expect(releaseCommandOf(null, { details: null })).toBeNull();
+    expect(releaseCommandOf(null, null)).toBeNull();
   });
 });
 

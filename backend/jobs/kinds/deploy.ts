@@ -14,15 +14,17 @@ import { fetchStep } from "../steps/fetch.ts";
 import { goLiveOver } from "../steps/go-live.ts";
 import { installStep } from "../steps/install.ts";
 import { releaseStep } from "../steps/release.ts";
+import { releaseCommandStep } from "../steps/release-command.ts";
 import * as store from "../store.ts";
 
-/** fetch → detect → install → build → release, then the release goes live. */
+/** fetch → detect → install → build → release → release-command, then the release goes live. */
 export const DEPLOY: readonly Step<DeployState>[] = [
   fetchStep,
   detectStep,
   installStep,
   buildStep,
   releaseStep,
+  releaseCommandStep,
   ...goLiveOver<DeployState>((s) => s.golive),
 ];
 

@@ -14,6 +14,7 @@ export const detectStep: Step<DeployState> = {
       installCommand: app.installCommand,
       buildCommand: app.buildCommand,
       startCommand: app.startCommand,
+      releaseCommand: app.releaseCommand,
     });
     for (const note of state.detected.notes) ctx.log(note);
     await store.updateBuild(ctx.services, state.buildId, { runtime: state.detected.runtime });

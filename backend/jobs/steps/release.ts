@@ -36,7 +36,8 @@ export const releaseStep: Step<DeployState> = {
       startCommand: start,
       dir,
       envFile,
-      details: releaseSecretDetails(state.vars),
+      // The release command it was deployed with, for running it again later (see kinds/release-command.ts).
+      details: { ...releaseSecretDetails(state.vars), ...(detected.release ? { releaseCommand: detected.release } : {}) },
     });
     state.release = release;
     state.golive = await planGoLive(ctx.services, state.app, release);

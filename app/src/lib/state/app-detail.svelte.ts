@@ -10,6 +10,7 @@ import {
   deleteApp,
   deployApp,
   getApp,
+  getReleaseCommand,
   listAppJobs,
   listDeliveries,
   listReleases,
@@ -17,12 +18,24 @@ import {
   redeliver,
   restartApp,
   rollbackApp,
+  runReleaseCommand,
   slotLogs,
   stopApp,
   updateApp,
   webhookHealth,
 } from "#lib/api/client.ts";
-import type { App, AppSettings, Job, JobKind, Release, SlotColor, SlotDetail, WebhookDelivery, WebhookHealth } from "#lib/api/types.ts";
+import type {
+  App,
+  AppSettings,
+  Job,
+  JobKind,
+  Release,
+  ReleaseCommandInfo,
+  SlotColor,
+  SlotDetail,
+  WebhookDelivery,
+  WebhookHealth,
+} from "#lib/api/types.ts";
 import { apps } from "./apps.svelte.ts";
 import { follow } from "./events.svelte.ts";
 import { Busy, RefreshQueue, Resource } from "./resource.svelte.ts";
@@ -92,6 +105,7 @@ export class AppDetail {
   readonly jobs: Resource<Job[]>;
   readonly webhook: Resource<WebhookHealth | null>;
   readonly deliveries: Resource<WebhookDelivery[]>;
+  readonly releaseCommand: Resource<ReleaseCommandInfo | null>;
   readonly output: SlotOutput;
   /** Changes in flight: "deploy", "cancel", "settings", "domains", "delete", or a delivery's id. */
   readonly busy = new Busy<string>();
@@ -105,6 +119,7 @@ export class AppDetail {
     this.jobs = new Resource<Job[]>([], (s) => listAppJobs(name, 30, { signal: s }), { signal });
     this.webhook = new Resource<WebhookHealth | null>(null, (s) => webhookHealth(name, { signal: s }), { signal });
     this.deliveries = new Resource<WebhookDelivery[]>([], (s) => listDeliveries(name, { signal: s }), { signal });
+    this.releaseCommand = new Resource<ReleaseCommandInfo | null>(null, (s) => getReleaseCommand(name, { signal: s }), { signal });
     this.output = new SlotOutput(name);
   }
 
@@ -127,6 +142,16 @@ export class AppDetail {
 
   async restart(): Promise<Job | null> {
     const job = await this.busy.run(() => restartApp(this.name), { title: `Couldn't restart ${this.name}`, key: "restart" });
+    if (job) this.#addJob(job);
+    return job;
+  }
+
+  /** Runs the live release's release command again. */
+  async rerunReleaseCommand(): Promise<Job | null> {
+    const job = await this.busy.run(() => runReleaseCommand(this.name), {
+      title: "Couldn't run the release command",
+      key: "release-command",
+    });
     if (job) this.#addJob(job);
     return job;
   }
@@ -228,6 +253,7 @@ export class AppDetail {
         this.jobs.value = this.jobs.value.map((j) => (j.id === e.jobId ? { ...j, status: e.status } : j));
         queue.add(this.jobs, this.app);
         if (e.status !== "queued" && e.status !== "running") queue.add(this.releases, this.slots);
+        if (e.kind === "deploy" || e.kind === "release-command") queue.add(this.releaseCommand);
       },
       "app.created": (e) => {
         if (this.#mine(e.appId, e.app)) queue.add(this.app);
@@ -246,7 +272,7 @@ export class AppDetail {
         queue.add(this.webhook, this.deliveries);
         if (e.jobId) queue.add(this.jobs);
       },
-      reconnected: () => queue.add(this.app, this.slots, this.releases, this.jobs, this.webhook, this.deliveries),
+      reconnected: () => queue.add(this.app, this.slots, this.releases, this.jobs, this.webhook, this.deliveries, this.releaseCommand),
     });
     return () => {
       queue.dispose();

@@ -49,6 +49,29 @@ export const NUMBERS: { key: Key; label: string; hint: string; min: number; max:
   { key: "buildTimeoutSec", label: "Build timeout", hint: "Install and build must finish within this.", min: 10, max: 86400, unit: "s" },
 ];
 
+/** The watch's thresholds: decimals, and the latency factor may be left empty (not judged). */
+export const WATCH = {
+  watchErrorRate: {
+    label: "Watch: 5xx threshold",
+    unit: "%",
+    hint: "Rolls back when the new release answers this many more percent of requests with 5xx than the old one.",
+    min: 0,
+    max: 100,
+  },
+  watchLatencyFactor: {
+    label: "Watch: p95 regression",
+    unit: "×",
+    hint: "Rolls back when its p95 latency is this many times the old release's (1.1 to 100). Empty: latency is not judged.",
+    min: 1.1,
+    max: 100,
+  },
+} as const;
+
+/** 0.1 → "10"; 0.005 → "0.5". */
+function percent(share: number): string {
+  return String(Math.round(share * 100 * 100) / 100);
+}
+
 function valuesOf(app: App): FormValues {
   return {
     repoUrl: app.repoUrl,
@@ -57,6 +80,7 @@ function valuesOf(app: App): FormValues {
     installCommand: app.installCommand ?? "",
     buildCommand: app.buildCommand ?? "",
     startCommand: app.startCommand ?? "",
+    releaseCommand: app.releaseCommand ?? "",
     healthPath: app.healthPath ?? "/",
     healthTimeoutSec: String(app.healthTimeoutSec ?? 60),
     buildTimeoutSec: String(app.buildTimeoutSec ?? 900),
@@ -64,6 +88,8 @@ function valuesOf(app: App): FormValues {
     healthSuccesses: String(app.healthSuccesses ?? 1),
     drainSeconds: String(app.drainSeconds ?? 10),
     watchSeconds: String(app.watchSeconds ?? 60),
+    watchErrorRate: percent(app.watchErrorRate ?? 0.1),
+    watchLatencyFactor: app.watchLatencyFactor === null || app.watchLatencyFactor === undefined ? "" : String(app.watchLatencyFactor),
     standbyTimeoutMin: String(app.standbyTimeoutMin ?? 60),
     autoDeploy: app.autoDeploy ?? true,
     memoryMax: app.memoryMax ?? "",
@@ -159,6 +185,19 @@ export class SettingsForm {
       const num = Number(raw);
       if (raw === "" || !Number.isInteger(num) || num < n.min || num > n.max) out[n.key] = `A whole number from ${n.min} to ${n.max}.`;
     }
+    const rate = String(this.values.watchErrorRate).trim();
+    const rateNum = Number(rate);
+    if (rate === "" || !Number.isFinite(rateNum) || rateNum < WATCH.watchErrorRate.min || rateNum > WATCH.watchErrorRate.max) {
+      out.watchErrorRate = "A percentage from 0 to 100.";
+    }
+    const factor = String(this.values.watchLatencyFactor).trim();
+    const factorNum = Number(factor);
+    if (
+      factor !== "" &&
+      (!Number.isFinite(factorNum) || factorNum < WATCH.watchLatencyFactor.min || factorNum > WATCH.watchLatencyFactor.max)
+    ) {
+      out.watchLatencyFactor = "A factor from 1.1 to 100, or empty to not judge latency.";
+    }
     if (this.values.memoryMax && !/^\d+[KMGT]?$/.test(String(this.values.memoryMax).trim())) out.memoryMax = "A size like 512M or 2G.";
     if (this.values.cpuQuota && !/^\d{1,4}%$/.test(String(this.values.cpuQuota).trim())) out.cpuQuota = "A percentage like 50% or 200%.";
     return out;
@@ -170,8 +209,10 @@ export class SettingsForm {
       const value = this.values[key];
       if (typeof value === "boolean") body[key] = value;
       else if (NUMBERS.some((n) => n.key === key)) body[key] = Number(value);
+      else if (key === "watchErrorRate") body[key] = Number(value) / 100;
+      else if (key === "watchLatencyFactor") body[key] = value.trim() === "" ? null : Number(value);
       else if (key === "runtime") body[key] = value === "" ? null : (value as Runtime);
-      else if (["installCommand", "buildCommand", "startCommand", "memoryMax", "cpuQuota"].includes(key))
+      else if (["installCommand", "buildCommand", "startCommand", "releaseCommand", "memoryMax", "cpuQuota"].includes(key))
         body[key] = value.trim() === "" ? null : value.trim();
       else body[key] = value.trim();
     }
