@@ -13,6 +13,10 @@
 #   --admin-email ADDRESS   create the owner account (password from --admin-password, or printed once);
 #                           without it, open /setup and enter the setup code from the summary
 #   --admin-password PW
+#   --with-postgres         let the panel provision app databases on this server's PostgreSQL: a role
+#                           switchyard_admin (CREATEDB CREATEROLE) whose URL goes into the env file
+#   --with-redis            install redis-server for Redis app databases (each runs as its own unit;
+#                           Debian's default instance on port 6379 is stopped and disabled)
 #   --uninstall             remove Switchyard (keeps data and the database unless --purge)
 #   --purge                 with --uninstall: remove data, config and the database too
 #   --non-interactive       never ask
@@ -37,7 +41,7 @@ PORTS="${SWITCHYARD_INSTALL_PORTS:-80 443}"
 PACKAGES=(git curl unzip ca-certificates nginx postgresql certbot sudo nodejs npm logrotate)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-check_only=0 uninstall=0 purge=0
+check_only=0 uninstall=0 purge=0 with_postgres=0 with_redis=0
 source_arg="$here" version=main domain="" email="" admin_email="" admin_password=""
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
@@ -55,6 +59,8 @@ while (($#)); do
     --email) email="${2:?--email needs an address}"; shift ;;
     --admin-email) admin_email="${2:?--admin-email needs an address}"; shift ;;
     --admin-password) admin_password="${2:?--admin-password needs a value}"; shift ;;
+    --with-postgres) with_postgres=1 ;;
+    --with-redis) with_redis=1 ;;
     --uninstall) uninstall=1 ;;
     --purge) purge=1 ;;
     --non-interactive) ;; # the installer never asks; accepted for scripts that pass it
@@ -149,6 +155,7 @@ if ((uninstall)); then
     rm -rf "$DATA_DIR" "$CONFIG_DIR" "$LOG_DIR"
     runuser -u postgres -- psql -qc "drop database if exists switchyard" 2>/dev/null || true
     runuser -u postgres -- psql -qc "drop role if exists switchyard" 2>/dev/null || true
+    runuser -u postgres -- psql -qc "drop role if exists switchyard_admin" 2>/dev/null || true
     # The apps' user first: it is a member of the panel's group, which then goes with its user.
     userdel "$APPS_USER" 2>/dev/null || true
     userdel "$PANEL_USER" 2>/dev/null || true
@@ -171,6 +178,7 @@ note() {
 export DEBIAN_FRONTEND=noninteractive
 # npm and Bun keep their own CA lists; the system's also holds what this server is told to trust.
 [[ -n "${NODE_EXTRA_CA_CERTS:-}" || ! -f /etc/ssl/certs/ca-certificates.crt ]] || export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+((with_redis)) && PACKAGES+=(redis-server)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -247,6 +255,25 @@ ENV
   # The panel's user only: the apps' user shares its group and must not read the key.
   chown "$PANEL_USER":"$PANEL_USER" "$env_file"
   chmod 0600 "$env_file"
+fi
+
+# App databases on this server's PostgreSQL (opt-in): a role that may create databases and roles,
+# never superuser. The panel gives each app database a role and a database of its own.
+if ((with_postgres)) && ! grep -q '^SWITCHYARD_DATABASE_ADMIN_URL=' "$env_file"; then
+  note "Creating the role switchyard_admin for app databases"
+  admin_db_password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  runuser -u postgres -- psql -qv ON_ERROR_STOP=1 <<SQL
+do \$\$ begin
+  if not exists (select from pg_roles where rolname = 'switchyard_admin') then create role switchyard_admin login createdb createrole; end if;
+end \$\$;
+alter role switchyard_admin login createdb createrole nosuperuser password '$admin_db_password';
+SQL
+  printf 'SWITCHYARD_DATABASE_ADMIN_URL=postgres://switchyard_admin:%s@127.0.0.1:5432/postgres\n' "$admin_db_password" >>"$env_file"
+fi
+# Redis app databases run as their own sy-db-*-redis units; Debian's default instance is not used.
+if ((with_redis)) && systemctl is-enabled --quiet redis-server 2>/dev/null; then
+  note "Stopping Debian's default redis-server (app databases run as their own units)"
+  systemctl disable --now redis-server >/dev/null 2>&1 || true
 fi
 
 # Where the panel's self-update looks for new versions: what this install came from.

@@ -8,6 +8,7 @@ import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { readSetupCode } from "./auth/setup-code.ts";
 import { clearTwoFactor } from "./auth/totp.ts";
+import { backupPanelCommand, CliFailure, DB_USAGE, dbCommand, restorePanelCommand } from "./cli-databases.ts";
 import { serverConfig } from "./commands/nginx-server-config.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
@@ -41,7 +42,7 @@ Commands:
                                  panel runs the job; this prints its log until it ends.
                                  --check only lists what is available; --to a kept or newer
                                  revision (a kept one is a rollback)
-  version                        print the version
+${DB_USAGE}  version                        print the version
 `;
 
 class CliError extends Error {}
@@ -63,6 +64,12 @@ async function main(argv: string[]): Promise<void> {
       return nginxServerConfig(args);
     case "self-update":
       return selfUpdate(args);
+    case "db":
+      return dbCommand(loadConfig(), args);
+    case "backup-panel":
+      return backupPanelCommand(loadConfig());
+    case "restore-panel":
+      return restorePanelCommand(loadConfig(), args[0]);
     case "version":
     case "--version":
       console.log(VERSION);
@@ -283,7 +290,7 @@ function newestMtime(paths: string[]): number {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof CliError || error instanceof ConfigError) {
+  if (error instanceof CliError || error instanceof CliFailure || error instanceof ConfigError) {
     console.error(`switchyard: ${error.message}`);
     process.exit(error instanceof ConfigError ? 78 : 2);
   }

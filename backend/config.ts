@@ -31,6 +31,10 @@ const schema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
       .optional(),
+    SWITCHYARD_DATABASE_ADMIN_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+      .optional(),
     PORT: z.coerce
       .number({ error: "must be a port number" })
       .int("must be a whole number")
@@ -76,7 +80,7 @@ const schema = z
       .int()
       .min(100, "must be 100-60000")
       .max(60_000, "must be 100-60000")
-      .default(1_000),
+      .default(5_000),
     SWITCHYARD_SAMPLE_MS: z.coerce
       .number({ error: "must be a number of milliseconds" })
       .int()
@@ -145,6 +149,11 @@ export interface Config {
   metrics: { enabled: boolean; ingestMs: number; sampleMs: number };
   /** Local mode, panel run as root: the unprivileged user apps and their builds run as (created when missing). */
   appUser: string;
+  /**
+   * App databases: `adminUrl` is a PostgreSQL role that may create databases and roles
+   * (SWITCHYARD_DATABASE_ADMIN_URL); null falls back to the server of DATABASE_URL.
+   */
+  databases: { adminUrl: string | null };
   /** The panel's own blue-green slots (server mode; see backend/adapters/panel.ts). */
   panel: {
     /** The slot this process runs in, or null when it was not started as a slot. */
@@ -240,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     socket: v.SWITCHYARD_SOCKET ?? null,
     metrics: { enabled: v.SWITCHYARD_METRICS === "on", ingestMs: v.SWITCHYARD_INGEST_MS, sampleMs: v.SWITCHYARD_SAMPLE_MS },
     appUser: v.SWITCHYARD_APP_USER,
+    databases: { adminUrl: v.SWITCHYARD_DATABASE_ADMIN_URL ?? null },
     panel: {
       slot: v.SWITCHYARD_PANEL_SLOT ?? null,
       root: resolve(v.SWITCHYARD_PANEL_ROOT ?? "/opt/switchyard"),

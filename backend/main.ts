@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
+import { closeEngines } from "./adapters/databases/engine.ts";
 import { createGitHub } from "./adapters/github.ts";
 import { type Privilege, processPrivilege } from "./adapters/privilege.ts";
 import { createProxy } from "./adapters/proxy/index.ts";
@@ -14,6 +15,8 @@ import { type Database, openDatabase } from "./db/client.ts";
 import { countUsers } from "./db/queries/users.ts";
 import { createHttpApp } from "./http/server.ts";
 import { endEventStreams } from "./http/sse.ts";
+import { startBackupScheduler, stopBackupScheduler } from "./jobs/backup-scheduler.ts";
+import { ensureDatabasesRunning, startDatabasePolling, stopDatabasePolling } from "./jobs/database-stats.ts";
 import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
 import { ingesterOf } from "./jobs/ingest.ts";
@@ -121,6 +124,10 @@ export async function startBackground(services: Services, options: { monitorMs?:
     }, options.monitorMs ?? 10_000),
   );
   if (services.config.metrics.enabled) ingesterOf(services).start();
+  // Redis databases come back after a reboot; their start does not hold up the panel's.
+  void ensureDatabasesRunning(services).catch((error: unknown) => services.log.warn("starting databases failed", { error }));
+  startDatabasePolling(services);
+  startBackupScheduler(services);
   const tidy = () => void housekeeping(services).catch((error: unknown) => services.log.warn("housekeeping failed", { error }));
   // A minute after start as well, so a panel restarted more often than hourly still prunes.
   housekeepingTimers.set(services, [setTimeout(tidy, 60_000), setInterval(tidy, HOUSEKEEPING_MS)]);
@@ -137,9 +144,12 @@ export async function stopBackground(services: Services): Promise<void> {
   clearInterval(standbyTimers.get(services));
   for (const timer of housekeepingTimers.get(services) ?? []) clearTimeout(timer);
   await services.sampler.stop();
+  stopDatabasePolling(services);
+  stopBackupScheduler(services);
   await ingesterOf(services).stop();
   await services.orchestrator.stop();
   await services.events.stop();
+  await closeEngines(services);
 }
 
 /**

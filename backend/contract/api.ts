@@ -318,6 +318,21 @@ export interface CreateAppInput extends Partial<AppSettings> {
   deploy?: boolean;
 }
 
+/** An app's last release-command run: a deploy's step or a release-command job's, whichever is newer. */
+export interface ReleaseCommandRun {
+  status: JobStatus;
+  jobId: string;
+  at: IsoDate;
+  /** The step's log lines (secrets masked), the last 200. */
+  output: string[];
+}
+
+/** `GET /apps/:app/release-command`: the command a run again would use, and the last run. */
+export interface ReleaseCommandInfo {
+  command: string | null;
+  lastRun: ReleaseCommandRun | null;
+}
+
 // --- Jobs -----------------------------------------------------------------------------------------
 
 export interface Job {
@@ -763,7 +778,34 @@ export interface DatabaseSummary {
   attachments: DatabaseAttachment[];
   lastBackup: Backup | null;
   schedule: { cron: string | null; keep: number; keepDays: number; destinationId: string | null; next: IsoDate | null };
+  /** A password rotation not finished yet (the old password still valid), else null. */
+  rotation: DatabaseRotation | null;
   createdAt: IsoDate;
+}
+
+export const ROTATION_STATES = ["rotating", "waiting-for-deploys", "finishing", "needs-attention"] as const;
+export type RotationState = (typeof ROTATION_STATES)[number];
+
+/**
+ * rotating: the db-rotate job runs; waiting-for-deploys: the attached apps' deploys are queued or
+ * running; finishing: the old password is being dropped; needs-attention: a deploy failed or was
+ * cancelled (or the job ended early), so the old password stays valid. A later successful deploy
+ * of each listed app finishes it; a new rotation supersedes it.
+ */
+export interface DatabaseRotation {
+  state: RotationState;
+  /** The db-rotate job. */
+  jobId: string;
+  startedAt: IsoDate;
+  apps: Array<{
+    app: string;
+    appId: string;
+    deployJobId: string | null;
+    status: "waiting" | "deployed" | "detached" | "failed";
+    reason: string | null;
+  }>;
+  /** Why it needs attention, when it does. */
+  reason: string | null;
 }
 
 export interface DatabaseCredentials {

@@ -2,7 +2,7 @@
  * Every event a panel publishes (jobs/events.ts) and the event stream (`GET /api/v1/events`) sends,
  * written once for the server and the GUI. Small, because NOTIFY payloads are capped at 8000 bytes.
  */
-import type { AppStatus, JobKind, JobStatus, ReleaseStatus, SlotColor, SlotState, StepStatus } from "./api.ts";
+import type { AppStatus, BackupKind, DatabaseStatus, JobKind, JobStatus, ReleaseStatus, SlotColor, SlotState, StepStatus } from "./api.ts";
 
 export const EVENT_TYPES = [
   "job.created",
@@ -17,6 +17,8 @@ export const EVENT_TYPES = [
   "webhook.delivery",
   "panel.updated",
   "metric",
+  "backup.failed",
+  "database.updated",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -33,6 +35,10 @@ export type PanelEvent =
   | { type: "release.updated"; appId: string; app: string; releaseId: string; status: ReleaseStatus }
   | { type: "webhook.delivery"; appId: string | null; deliveryId: string; outcome: string; jobId: string | null }
   | { type: "panel.updated"; revision: string | null; slot: string; reverted: boolean; reason: string | null }
+  /** A backup that failed or whose restore did not match the source (databaseId null: the panel's own). */
+  | { type: "backup.failed"; backupId: string; databaseId: string | null; database: string; kind: BackupKind; error: string }
+  /** A database was created, changed status, attached or detached, or deleted ("deleted": its row is gone). */
+  | { type: "database.updated"; databaseId: string; database: string; status: DatabaseStatus | "deleted" }
   /**
    * Every 10 s, from the panel that samples: the server now, and each app's last minute of
    * requests with its slots' CPU (cores) and memory (bytes). Sized to stay under NOTIFY's cap.

@@ -11,12 +11,15 @@ import { Router } from "./router.ts";
 import { accountRoutes } from "./routes/account.ts";
 import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { backupRoutes } from "./routes/backups.ts";
+import { databaseRoutes } from "./routes/databases.ts";
 import { envRoutes } from "./routes/env.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { githubRoutes } from "./routes/github.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { releaseCommandRoutes } from "./routes/release-command.ts";
 import { runtimeLogRoutes } from "./routes/runtime-logs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
 import { systemRoutes } from "./routes/system.ts";
@@ -41,6 +44,9 @@ export const coreRoutes: RouteModule[] = [
   envRoutes,
   jobRoutes,
   metricsRoutes,
+  releaseCommandRoutes,
+  databaseRoutes,
+  backupRoutes,
   runtimeLogRoutes,
   eventRoutes,
   githubRoutes,
@@ -81,7 +87,7 @@ export function createHttpApp(services: Services, modules: RouteModule[] = coreR
     } else {
       c.auth = await authenticate(c);
       requireRole(c, route.auth);
-      await requireTwoFactorEnrolment(c, route.pattern);
+      requireTwoFactorEnrolment(c, route.pattern);
     }
     const response = await route.handler(c);
     if (UNSAFE.has(c.req.method) && response.status < 400 && !c.audited && c.auth) {

@@ -1,6 +1,12 @@
 import type { JobKind } from "../db/schema/index.ts";
 import { configureProxyHandler } from "./kinds/configure-proxy.ts";
+import { dbBackupHandler } from "./kinds/db-backup.ts";
+import { dbDeleteHandler } from "./kinds/db-delete.ts";
+import { dbProvisionHandler } from "./kinds/db-provision.ts";
+import { dbRestoreHandler } from "./kinds/db-restore.ts";
+import { dbRotateHandler } from "./kinds/db-rotate.ts";
 import { deployHandler } from "./kinds/deploy.ts";
+import { releaseCommandHandler } from "./kinds/release-command.ts";
 import { restartHandler } from "./kinds/restart.ts";
 import { rollbackHandler } from "./kinds/rollback.ts";
 import { selfUpdateHandler } from "./kinds/self-update.ts";
@@ -14,4 +20,10 @@ export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
   stop: stopHandler,
   "configure-proxy": configureProxyHandler,
   "self-update": selfUpdateHandler,
+  "release-command": releaseCommandHandler,
+  "db-provision": dbProvisionHandler,
+  "db-rotate": dbRotateHandler,
+  "db-delete": dbDeleteHandler,
+  "db-backup": dbBackupHandler,
+  "db-restore": dbRestoreHandler,
 };

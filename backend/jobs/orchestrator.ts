@@ -60,6 +60,8 @@ export interface JobHandler {
 export interface EnqueueInput {
   kind: JobKind;
   appId: string | null;
+  /** Database jobs: one runs per database at a time. */
+  databaseId?: string | null;
   params?: Record<string, unknown>;
   createdBy?: string | null;
   trigger?: string;

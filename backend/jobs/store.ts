@@ -316,6 +316,8 @@ export async function markPruned(s: S, releaseId: string): Promise<void> {
 export interface NewJob {
   kind: JobKind;
   appId: string | null;
+  /** Database jobs (db-*): at most one runs per database at a time. */
+  databaseId?: string | null;
   params?: Record<string, unknown>;
   createdBy?: string | null;
   trigger?: string;
@@ -329,6 +331,7 @@ function jobValues(input: NewJob): typeof jobs.$inferInsert {
   return {
     kind: input.kind,
     appId: input.appId,
+    databaseId: input.databaseId ?? null,
     params: input.params ?? {},
     createdBy: input.createdBy ?? null,
     trigger: input.trigger ?? "api",
@@ -398,6 +401,9 @@ export async function claimJob(s: S, workerId: string, only?: string): Promise<J
             sql`(${jobs.appId} is null or not exists (select 1 from jobs r where r.app_id = ${jobs.appId} and r.status = 'running'))`,
             // Jobs of one app run in the order they were asked for.
             sql`(${jobs.appId} is null or not exists (select 1 from jobs q where q.app_id = ${jobs.appId} and q.status = 'queued' and q.created_at < ${jobs.createdAt}))`,
+            // Likewise one running job per database, in order.
+            sql`(${jobs.databaseId} is null or not exists (select 1 from jobs r where r.database_id = ${jobs.databaseId} and r.status = 'running'))`,
+            sql`(${jobs.databaseId} is null or not exists (select 1 from jobs q where q.database_id = ${jobs.databaseId} and q.status = 'queued' and q.created_at < ${jobs.createdAt}))`,
           ),
         )
         .orderBy(asc(jobs.createdAt))

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 purpose="${1:-start}"
 case "$purpose" in
   start) packages=(git nginx) ;;
-  test) packages=(git nginx chromium wrk curl shellcheck debootstrap systemd-container nftables) ;;
+  test) packages=(git nginx chromium wrk curl shellcheck debootstrap systemd-container nftables redis-server postgresql-client) ;;
   *) echo "setup.sh: unknown purpose '$purpose' (start or test)" >&2; exit 2 ;;
 esac
 

@@ -2,12 +2,16 @@
 /**
  * Benchmarks: prints figures and rewrites docs/benchmarks.md.
  *   bun tests/bench/run.ts            all
- *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, rollback, gui); the rest of the file is kept
+ *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, rollback, gui, metrics, metrics-api); the rest of the file is kept
+ *   A name also runs the sections named after it: `metrics` runs metrics and metrics-api.
  */
+import { apiLoadBench } from "./api-load.ts";
+import { backupBench } from "./backup.ts";
 import { deployBench } from "./deploy.ts";
 import { BENCHMARKS_FILE, writeSections } from "./file.ts";
 import { guiBench } from "./gui.ts";
 import { memoryBench } from "./memory.ts";
+import { metricsBench } from "./metrics.ts";
 import { rollbackBench } from "./rollback.ts";
 import { switchBench } from "./switch.ts";
 
@@ -18,6 +22,9 @@ const sections: Array<[string, () => Promise<string>]> = [
   ["switch", switchBench],
   ["rollback", rollbackBench],
   ["gui", guiBench],
+  ["metrics", metricsBench],
+  ["metrics-api", apiLoadBench],
+  ["backup", backupBench],
 ];
 
 const cpu = (await Bun.file("/proc/cpuinfo").text()).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
@@ -32,7 +39,7 @@ measured elsewhere (the browser tests, the server install test) are kept as they
 
 let measured = "";
 for (const [name, bench] of sections) {
-  if (wanted.size > 0 && !wanted.has(name)) continue;
+  if (wanted.size > 0 && ![...wanted].some((w) => name === w || name.startsWith(`${w}-`))) continue;
   console.log(`\n━━ ${name} ━━`);
   const text = await bench();
   console.log(text);

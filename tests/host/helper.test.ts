@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createPrivilege, HelperError } from "../../backend/adapters/privilege.ts";
 import { createSystemProxy } from "../../backend/adapters/proxy/index.ts";
 import { helperSystemdHost } from "../../backend/adapters/runtime/systemd.ts";
+import { redisUnitName, redisUnitText } from "../../backend/commands/databases.ts";
 import { type AppConfigOptions, buildAppConfig } from "../../backend/commands/nginx.ts";
 import { buildSlotUnit, buildSocketUnit, controlSocketPath, journalHelperArgs, journalQueryArgv } from "../../backend/commands/systemd.ts";
 import { createLogger } from "../../backend/log.ts";
@@ -121,6 +122,25 @@ describe("privileged helper: what it does", () => {
     ]);
   });
 
+  test("installs, starts and removes a Redis database's unit, listed beside the slots", () => {
+    const root = testRoot();
+    const name = redisUnitName("cache");
+    const text = redisUnitText({
+      name: "cache",
+      redisServer: "/usr/bin/redis-server",
+      configFile: "/var/lib/switchyard/databases/cache/redis.conf",
+      dir: "/var/lib/switchyard/databases/cache",
+      user: "switchyard-apps",
+    });
+    const installed = helper(["unit-install", name], text, root);
+    expect({ code: installed.code, stderr: installed.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(readFileSync(join(root, "etc/systemd/system", name), "utf8")).toBe(`${text.trimEnd()}\n`);
+    expect(helper(["systemctl", "start", name], "", root).stdout).toBe(`would run: systemctl start ${name}\n`);
+    expect(helper(["list"], "", root).stdout).toBe(`${name}\n`);
+    expect(helper(["unit-remove", name], "", root).code).toBe(0);
+    expect(existsSync(join(root, "etc/systemd/system", name))).toBe(false);
+  });
+
   test("starts, stops and enables the panel's own blue and green slots for a self-update", () => {
     expect(helper(["panel", "restart", "green"]).stdout).toBe("would run: systemctl restart switchyard@green.service\n");
     expect(helper(["panel", "disable", "blue"]).stdout).toBe("would run: systemctl disable switchyard@blue.service\n");
@@ -178,6 +198,29 @@ describe("privileged helper: hostile input is refused and nothing is written", (
       expect(refused(["unit-install", name], unit)).toContain("refusing unit name");
       refused(["systemctl", "stop", name]);
     }
+  });
+
+  test("database unit names other than sy-db-<name>-redis.service, and a Redis unit that widens its umask or runs as root", () => {
+    for (const name of [
+      "sy-db-cache.service",
+      "sy-db-cache-mysql.service",
+      "sy-db-Cache-redis.service",
+      "sy-db--redis.service",
+      "sy-db-cache-redis.service;id",
+    ]) {
+      expect(refused(["unit-install", name], unit)).toContain("refusing unit name");
+    }
+    const text = redisUnitText({
+      name: "cache",
+      redisServer: "/usr/bin/redis-server",
+      configFile: "/d/redis.conf",
+      dir: "/d",
+      user: "switchyard-apps",
+    });
+    expect(refused(["unit-install", redisUnitName("cache")], text.replace("UMask=0007", "UMask=0000"))).toContain("refusing UMask=0000");
+    expect(refused(["unit-install", redisUnitName("cache")], text.replace("User=switchyard-apps", "User=root"))).toContain(
+      "refusing User=root",
+    );
   });
 
   test("panel verbs and slots outside blue and green", () => {
