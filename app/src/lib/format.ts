@@ -109,6 +109,12 @@ export const JOB_KIND: Record<JobKind, string> = {
   stop: "Stop",
   "configure-proxy": "Domains",
   "self-update": "Self-update",
+  "release-command": "Release command",
+  "db-provision": "Provision database",
+  "db-backup": "Backup",
+  "db-restore": "Restore",
+  "db-rotate": "Rotate password",
+  "db-delete": "Delete database",
 };
 
 export const RELEASE_STATUS: Record<string, { label: string; tone: BadgeTone }> = {
@@ -137,8 +143,24 @@ export function exitReason(exit: { code: number | null; signal: string | null })
   return exit.code === null ? "exited" : `exit code ${exit.code}`;
 }
 
-/** The deploy pipeline, in order (a rollback runs the last six). */
-export const DEPLOY_STEPS = ["fetch", "detect", "install", "build", "release", "start", "health", "switch", "drain", "watch", "retain"];
+/** The deploy pipeline, in order (a rollback or a restart runs GO_LIVE_STEPS, without the release command). */
+export const DEPLOY_STEPS = [
+  "fetch",
+  "detect",
+  "install",
+  "build",
+  "release",
+  "release-command",
+  "start",
+  "health",
+  "switch",
+  "drain",
+  "watch",
+  "retain",
+];
+
+/** How a release goes live: the end of a deploy, and all of a rollback or a restart. */
+export const GO_LIVE_STEPS = DEPLOY_STEPS.slice(DEPLOY_STEPS.indexOf("start"));
 
 /** The panel's own update pipeline, in order. */
 export const SELF_UPDATE_STEPS = ["fetch", "install", "build", "migrate", "start", "health", "switch", "watch", "retain"];
@@ -150,6 +172,7 @@ export const STEP_LABEL: Record<string, string> = {
   build: "Build",
   migrate: "Migrate",
   release: "Release",
+  "release-command": "Release command",
   start: "Start",
   health: "Health",
   switch: "Switch",

@@ -5,10 +5,12 @@ const LABELS: Record<string, string> = {
   new: "New app",
   settings: "Settings",
   account: "Your account",
+  server: "Server",
+  databases: "Databases",
 };
 
 /** Pages that exist at a crumb's path (others are shown as plain text). */
-const LINKABLE = new Set(["/", "/settings", "/account", "/apps/new"]);
+const LINKABLE = new Set(["/", "/server", "/databases", "/settings", "/account", "/apps/new"]);
 
 /** Breadcrumbs from a pathname: "/apps/web" → Dashboard › Apps › web. */
 export function crumbsFor(pathname: string): Crumb[] {
@@ -18,15 +20,16 @@ export function crumbsFor(pathname: string): Crumb[] {
   parts.forEach((part, i) => {
     href += `/${part}`;
     let label = LABELS[part];
-    if (!label || (parts[0] === "apps" && i === 1 && part !== "new")) {
+    const named = (parts[0] === "apps" && part !== "new") || parts[0] === "databases";
+    if (!label || (named && i === 1)) {
       try {
         label = decodeURIComponent(part);
       } catch {
         label = part;
       }
     }
-    const isApp = parts[0] === "apps" && i === 1;
-    crumbs.push({ label, ...(LINKABLE.has(href) || isApp ? { href } : {}) });
+    const isItem = (parts[0] === "apps" || parts[0] === "databases") && i === 1;
+    crumbs.push({ label, ...(LINKABLE.has(href) || isItem ? { href } : {}) });
   });
   return crumbs;
 }

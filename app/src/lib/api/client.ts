@@ -23,9 +23,13 @@ import type {
   Health,
   Job,
   JobDetail,
+  JobLogPage,
   LoginInput,
   Release,
+  ReleaseCommandInfo,
   Role,
+  RuntimeLogPage,
+  RuntimeLogStream,
   SecuritySettings,
   SelfUpdate,
   SessionsResponse,
@@ -290,6 +294,16 @@ export async function restartApp(name: string): Promise<Job> {
   return (await api.post<{ job: Job }>(`${appPath(name)}/restart`, {})).job;
 }
 
+/** The app's release command and its last run (a deploy's step or a run again). */
+export function getReleaseCommand(name: string, options?: RequestOptions): Promise<ReleaseCommandInfo> {
+  return api.get<ReleaseCommandInfo>(`${appPath(name)}/release-command`, options);
+}
+
+/** Runs the live release's release command again, as a job. */
+export async function runReleaseCommand(name: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`${appPath(name)}/release-command`, {})).job;
+}
+
 /** Stops both slots; the app stays set up. */
 export async function stopApp(name: string): Promise<Job> {
   return (await api.post<{ job: Job }>(`${appPath(name)}/stop`, {})).job;
@@ -305,6 +319,37 @@ export async function listSlots(name: string, options?: RequestOptions): Promise
 
 export async function slotLogs(name: string, color: SlotColor, lines = 500, options?: RequestOptions): Promise<string[]> {
   return (await api.get<{ lines: string[] }>(`${appPath(name)}/slots/${color}/logs?lines=${lines}`, options)).lines ?? [];
+}
+
+/** Filters of an app's runtime logs (`GET /apps/:app/logs`); empty values are left out. */
+export interface RuntimeLogQuery {
+  q?: string;
+  regex?: boolean;
+  slot?: SlotColor | null;
+  release?: string | null;
+  stream?: RuntimeLogStream | null;
+  from?: string | null;
+  to?: string | null;
+  before?: string | null;
+  after?: string | null;
+  limit?: number;
+  download?: boolean;
+}
+
+/** The logs URL (API-relative) for a query: pages, the live tail (SSE) and downloads share it. */
+export function runtimeLogsPath(name: string, query: RuntimeLogQuery = {}): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === "" || value === false) continue;
+    params.set(key, value === true ? "1" : String(value));
+  }
+  const search = params.toString();
+  return `${appPath(name)}/logs${search ? `?${search}` : ""}`;
+}
+
+/** A page of an app's runtime output, newest lines last; `before` pages back. */
+export function runtimeLogs(name: string, query: RuntimeLogQuery = {}, options?: RequestOptions): Promise<RuntimeLogPage> {
+  return api.get<RuntimeLogPage>(runtimeLogsPath(name, query), options);
 }
 
 export async function listAppJobs(name: string, limit = 30, options?: RequestOptions): Promise<Job[]> {
@@ -325,6 +370,12 @@ export async function listJobs(limit = 50, options?: RequestOptions): Promise<Jo
 
 export function getJob(id: string, options?: RequestOptions): Promise<JobDetail> {
   return api.get<JobDetail>(`/jobs/${encodeURIComponent(id)}`, options);
+}
+
+/** A page of a job's log in seq order: the newest `limit` lines, or those before the line `before`. */
+export function jobLogPage(id: string, query: { before?: number; limit: number }, options?: RequestOptions): Promise<JobLogPage> {
+  const params = query.before === undefined ? `tail=${query.limit}` : `before=${query.before}&limit=${query.limit}`;
+  return api.get<JobLogPage>(`/jobs/${encodeURIComponent(id)}/logs?${params}`, options);
 }
 
 export async function cancelJob(id: string): Promise<Job> {

@@ -40,6 +40,8 @@ export const ROUTES: EventHandlers = {
   "webhook.delivery": deliver("webhook.delivery"),
   "panel.updated": deliver("panel.updated"),
   metric: deliver("metric"),
+  "backup.failed": deliver("backup.failed"),
+  "database.updated": deliver("database.updated"),
 };
 
 const KNOWN = new Set<string>(EVENT_TYPES);
