@@ -24,7 +24,16 @@ import {
   type ScheduleInput,
   setSchedule,
 } from "#lib/api/databases.ts";
-import type { Backup, BackupDestination, DatabaseCredentials, DatabaseEngine, DatabaseSummary, Job, JobKind } from "#lib/api/types.ts";
+import type {
+  Backup,
+  BackupDestination,
+  DatabaseCredentials,
+  DatabaseEngine,
+  DatabaseRotation,
+  DatabaseSummary,
+  Job,
+  JobKind,
+} from "#lib/api/types.ts";
 import { follow } from "./events.svelte.ts";
 import { Busy, RefreshQueue, Resource } from "./resource.svelte.ts";
 import { toasts } from "./toasts.svelte.ts";
@@ -35,6 +44,20 @@ const DATABASE_JOBS = new Set<JobKind>(["db-provision", "db-backup", "db-restore
 export function backupIsBad(backup: Backup | null | undefined): boolean {
   if (!backup) return false;
   return backup.status === "failed" || backup.verified === "failed";
+}
+
+/** A rotation that has not ended: another is refused (409 rotation_pending) until it does; one that needs attention may be superseded. */
+export function rotationBlocksRotate(rotation: DatabaseRotation | null | undefined): boolean {
+  return rotation != null && rotation.state !== "needs-attention";
+}
+
+/** Why the Rotate button is off while a rotation is pending, else null. */
+export function rotationPendingReason(rotation: DatabaseRotation | null | undefined): string | null {
+  if (!rotation || !rotationBlocksRotate(rotation)) return null;
+  const waiting = rotation.apps.filter((a) => a.status === "waiting").map((a) => a.app);
+  if (rotation.state === "waiting-for-deploys" && waiting.length > 0)
+    return `A rotation is waiting for the deploys of ${waiting.join(", ")}; rotate again once it has finished.`;
+  return "A rotation is under way; rotate again once it has finished.";
 }
 
 /**
@@ -153,7 +176,7 @@ export class DatabaseManager {
   }
 
   /** Follows this job on the page (replacing the one shown). */
-  show(job: Job, title: string): void {
+  show(job: Pick<Job, "id" | "kind">, title: string): void {
     this.#job = { id: job.id, kind: job.kind, title };
   }
 
@@ -224,7 +247,11 @@ export class DatabaseManager {
 
   async rotate(): Promise<boolean> {
     const job = await this.busy.run(() => rotatePassword(this.name), { title: "Couldn't rotate the password", key: "rotate" });
-    if (!job) return false;
+    if (!job) {
+      // Refused while a rotation is pending (409 rotation_pending): the page shows that one.
+      void this.database.load();
+      return false;
+    }
     this.#credentials = null;
     this.show(job, "Rotating the password");
     return true;
@@ -302,6 +329,9 @@ export class DatabaseManager {
     const queue = new RefreshQueue(300);
     const off = follow({
       "job.updated": (e) => {
+        // A deploy a pending password rotation waits for settles it.
+        const rotation = this.database.value?.rotation;
+        if (e.kind === "deploy" && rotation?.apps.some((a) => a.appId === e.appId)) queue.add(this.database);
         if (!DATABASE_JOBS.has(e.kind)) return;
         queue.add(this.database);
         if (e.kind === "db-backup" || e.kind === "db-restore" || e.kind === "db-delete") queue.add(this.backups);
