@@ -34,6 +34,16 @@ export interface AccessLogReader {
 }
 
 const CHUNK = 64 * 1024;
+/** A log file's identity and size ("inode:size"), "none" when it does not exist: it changes when the file grows or is replaced. */
+export function accessLogState(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.ino}:${st.size}`;
+  } catch {
+    return "none";
+  }
+}
+
 /** How many rotated generations (<path>.1, .2, …) a checkpoint is looked for in. */
 const GENERATIONS = 5;
 

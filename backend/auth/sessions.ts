@@ -1,7 +1,8 @@
 import { sha256 } from "@oslojs/crypto/sha2";
 import { encodeBase32LowerCaseNoPadding, encodeHexLowerCase } from "@oslojs/encoding";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
+import { twoFactorRequired } from "../db/queries/security.ts";
 import { apiTokens, sessions, type User, users } from "../db/schema/index.ts";
 
 export const SESSION_COOKIE = "sy_session";
@@ -17,13 +18,23 @@ export interface PublicUser {
   createdAt: Date;
 }
 
+/**
+ * `twoFactorNeeded`: the panel requires two-factor sign-in and this user has not turned it on,
+ * read in the same statement as the credential (see requireTwoFactorEnrolment).
+ */
 export type AuthInfo =
-  | { kind: "session"; user: PublicUser; sessionId: string; expiresAt: Date; refreshed: boolean }
-  | { kind: "token"; user: PublicUser; tokenId: string; tokenName: string };
+  | { kind: "session"; user: PublicUser; sessionId: string; expiresAt: Date; refreshed: boolean; twoFactorNeeded: boolean }
+  | { kind: "token"; user: PublicUser; tokenId: string; tokenName: string; twoFactorNeeded: boolean };
 
 export type SessionValidation =
-  | { session: { id: string; expiresAt: Date; refreshed: boolean }; user: PublicUser }
+  | { session: { id: string; expiresAt: Date; refreshed: boolean }; user: PublicUser; twoFactorNeeded: boolean }
   | { session: null; user: null };
+
+/** The user's columns an authenticated request carries (see PublicUser). */
+const publicUserColumns = { id: users.id, email: users.email, name: users.name, role: users.role, createdAt: users.createdAt };
+
+/** Whether the user row read with a credential still has to turn two-factor sign-in on. */
+const enrolmentNeededColumn = () => sql<boolean>`(${twoFactorRequired()} and ${users.totpEnabledAt} is null)`;
 
 export function publicUser(user: User): PublicUser {
   return { id: user.id, email: user.email, name: user.name, role: user.role, createdAt: user.createdAt };
@@ -69,7 +80,7 @@ export function publicSessionId(sessionId: string): string {
 export async function validateSessionToken(db: Db, token: string): Promise<SessionValidation> {
   const id = hashToken(token);
   const rows = await db
-    .select({ session: sessions, user: users })
+    .select({ session: sessions, user: users, twoFactorNeeded: enrolmentNeededColumn() })
     .from(sessions)
     .innerJoin(users, eq(sessions.userId, users.id))
     .where(eq(sessions.id, id))
@@ -90,7 +101,7 @@ export async function validateSessionToken(db: Db, token: string): Promise<Sessi
       .set({ expiresAt, lastSeenAt: new Date(now) })
       .where(eq(sessions.id, id));
   }
-  return { session: { id, expiresAt, refreshed }, user: publicUser(row.user) };
+  return { session: { id, expiresAt, refreshed }, user: publicUser(row.user), twoFactorNeeded: row.twoFactorNeeded === true };
 }
 
 export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
@@ -129,7 +140,11 @@ export function generateApiToken(): string {
 export async function validateApiToken(db: Db, token: string): Promise<AuthInfo | null> {
   if (!token.startsWith(API_TOKEN_PREFIX)) return null;
   const rows = await db
-    .select({ token: apiTokens, user: users })
+    .select({
+      token: { id: apiTokens.id, name: apiTokens.name, expiresAt: apiTokens.expiresAt, lastUsedAt: apiTokens.lastUsedAt },
+      user: publicUserColumns,
+      twoFactorNeeded: enrolmentNeededColumn(),
+    })
     .from(apiTokens)
     .innerJoin(users, eq(apiTokens.userId, users.id))
     .where(eq(apiTokens.tokenHash, hashToken(token)))
@@ -141,5 +156,11 @@ export async function validateApiToken(db: Db, token: string): Promise<AuthInfo 
   if (!row.token.lastUsedAt || Date.now() - row.token.lastUsedAt.getTime() > 60_000) {
     await db.update(apiTokens).set({ lastUsedAt: new Date() }).where(eq(apiTokens.id, row.token.id));
   }
-  return { kind: "token", user: publicUser(row.user), tokenId: row.token.id, tokenName: row.token.name };
+  return {
+    kind: "token",
+    user: row.user,
+    tokenId: row.token.id,
+    tokenName: row.token.name,
+    twoFactorNeeded: row.twoFactorNeeded === true,
+  };
 }

@@ -4,19 +4,19 @@
  * new checkpoint in one transaction (see ingestBatch): a restarted panel carries on exactly where
  * the last commit left off, and of two panels on one database only the lock holder writes.
  */
-import { type AccessEntry, createAccessLogReader } from "../adapters/access-log.ts";
+
+import { type AccessEntry, accessLogState, createAccessLogReader } from "../adapters/access-log.ts";
 import { confirmHostname } from "../commands/nginx.ts";
 import {
   accessSource,
+  appsWithCheckpoints,
+  attributionOf,
   type Checkpoint,
+  type IngestOutcome,
   ingestBatch,
-  listSwitches,
   type MinuteGroup,
-  readCheckpoints,
   removeOrphanCheckpoints,
-  slotReleases,
 } from "../db/queries/request-stats.ts";
-import { apps } from "../db/schema/index.ts";
 import {
   addRequest,
   addToHistogram,
@@ -24,7 +24,6 @@ import {
   bucketOf,
   emptyAggregate,
   emptyHistogram,
-  type LivePeriodStart,
   type RequestAggregate,
 } from "../domain/metrics.ts";
 import type { Services } from "../services.ts";
@@ -33,6 +32,13 @@ import type { Services } from "../services.ts";
 export const INGEST_MAX_BYTES = 8 * 1024 * 1024;
 /** Orphaned checkpoints (of deleted apps) are looked for every this many passes. */
 const ORPHAN_EVERY = 60;
+/**
+ * A background pass is skipped while no log grew, but at least every this many passes one runs
+ * in full: it finds an app whose creation this panel did not hear of.
+ */
+const FULL_PASS_EVERY = 12;
+/** Lines are aggregated in runs of this many, letting other work (API requests) in between. */
+const YIELD_EVERY = 2_000;
 
 type S = Pick<Services, "db" | "proxy" | "log">;
 
@@ -43,6 +49,11 @@ export interface IngestTally {
   locked: boolean;
   /** True when some log has more to read than one pass takes. */
   more: boolean;
+  /**
+   * Every log of the pass by its path: what it was ("inode:size", "none" when missing) before a
+   * read that took it to its end and committed, or null when something may be left in it.
+   */
+  settled?: Map<string, string | null>;
 }
 
 /** The slot an upstream address names, when it is one of the app's slot sockets (a preview host). */
@@ -58,7 +69,7 @@ async function ingestApp(
   app: { id: string; name: string },
   from: Checkpoint | null,
   maxBytes: number,
-): Promise<{ requests: number; locked: boolean; more: boolean }> {
+): Promise<{ requests: number; locked: boolean; more: boolean; outcome: IngestOutcome | "none" }> {
   const path = s.proxy.paths.accessLog(app.name);
   const reader = createAccessLogReader(path, { from: from ?? "start", maxBytes });
   let entries: AccessEntry[];
@@ -71,21 +82,18 @@ async function ingestApp(
   } finally {
     reader.close();
   }
-  if (next.ino < 0) return { requests: 0, locked: false, more: false };
-  if (from && from.ino === next.ino && from.offset === next.offset) return { requests: 0, locked: false, more: false };
+  if (next.ino < 0) return { requests: 0, locked: false, more: false, outcome: "none" };
+  if (from && from.ino === next.ino && from.offset === next.offset) return { requests: 0, locked: false, more: false, outcome: "none" };
 
   const confirm = confirmHostname(app.name);
   const counted = entries.filter((e) => e.host !== confirm);
   const groups = new Map<string, MinuteGroup>();
   const totals: RequestAggregate & { histogram: number[] } = { ...emptyAggregate(), histogram: emptyHistogram() };
   if (counted.length > 0) {
-    const switches: LivePeriodStart[] = (await listSwitches(s.db, app.id)).map((r) => ({
-      at: r.at.getTime(),
-      color: r.color,
-      releaseId: r.releaseId,
-    }));
-    const running = await slotReleases(s.db, app.id);
+    const { switches, running } = await attributionOf(s.db, app.id);
+    let done = 0;
     for (const entry of counted) {
+      if (++done % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       const slot = previewSlot(s, app.name, entry);
       const owner = attribute(switches, { at: entry.at, requestMs: entry.requestMs, ...(slot ? { slot } : {}) }, running);
       const bucket = bucketOf(entry.at, "minute");
@@ -108,19 +116,21 @@ async function ingestApp(
     groups: [...groups.values()],
     totals,
   });
-  if (outcome !== "written") return { requests: 0, locked: outcome === "locked", more: false };
-  return { requests: counted.length, locked: false, more };
+  if (outcome !== "written") return { requests: 0, locked: outcome === "locked", more: false, outcome };
+  return { requests: counted.length, locked: false, more, outcome };
 }
 
 /** One pass over every app's log (or the named ones). */
 export async function ingestOnce(s: S, options: { only?: string[]; maxBytes?: number } = {}): Promise<IngestTally> {
-  const tally: IngestTally = { apps: 0, requests: 0, locked: false, more: false };
+  const tally: IngestTally = { apps: 0, requests: 0, locked: false, more: false, settled: new Map() };
   if (!s.proxy.enabled) return tally;
-  const list = await s.db.select({ id: apps.id, name: apps.name }).from(apps);
-  const checkpoints = await readCheckpoints(s.db);
-  for (const app of list) {
+  for (const app of await appsWithCheckpoints(s.db)) {
     if (options.only && !options.only.includes(app.name)) continue;
-    const result = await ingestApp(s, app, checkpoints.get(accessSource(app.name)) ?? null, options.maxBytes ?? INGEST_MAX_BYTES);
+    const path = s.proxy.paths.accessLog(app.name);
+    const before = accessLogState(path);
+    const result = await ingestApp(s, app, app.checkpoint, options.maxBytes ?? INGEST_MAX_BYTES);
+    const read = !result.more && (result.outcome === "none" || result.outcome === "written");
+    tally.settled?.set(path, read ? before : null);
     tally.apps++;
     tally.requests += result.requests;
     tally.locked ||= result.locked;
@@ -140,6 +150,15 @@ export class Ingester {
   private chain: Promise<unknown> = Promise.resolve();
   private passes = 0;
   private stopped = true;
+  /**
+   * After a full pass: each app's log as it was when read to its end (see IngestTally.settled);
+   * null when unknown (before the first pass, after an app was created or deleted).
+   */
+  private settled: Map<string, string | null> | null = null;
+  /** Counts app creations and deletions heard of (and stops): a pass that saw one does not set `settled`. */
+  private generation = 0;
+  private unsubscribe: (() => void) | null = null;
+  private skipped = 0;
 
   constructor(
     private readonly s: S,
@@ -149,11 +168,20 @@ export class Ingester {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    const events = (this.s as Partial<Services>).events;
+    if (events) {
+      this.unsubscribe = events.subscribe((event) => {
+        if (event.type === "app.created" || event.type === "app.deleted") this.forget();
+      });
+    }
     this.schedule(0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.forget();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.chain.catch(() => {});
@@ -184,14 +212,46 @@ export class Ingester {
       const removed = await removeOrphanCheckpoints(this.s.db);
       if (removed > 0) this.s.log.debug("access-log checkpoints of deleted apps removed", { removed });
     }
-    return ingestOnce(this.s, { ...(only ? { only } : {}), ...(this.options.maxBytes ? { maxBytes: this.options.maxBytes } : {}) });
+    const generation = this.generation;
+    const tally = await ingestOnce(this.s, {
+      ...(only ? { only } : {}),
+      ...(this.options.maxBytes ? { maxBytes: this.options.maxBytes } : {}),
+    });
+    // An app created or deleted during the pass keeps the next pass full.
+    if (!only && this.generation === generation) this.settled = tally.settled ?? null;
+    return tally;
+  }
+
+  private forget(): void {
+    this.generation++;
+    this.settled = null;
+  }
+
+  /**
+   * Whether every app's log is as it was when last read to its end: then a background pass has
+   * nothing to do and makes no query at all (one stat per log).
+   */
+  private idle(): boolean {
+    if (!this.settled || !this.unsubscribe) return false;
+    for (const [path, state] of this.settled) if (state === null || accessLogState(path) !== state) return false;
+    return true;
+  }
+
+  /** A background pass: skipped when no log grew since it was last read to its end. */
+  private tick(): Promise<IngestTally> {
+    if (this.skipped < FULL_PASS_EVERY - 1 && this.idle()) {
+      this.skipped++;
+      return Promise.resolve({ apps: 0, requests: 0, locked: false, more: false });
+    }
+    this.skipped = 0;
+    return this.ingestNow();
   }
 
   private schedule(delay: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.ingestNow()
+      this.tick()
         .then((tally) => this.schedule(tally.more ? 0 : this.options.intervalMs))
         .catch((error: unknown) => {
           this.s.log.warn("request metrics ingestion failed", { error });
@@ -207,7 +267,7 @@ const ingesters = new WeakMap<object, Ingester>();
 export function ingesterOf(s: S & object): Ingester {
   let ingester = ingesters.get(s);
   if (!ingester) {
-    const intervalMs = (s as Partial<Services>).config?.metrics.ingestMs ?? 1_000;
+    const intervalMs = (s as Partial<Services>).config?.metrics.ingestMs ?? 5_000;
     ingester = new Ingester(s, { intervalMs });
     ingesters.set(s, ingester);
   }

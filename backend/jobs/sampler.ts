@@ -85,6 +85,8 @@ export class Sampler {
   private readonly previousSlots = new Map<Key, { reading: SlotReading; pid: number | null }>();
   private readonly restarts = new Map<Key, number>();
   private disk: DiskReport | null = null;
+  /** The disk report last stored (as `app` rows): one is stored once, in the minute it is first seen. */
+  private diskStored: DiskReport | null = null;
   private diskRunning: Promise<DiskReport> | null = null;
 
   constructor(
@@ -268,10 +270,16 @@ export class Sampler {
         this.restarts.delete(key);
       }
     }
-    const ids = new Map(names.map((a) => [a.name, a.id]));
-    for (const use of this.disk?.apps ?? []) {
-      const appId = ids.get(use.app);
-      if (appId) this.accumulate("app", appId, null, { releases: use.releases, logs: use.logs, buildCache: use.buildCache });
+    // Disk use is measured every DISK_USE_EVERY_MS, so each measurement is one `app` row (in the
+    // minute it was first seen) rather than the same figures again every minute: a reader of these
+    // rows takes a minute without one as the last value before it.
+    if (this.disk && this.disk !== this.diskStored) {
+      this.diskStored = this.disk;
+      const ids = new Map(names.map((a) => [a.name, a.id]));
+      for (const use of this.disk.apps) {
+        const appId = ids.get(use.app);
+        if (appId) this.accumulate("app", appId, null, { releases: use.releases, logs: use.logs, buildCache: use.buildCache });
+      }
     }
 
     const cores = reading.cpu?.cores ?? 1;

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, ne } from "drizzle-orm";
+import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
 import { DomainTakenError } from "../../domain/apps.ts";
 import type { Db } from "../client.ts";
 import { type App, apps, domains, type Environment, environments, type Release, releases, type Slot, slots } from "../schema/index.ts";
@@ -34,28 +34,51 @@ export interface AppSummary extends App {
   currentRelease: Release | null;
 }
 
-/** Apps with their slots and live release, in two queries whatever the number of apps. */
+/** Apps with their slots and live release, in one statement whatever the number of apps. */
 export async function listAppSummaries(db: Db, only?: string[]): Promise<AppSummary[]> {
+  if (only && only.length === 0) return [];
   const rows = await db
-    .select()
+    .select({ app: apps, slot: slots, release: releases })
     .from(apps)
+    .leftJoin(slots, eq(slots.appId, apps.id))
+    .leftJoin(releases, and(eq(slots.state, "live"), eq(releases.id, slots.releaseId)))
     .where(only ? inArray(apps.id, only) : undefined)
-    .orderBy(apps.name);
-  if (rows.length === 0) return [];
-  const ids = rows.map((a) => a.id);
-  const slotRows = await db.select().from(slots).where(inArray(slots.appId, ids));
-  const liveReleaseIds = slotRows.filter((s) => s.state === "live" && s.releaseId).map((s) => s.releaseId as string);
-  const releaseRows = liveReleaseIds.length ? await db.select().from(releases).where(inArray(releases.id, liveReleaseIds)) : [];
-  return rows.map((app) => {
-    const own = slotRows.filter((s) => s.appId === app.id).sort((a, b) => a.color.localeCompare(b.color));
-    const live = own.find((s) => s.state === "live") ?? null;
-    return {
-      ...app,
-      slots: own,
-      liveColor: live ? live.color : null,
-      currentRelease: live?.releaseId ? (releaseRows.find((r) => r.id === live.releaseId) ?? null) : null,
-    };
-  });
+    .orderBy(apps.name, slots.color);
+  const summaries: AppSummary[] = [];
+  let last: AppSummary | null = null;
+  for (const row of rows) {
+    if (last?.id !== row.app.id) {
+      last = { ...row.app, slots: [], liveColor: null, currentRelease: null };
+      summaries.push(last);
+    }
+    if (!row.slot) continue;
+    last.slots.push(row.slot);
+    if (row.slot.state === "live" && !last.liveColor) {
+      last.liveColor = row.slot.color;
+      last.currentRelease = row.release;
+    }
+  }
+  return summaries;
+}
+
+/**
+ * A value that changes whenever anything `listAppSummaries()` returns changes: the row version
+ * (xmin, the transaction that wrote it) of every app, slot and live release it reads, in its
+ * order. An update writes a new row version, an insert or a delete changes the list, so an
+ * unchanged value means an unchanged listing. Cheaper than the listing: nothing but the versions
+ * is sent.
+ */
+export async function appSummariesVersion(db: Db): Promise<string> {
+  const rows = await db
+    .select({
+      version: sql<
+        string | null
+      >`string_agg(${apps}.xmin::text || '.' || coalesce(${slots}.xmin::text, '') || '.' || coalesce(${releases}.xmin::text, ''), ',' order by ${apps.name}, ${slots.color})`,
+    })
+    .from(apps)
+    .leftJoin(slots, eq(slots.appId, apps.id))
+    .leftJoin(releases, and(eq(slots.state, "live"), eq(releases.id, slots.releaseId)));
+  return rows[0]?.version ?? "";
 }
 
 export function listReleases(db: Db, appId: string, limit = 50): Promise<Release[]> {

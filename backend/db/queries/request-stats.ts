@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, like, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, lte, sql } from "drizzle-orm";
 import {
   addHistograms,
   decodeSketch,
@@ -11,7 +11,7 @@ import {
   type Resolution,
 } from "../../domain/metrics.ts";
 import type { Db, Tx } from "../client.ts";
-import { apps, logCheckpoints, releases, requestStats, requestTotals, resourceStats, slots, trafficSwitches } from "../schema/index.ts";
+import { apps, logCheckpoints, releases, requestStats, requestTotals, resourceStats, trafficSwitches } from "../schema/index.ts";
 
 /** Any fixed number shared by every panel on the database: the one holding it ingests. */
 export const INGEST_LOCK = 0x5359_696e; // "SYin"
@@ -30,9 +30,17 @@ export interface Checkpoint {
   offset: number;
 }
 
-export async function readCheckpoints(db: Db): Promise<Map<string, Checkpoint>> {
-  const rows = await db.select().from(logCheckpoints).where(like(logCheckpoints.source, "access:%"));
-  return new Map(rows.map((r) => [r.source, { ino: r.ino, offset: r.offset }]));
+/** Every app with the checkpoint of its access log (null before its first ingest), in one statement. */
+export async function appsWithCheckpoints(db: Db): Promise<Array<{ id: string; name: string; checkpoint: Checkpoint | null }>> {
+  const rows = await db
+    .select({ id: apps.id, name: apps.name, ino: logCheckpoints.ino, offset: logCheckpoints.offset })
+    .from(apps)
+    .leftJoin(logCheckpoints, eq(logCheckpoints.source, sql`'access:' || ${apps.name}`));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    checkpoint: r.ino === null || r.offset === null ? null : { ino: Number(r.ino), offset: Number(r.offset) },
+  }));
 }
 
 /** Checkpoints of access logs whose app is gone. */
@@ -44,18 +52,34 @@ export async function removeOrphanCheckpoints(db: Db): Promise<number> {
   return rowsOf(gone).length;
 }
 
-/** An app's traffic switches, oldest first (what attribution reads). */
-export async function listSwitches(db: Db | Tx, appId: string) {
-  return db
-    .select()
-    .from(trafficSwitches)
-    .where(eq(trafficSwitches.appId, appId))
-    .orderBy(asc(trafficSwitches.at), asc(trafficSwitches.id));
-}
-
-export async function slotReleases(db: Db, appId: string): Promise<Partial<Record<"blue" | "green", string | null>>> {
-  const rows = await db.select({ color: slots.color, releaseId: slots.releaseId }).from(slots).where(eq(slots.appId, appId));
-  return Object.fromEntries(rows.map((r) => [r.color, r.releaseId]));
+/**
+ * What attribution reads for one app, in one statement: its traffic switches oldest first
+ * (`at` in epoch milliseconds) and the release each slot runs.
+ */
+export async function attributionOf(
+  db: Db,
+  appId: string,
+): Promise<{
+  switches: Array<{ at: number; color: "blue" | "green" | null; releaseId: string | null }>;
+  running: Partial<Record<"blue" | "green", string | null>>;
+}> {
+  const rows = rowsOf<{ slot: boolean; color: string | null; release_id: string | null; at: number | string | null }>(
+    await db.execute(sql`
+      select false as slot, color, release_id, floor(extract(epoch from at) * 1000)::float8 as at, id
+        from traffic_switches where app_id = ${appId}
+      union all
+      select true, color, release_id, null, null from slots where app_id = ${appId}
+      order by slot, at, id`),
+  );
+  const switches: Array<{ at: number; color: "blue" | "green" | null; releaseId: string | null }> = [];
+  const running: Partial<Record<"blue" | "green", string | null>> = {};
+  for (const r of rows) {
+    const color = r.color as "blue" | "green" | null;
+    if (r.slot) {
+      if (color) running[color] = r.release_id;
+    } else switches.push({ at: Number(r.at), color, releaseId: r.release_id });
+  }
+  return { switches, running };
 }
 
 /** One group of requests to add to a minute row. */
@@ -88,12 +112,19 @@ export async function ingestBatch(
   return db.transaction(async (tx) => {
     const lock = rowsOf<{ held: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${INGEST_LOCK}) as held`));
     if (!lock[0]?.held) return "locked";
-    const [stored] = await tx.select().from(logCheckpoints).where(eq(logCheckpoints.source, input.source)).for("update");
+    // Every writer of access checkpoints holds the lock just taken, so this statement (whose
+    // snapshot starts after it) sees the last committed checkpoint; and whether the app still
+    // exists (an app deleted meanwhile: its rows would fail their foreign key).
+    const [state] = rowsOf<{ ino: number | string | null; offset: number | string | null; app: boolean }>(
+      await tx.execute(sql`select
+        (select ino::float8 from log_checkpoints where source = ${input.source}) as ino,
+        (select "offset"::float8 from log_checkpoints where source = ${input.source}) as "offset",
+        exists (select 1 from apps where id = ${input.appId}) as app`),
+    );
+    const stored = state && state.ino !== null && state.offset !== null ? { ino: Number(state.ino), offset: Number(state.offset) } : null;
     const same = stored ? input.readFrom && stored.ino === input.readFrom.ino && stored.offset === input.readFrom.offset : !input.readFrom;
     if (!same) return "moved";
-    // An app deleted meanwhile: its rows would fail their foreign key.
-    const [app] = await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, input.appId));
-    if (app && input.groups.length > 0) {
+    if (state?.app === true && input.groups.length > 0) {
       await mergeMinutes(tx, input.appId, input.groups);
       await addTotals(tx, input.appId, input.totals);
     }
@@ -166,25 +197,44 @@ async function mergeMinutes(tx: Tx, appId: string, groups: MinuteGroup[]): Promi
     });
 }
 
+/** Adds to the app's cumulative totals in one upsert (the histogram added bound by bound). */
 async function addTotals(tx: Tx, appId: string, t: RequestAggregate & { histogram: number[] }): Promise<void> {
-  const [row] = await tx.select().from(requestTotals).where(eq(requestTotals.appId, appId)).for("update");
-  const histogram = addHistograms(row?.latencyBuckets ?? emptyHistogram(), t.histogram);
-  const values = {
-    requests: (row?.requests ?? 0) + t.requests,
-    s1xx: (row?.s1xx ?? 0) + t.s1xx,
-    s2xx: (row?.s2xx ?? 0) + t.s2xx,
-    s3xx: (row?.s3xx ?? 0) + t.s3xx,
-    s4xx: (row?.s4xx ?? 0) + t.s4xx,
-    s5xx: (row?.s5xx ?? 0) + t.s5xx,
-    bytesIn: (row?.bytesIn ?? 0) + t.bytesIn,
-    bytesOut: (row?.bytesOut ?? 0) + t.bytesOut,
-    timed: (row?.timed ?? 0) + t.timed,
-    latencySumMs: (row?.latencySumMs ?? 0) + t.latencySumMs,
-    latencyBuckets: histogram,
-    updatedAt: new Date(),
-  };
-  if (row) await tx.update(requestTotals).set(values).where(eq(requestTotals.appId, appId));
-  else await tx.insert(requestTotals).values({ appId, ...values });
+  const add = (column: string) => sql.raw(`request_totals.${column} + excluded.${column}`);
+  await tx
+    .insert(requestTotals)
+    .values({
+      appId,
+      requests: t.requests,
+      s1xx: t.s1xx,
+      s2xx: t.s2xx,
+      s3xx: t.s3xx,
+      s4xx: t.s4xx,
+      s5xx: t.s5xx,
+      bytesIn: t.bytesIn,
+      bytesOut: t.bytesOut,
+      timed: t.timed,
+      latencySumMs: t.latencySumMs,
+      latencyBuckets: addHistograms(emptyHistogram(), t.histogram),
+    })
+    .onConflictDoUpdate({
+      target: requestTotals.appId,
+      set: {
+        requests: add("requests"),
+        s1xx: add("s1xx"),
+        s2xx: add("s2xx"),
+        s3xx: add("s3xx"),
+        s4xx: add("s4xx"),
+        s5xx: add("s5xx"),
+        bytesIn: add("bytes_in"),
+        bytesOut: add("bytes_out"),
+        timed: add("timed"),
+        latencySumMs: add("latency_sum_ms"),
+        latencyBuckets: sql`(select jsonb_agg(n.v::numeric + coalesce(o.v::numeric, 0) order by n.i)
+          from jsonb_array_elements(excluded.latency_buckets) with ordinality n(v, i)
+          left join jsonb_array_elements(request_totals.latency_buckets) with ordinality o(v, i) on o.i = n.i)`,
+        updatedAt: new Date(),
+      },
+    });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Db } from "../client.ts";
-import { settings, users } from "../schema/index.ts";
+import { settings } from "../schema/index.ts";
 
 /** Panel-wide sign-in rules, set by the owner. */
 export interface Security {
@@ -27,16 +27,7 @@ export async function setSecurity(db: Db, change: Partial<Security>): Promise<Se
   return next;
 }
 
-/** Whether the panel requires two-factor sign-in and the user has not turned it on: one query, run per request. */
-export async function enrolmentNeeded(db: Db, userId: string): Promise<boolean> {
-  const [row] = await db
-    .select({
-      enabledAt: users.totpEnabledAt,
-      required: sql<
-        boolean | null
-      >`(select (${settings.value}->>'requireTwoFactor')::boolean from ${settings} where ${settings.key} = ${KEY})`,
-    })
-    .from(users)
-    .where(eq(users.id, userId));
-  return row?.required === true && row.enabledAt === null;
+/** Whether the panel requires two-factor sign-in, as an SQL expression (true or false, never null). */
+export function twoFactorRequired() {
+  return sql<boolean>`coalesce((select (${settings.value}->>'requireTwoFactor')::boolean from ${settings} where ${settings.key} = ${KEY}), false)`;
 }

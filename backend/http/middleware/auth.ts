@@ -35,6 +35,7 @@ export async function authenticate(c: Context): Promise<AuthInfo | null> {
     sessionId: result.session.id,
     expiresAt: result.session.expiresAt,
     refreshed: result.session.refreshed,
+    twoFactorNeeded: result.twoFactorNeeded,
   };
 }
 

