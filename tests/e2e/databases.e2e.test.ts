@@ -84,10 +84,18 @@ describe.skipIf(browserMissing() !== null)("the database manager in a browser", 
   }
 
   /** Waits until the job followed on the page has finished, and returns its status text. */
+  /** The job each page showed last: the next one followed must be another (the panel shows the old one until the new one is queued). */
+  const followed = new WeakMap<Page, string>();
   async function followJob(target: Page = page): Promise<string> {
-    const status = target.getByTestId("db-job-status");
-    await status.waitFor({ timeout: 30_000 });
-    await target.locator('[data-testid="db-job-status"]', { hasText: /^(Succeeded|Failed|Cancelled)$/ }).waitFor({ timeout: JOB_TIMEOUT });
+    const before = followed.get(target);
+    const panel = target.locator(before ? `[data-testid="db-job"]:not([data-job-id="${before}"])` : '[data-testid="db-job"]').first();
+    await panel.waitFor({ timeout: 30_000 });
+    const id = (await panel.getAttribute("data-job-id")) ?? "";
+    followed.set(target, id);
+    const status = target.locator(`[data-testid="db-job"][data-job-id="${id}"] [data-testid="db-job-status"]`);
+    await target
+      .locator(`[data-testid="db-job"][data-job-id="${id}"] [data-testid="db-job-status"]`, { hasText: /^(Succeeded|Failed|Cancelled)$/ })
+      .waitFor({ timeout: JOB_TIMEOUT });
     return (await status.textContent())?.trim() ?? "";
   }
 
