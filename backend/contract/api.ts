@@ -711,13 +711,17 @@ export interface RuntimeLogPage {
   more: boolean;
 }
 
-/** Retention of metrics and runtime logs (`GET/PUT /api/v1/settings/retention`). */
+/** Every retention setting the panel keeps (`GET/PUT /api/v1/settings/retention`), in days unless said. */
 export interface RetentionSettings {
+  jobDays: number;
+  jobsPerApp: number;
+  deliveryDays: number;
+  auditDays: number;
   minuteDays: number;
   hourDays: number;
   dayDays: number;
   logDays: number;
-  /** Per app, in MB. */
+  /** Runtime logs per app, in MB. */
   logMaxMb: number;
 }
 

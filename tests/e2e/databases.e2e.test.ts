@@ -83,8 +83,10 @@ describe.skipIf(browserMissing() !== null)("the database manager in a browser", 
     }
   }
 
-  /** Waits until the job followed on the page has finished, and returns its status text. */
-  /** The job each page showed last: the next one followed must be another (the panel shows the old one until the new one is queued). */
+  /**
+   * Waits until the job the page shows has finished, and returns its status text. The job followed
+   * must be a new one: the panel shows the previous job until the new one is queued.
+   */
   const followed = new WeakMap<Page, string>();
   async function followJob(target: Page = page): Promise<string> {
     const before = followed.get(target);

@@ -3,20 +3,10 @@
  * server's series and diagnostics, and the retention of figures and logs. Through the one client.
  */
 import { api, type RequestOptions } from "./client.ts";
-import type { AppMetrics, DailySummary, DashboardMetrics, Diagnostics, MetricStep, SystemMetrics } from "./types.ts";
+import type { AppMetrics, DailySummary, DashboardMetrics, Diagnostics, MetricStep, RetentionSettings, SystemMetrics } from "./types.ts";
 
 /** Every retention setting the panel keeps (`GET/PUT /settings/retention`). */
-export interface Retention {
-  jobDays: number;
-  jobsPerApp: number;
-  deliveryDays: number;
-  auditDays: number;
-  minuteDays: number;
-  hourDays: number;
-  dayDays: number;
-  logDays: number;
-  logMaxMb: number;
-}
+export type Retention = RetentionSettings;
 
 export interface Span {
   from: number;
