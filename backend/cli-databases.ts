@@ -24,11 +24,11 @@ export const DB_USAGE = `  db list                        the app databases, wit
    the API token in SWITCHYARD_TOKEN: create one under Account → API tokens)
 `;
 
-interface Api {
+export interface Api {
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
 }
 
-function api(config: Config, env: Record<string, string | undefined>): Api {
+export function api(config: Config, env: Record<string, string | undefined>): Api {
   const base = (env.SWITCHYARD_URL ?? config.publicUrl.origin).replace(/\/+$/, "");
   const token = env.SWITCHYARD_TOKEN;
   if (!token) throw new CliFailure("set SWITCHYARD_TOKEN to an API token (Account → API tokens in the panel)");
@@ -52,7 +52,7 @@ function api(config: Config, env: Record<string, string | undefined>): Api {
   };
 }
 
-interface JobJson {
+export interface JobJson {
   id: string;
   status: string;
   error: string | null;
@@ -60,7 +60,7 @@ interface JobJson {
 }
 
 /** Prints the job's log as it runs; fails when the job does not succeed. */
-async function follow(client: Api, job: JobJson): Promise<JobJson> {
+export async function follow(client: Api, job: JobJson): Promise<JobJson> {
   let after = 0;
   for (;;) {
     const page = await client.call<{ job: JobJson; lines: Array<{ seq: number; line: string }>; next: number; done: boolean }>(

@@ -9,6 +9,7 @@ import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { readSetupCode } from "./auth/setup-code.ts";
 import { clearTwoFactor } from "./auth/totp.ts";
 import { backupPanelCommand, CliFailure, DB_USAGE, dbCommand, restorePanelCommand } from "./cli-databases.ts";
+import { certificatesCommand, DOMAINS_USAGE, domainsCommand } from "./cli-domains.ts";
 import { serverConfig } from "./commands/nginx-server-config.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
@@ -42,7 +43,7 @@ Commands:
                                  panel runs the job; this prints its log until it ends.
                                  --check only lists what is available; --to a kept or newer
                                  revision (a kept one is a rollback)
-${DB_USAGE}  version                        print the version
+${DB_USAGE}${DOMAINS_USAGE}  version                        print the version
 `;
 
 class CliError extends Error {}
@@ -66,6 +67,10 @@ async function main(argv: string[]): Promise<void> {
       return selfUpdate(args);
     case "db":
       return dbCommand(loadConfig(), args);
+    case "domains":
+      return domainsCommand(loadConfig(), args);
+    case "certificates":
+      return certificatesCommand(loadConfig());
     case "backup-panel":
       return backupPanelCommand(loadConfig());
     case "restore-panel":

@@ -48,6 +48,28 @@ const schema = z
       .min(1, "must be 1-65535")
       .max(65535, "must be 1-65535")
       .optional(),
+    SWITCHYARD_PROXY_TLS_PORT: z.coerce
+      .number({ error: "must be a port number" })
+      .int("must be a whole number")
+      .min(1, "must be 1-65535")
+      .max(65535, "must be 1-65535")
+      .optional(),
+    SWITCHYARD_ACME_SERVER: urlString.default("https://acme-v02.api.letsencrypt.org/directory"),
+    SWITCHYARD_ACME_CA_BUNDLE: z.string().regex(/^\//, "must be an absolute path").optional(),
+    SWITCHYARD_ACME_EMAIL: z.email({ error: "must be an email address" }).optional(),
+    SWITCHYARD_DNS_RESOLVER: z
+      .string()
+      .transform((v) =>
+        v
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (list) => list.every((s) => /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?$|^[0-9a-fA-F:]+$/.test(s)),
+        "must be DNS server addresses separated by commas, like 1.1.1.1 or 127.0.0.1:8053",
+      )
+      .optional(),
     SWITCHYARD_SECRET_KEY: z
       .string()
       .refine((v) => decodeKey(v) !== null, "must be 32 bytes as base64 or 64 hex characters")
@@ -127,6 +149,15 @@ export interface Config {
   port: number;
   host: string;
   proxyPort: number;
+  /** Where nginx serves apps on https: 8443 locally, 443 on a server (SWITCHYARD_PROXY_TLS_PORT). */
+  proxyTlsPort: number;
+  /**
+   * Certificates: the ACME directory certbot asks (SWITCHYARD_ACME_SERVER, Let's Encrypt's by
+   * default), a CA bundle to trust it with (a test CA), and the account's email (else the owner's).
+   */
+  acme: { server: string; caBundle: string | null; email: string | null };
+  /** DNS servers the domain checks ask ("ip" or "ip:port"); empty: the system's resolver. */
+  dnsResolvers: string[];
   secretKey: Buffer | null;
   publicUrl: URL;
   /**
@@ -230,6 +261,9 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     port: v.PORT,
     host: v.HOST,
     proxyPort: v.SWITCHYARD_PROXY_PORT ?? (server ? 80 : 8080),
+    proxyTlsPort: v.SWITCHYARD_PROXY_TLS_PORT ?? (server ? 443 : 8443),
+    acme: { server: v.SWITCHYARD_ACME_SERVER, caBundle: v.SWITCHYARD_ACME_CA_BUNDLE ?? null, email: v.SWITCHYARD_ACME_EMAIL ?? null },
+    dnsResolvers: v.SWITCHYARD_DNS_RESOLVER ?? [],
     secretKey: v.SWITCHYARD_SECRET_KEY ? decodeKey(v.SWITCHYARD_SECRET_KEY) : null,
     publicUrl: new URL(v.SWITCHYARD_PUBLIC_URL),
     allowedHosts: v.SWITCHYARD_ALLOWED_HOSTS ?? [],

@@ -16,6 +16,7 @@ import { countUsers } from "./db/queries/users.ts";
 import { createHttpApp } from "./http/server.ts";
 import { endEventStreams } from "./http/sse.ts";
 import { startBackupScheduler, stopBackupScheduler } from "./jobs/backup-scheduler.ts";
+import { startCertificateRenewal, stopCertificateRenewal } from "./jobs/certificate-renewal.ts";
 import { ensureDatabasesRunning, startDatabasePolling, stopDatabasePolling } from "./jobs/database-stats.ts";
 import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
@@ -24,6 +25,7 @@ import { checkSlots } from "./jobs/monitor.ts";
 import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
 import { HOUSEKEEPING_MS, housekeeping } from "./jobs/prune.ts";
 import { reconcileSlots } from "./jobs/reconcile.ts";
+import { syncRoutes } from "./jobs/routes.ts";
 import { Sampler } from "./jobs/sampler.ts";
 import { createLogger } from "./log.ts";
 import { loadSecretKey } from "./secret-key.ts";
@@ -106,6 +108,8 @@ export function createServices(
 /** Event bus, slot reconciliation, then the job workers: what runs behind the API. */
 export async function startBackground(services: Services, options: { monitorMs?: number } = {}): Promise<void> {
   await services.proxy.start();
+  // Custom domains and certificates, from the database (a restored or moved panel serves them again).
+  await syncRoutes(services).catch((error: unknown) => services.log.warn("routes were not written", { error }));
   await services.events.start();
   // Jobs a dead panel left running: failed, and what they were changing finished or undone.
   services.orchestrator.onRecovered = async (recovered) => {
@@ -128,6 +132,7 @@ export async function startBackground(services: Services, options: { monitorMs?:
   void ensureDatabasesRunning(services).catch((error: unknown) => services.log.warn("starting databases failed", { error }));
   startDatabasePolling(services);
   startBackupScheduler(services);
+  startCertificateRenewal(services);
   const tidy = () => void housekeeping(services).catch((error: unknown) => services.log.warn("housekeeping failed", { error }));
   // A minute after start as well, so a panel restarted more often than hourly still prunes.
   housekeepingTimers.set(services, [setTimeout(tidy, 60_000), setInterval(tidy, HOUSEKEEPING_MS)]);
@@ -146,6 +151,7 @@ export async function stopBackground(services: Services): Promise<void> {
   await services.sampler.stop();
   stopDatabasePolling(services);
   stopBackupScheduler(services);
+  stopCertificateRenewal(services);
   await ingesterOf(services).stop();
   await services.orchestrator.stop();
   await services.events.stop();

@@ -25,6 +25,7 @@ export function serverConfig(args: string[]): string {
     confDir: "/etc/nginx/conf.d/switchyard",
     domain,
     acmeWebroot: "/var/lib/switchyard/acme",
+    routesDir: "/var/lib/switchyard/routes",
     tls:
       domain && args.includes("--tls")
         ? { certificate: `/etc/letsencrypt/live/${domain}/fullchain.pem`, key: `/etc/letsencrypt/live/${domain}/privkey.pem` }

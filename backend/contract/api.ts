@@ -35,6 +35,7 @@ export const JOB_KINDS = [
   "db-restore",
   "db-rotate",
   "db-delete",
+  "issue-certificate",
 ] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
@@ -292,7 +293,7 @@ export interface AppSettings {
   autoDeploy: boolean;
   memoryMax: string | null;
   cpuQuota: string | null;
-  /** Extra host names nginx routes to the live slot. */
+  /** Extra host names nginx routes to the live slot (each one's settings: `/apps/:app/domains`). */
   domains: string[];
 }
 
@@ -306,6 +307,11 @@ export interface App extends AppSettings {
   /** "owner/name" when created from GitHub; its webhook deploys every push. */
   githubRepo: string | null;
   webhook: { hookId: number | null; active: boolean } | null;
+  /**
+   * Where people reach the app: its first domain on https when a valid certificate covers it,
+   * else its first domain on http, else `http://<app>.localhost:<proxy port>`.
+   */
+  url: string;
   createdAt: IsoDate;
   updatedAt: IsoDate;
 }
@@ -837,4 +843,145 @@ export interface EngineAvailability {
   engine: DatabaseEngine;
   available: boolean;
   reason: string | null;
+}
+
+// ── Domains and certificates ──────────────────────────────────────────────────────────────────
+
+export const CANONICAL_HOSTS = ["none", "www", "apex"] as const;
+/** none: the name answers as itself; www: it redirects to `www.<name>`; apex: `www.x` redirects to `x`. */
+export type CanonicalHost = (typeof CANONICAL_HOSTS)[number];
+
+export const CERTIFICATE_MODES = ["http-01", "dns-01", "custom"] as const;
+export type CertificateMode = (typeof CERTIFICATE_MODES)[number];
+
+/** What is stored; the API adds "expiring" (valid, under 21 days left). */
+export const CERTIFICATE_STATES = ["pending", "valid", "failed"] as const;
+export const CERTIFICATE_STATUSES = ["pending", "valid", "expiring", "failed"] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+/** A valid certificate with fewer days left than this is "expiring". */
+export const CERTIFICATE_EXPIRING_DAYS = 21;
+/** The daily renewal renews a certificate with fewer days left than this. */
+export const CERTIFICATE_RENEW_DAYS = 30;
+
+export const DNS_PROVIDER_KINDS = ["rfc2136", "cloudflare", "hook"] as const;
+export type DnsProviderKind = (typeof DNS_PROVIDER_KINDS)[number];
+
+export interface DnsRecord {
+  type: "A" | "AAAA" | "CNAME" | "TXT";
+  name: string;
+  value: string;
+}
+
+export interface DomainDnsCheck {
+  /** The name resolves (directly or through a CNAME) to this server's addresses, and only to them. */
+  ok: boolean;
+  /** What the resolver answered for the name. */
+  records: DnsRecord[];
+  /** The records to create so that it points here. */
+  expected: DnsRecord[];
+  /** The optional ownership record and whether the resolver answers it. */
+  ownership: { record: DnsRecord; verified: boolean };
+  /** In words, why it is not ok (null when ok). */
+  problem: string | null;
+  checkedAt: IsoDate | null;
+}
+
+export interface CertificateBrief {
+  id: string;
+  name: string;
+  status: CertificateStatus;
+  issuer: string | null;
+  notAfter: IsoDate | null;
+  error: string | null;
+}
+
+export interface Certificate extends CertificateBrief {
+  names: string[];
+  mode: CertificateMode;
+  provider: { id: string; name: string } | null;
+  notBefore: IsoDate | null;
+  /** Whole days until notAfter (negative once expired); null while none was issued. */
+  daysLeft: number | null;
+  autoRenew: boolean;
+  issuedAt: IsoDate | null;
+  /** The apps' domains it covers. */
+  domains: { app: string; name: string }[];
+  /** The issuing or renewing job, while one is queued or running. */
+  job: { id: string; status: JobStatus } | null;
+  updatedAt: IsoDate;
+}
+
+export interface AppDomain {
+  name: string;
+  /** `*.example.com`: every subdomain not claimed by another app. Needs a DNS-01 certificate. */
+  wildcard: boolean;
+  dns: DomainDnsCheck;
+  /** The certificate that covers the name (its own, or a wildcard's); null: none yet. */
+  certificate: CertificateBrief | null;
+  /** http → https once a valid certificate covers the name. */
+  redirect: boolean;
+  hsts: boolean;
+  canonical: CanonicalHost;
+  /** Where it is reached now (https when a valid certificate covers it). */
+  url: string;
+  createdAt: IsoDate;
+}
+
+export interface AddDomainInput {
+  name: string;
+  redirect?: boolean;
+  hsts?: boolean;
+  canonical?: CanonicalHost;
+}
+
+export type UpdateDomainInput = Partial<Omit<AddDomainInput, "name">>;
+
+export interface IssueCertificateInput {
+  mode: CertificateMode;
+  /** dns-01: the DNS provider's id or name. */
+  provider?: string;
+  /** custom: the certificate (PEM, leaf first, chain after) and its unencrypted private key. */
+  cert?: string;
+  key?: string;
+  /** http-01/dns-01: issue again even when the current one is far from expiry. */
+  force?: boolean;
+}
+
+export interface DnsProvider {
+  id: string;
+  name: string;
+  kind: DnsProviderKind;
+  /** The non-secret part of the configuration (server, key name, zone). */
+  summary: Record<string, string>;
+  createdAt: IsoDate;
+}
+
+export type CreateDnsProviderInput =
+  | {
+      name: string;
+      kind: "rfc2136";
+      config: { server: string; port?: number; keyName: string; keyAlgorithm?: string; keySecret: string; zone?: string };
+    }
+  | { name: string; kind: "cloudflare"; config: { apiToken: string } }
+  | {
+      name: string;
+      kind: "hook";
+      /**
+       * Shell commands run (as the panel's user) with CERTBOT_DOMAIN and CERTBOT_VALIDATION in the
+       * environment: the first sets `_acme-challenge.<domain>` TXT to the validation, the second removes it.
+       */
+      config: { authCommand: string; cleanupCommand?: string; propagationSeconds?: number };
+    };
+
+/** `GET/PUT /api/v1/settings/network`: the addresses a domain must point at. */
+export interface NetworkSettings {
+  /** Set by a user; empty: the detected ones are used. */
+  publicAddresses: string[];
+  /** This server's public addresses, as found on its interfaces. */
+  detected: string[];
+  /** What DNS checks compare with. */
+  effective: string[];
+  /** Where apps are served on http and https (the proxy's ports). */
+  httpPort: number;
+  httpsPort: number;
 }

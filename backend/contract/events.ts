@@ -2,7 +2,18 @@
  * Every event a panel publishes (jobs/events.ts) and the event stream (`GET /api/v1/events`) sends,
  * written once for the server and the GUI. Small, because NOTIFY payloads are capped at 8000 bytes.
  */
-import type { AppStatus, BackupKind, DatabaseStatus, JobKind, JobStatus, ReleaseStatus, SlotColor, SlotState, StepStatus } from "./api.ts";
+import type {
+  AppStatus,
+  BackupKind,
+  CertificateStatus,
+  DatabaseStatus,
+  JobKind,
+  JobStatus,
+  ReleaseStatus,
+  SlotColor,
+  SlotState,
+  StepStatus,
+} from "./api.ts";
 
 export const EVENT_TYPES = [
   "job.created",
@@ -19,6 +30,8 @@ export const EVENT_TYPES = [
   "metric",
   "backup.failed",
   "database.updated",
+  "domain.updated",
+  "certificate.updated",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -39,6 +52,8 @@ export type PanelEvent =
   | { type: "backup.failed"; backupId: string; databaseId: string | null; database: string; kind: BackupKind; error: string }
   /** A database was created, changed status, attached or detached, or deleted ("deleted": its row is gone). */
   | { type: "database.updated"; databaseId: string; database: string; status: DatabaseStatus | "deleted" }
+  | { type: "domain.updated"; appId: string; app: string; name: string }
+  | { type: "certificate.updated"; certificateId: string; name: string; status: CertificateStatus | "deleted" }
   /**
    * Every 10 s, from the panel that samples: the server now, and each app's last minute of
    * requests with its slots' CPU (cores) and memory (bytes). Sized to stay under NOTIFY's cap.

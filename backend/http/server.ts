@@ -13,6 +13,7 @@ import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { backupRoutes } from "./routes/backups.ts";
 import { databaseRoutes } from "./routes/databases.ts";
+import { domainRoutes } from "./routes/domains.ts";
 import { envRoutes } from "./routes/env.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { githubRoutes } from "./routes/github.ts";
@@ -41,6 +42,7 @@ export const coreRoutes: RouteModule[] = [
   tokenRoutes,
   userRoutes,
   appRoutes,
+  domainRoutes,
   envRoutes,
   jobRoutes,
   metricsRoutes,

@@ -2,6 +2,7 @@
  * Rows → the JSON the API answers, typed against the contract the GUI imports: a column that
  * changes type, or a field the contract gains, fails to compile here instead of drifting.
  */
+import type { AppProxy } from "../adapters/proxy/index.ts";
 import type { SlotStatus } from "../adapters/runtime/types.ts";
 import type { PublicUser } from "../auth/sessions.ts";
 import type * as contract from "../contract/api.ts";
@@ -32,7 +33,8 @@ export function releaseJson(r: Release, eligible?: Set<string>): contract.Releas
   };
 }
 
-export function appJson(a: AppSummary): contract.App {
+/** `proxy` gives the app's address: its https domain, else its first domain, else `<app>.localhost`. */
+export function appJson(a: AppSummary, proxy: Pick<AppProxy, "publicUrl">): contract.App {
   return {
     id: a.id,
     name: a.name,
@@ -55,6 +57,7 @@ export function appJson(a: AppSummary): contract.App {
     standbyTimeoutMin: a.standbyTimeoutMin,
     autoDeploy: a.autoDeploy,
     githubRepo: a.githubRepo,
+    url: proxy.publicUrl(a.name, a.domains),
     webhook: a.githubRepo ? { hookId: a.githubHookId, active: a.githubHookId !== null } : null,
     domains: a.domains,
     memoryMax: a.memoryMax,

@@ -6,6 +6,7 @@ import { dbProvisionHandler } from "./kinds/db-provision.ts";
 import { dbRestoreHandler } from "./kinds/db-restore.ts";
 import { dbRotateHandler } from "./kinds/db-rotate.ts";
 import { deployHandler } from "./kinds/deploy.ts";
+import { issueCertificateHandler } from "./kinds/issue-certificate.ts";
 import { releaseCommandHandler } from "./kinds/release-command.ts";
 import { restartHandler } from "./kinds/restart.ts";
 import { rollbackHandler } from "./kinds/rollback.ts";
@@ -26,4 +27,5 @@ export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
   "db-delete": dbDeleteHandler,
   "db-backup": dbBackupHandler,
   "db-restore": dbRestoreHandler,
+  "issue-certificate": issueCertificateHandler,
 };

@@ -62,6 +62,8 @@ export interface EnqueueInput {
   appId: string | null;
   /** Database jobs: one runs per database at a time. */
   databaseId?: string | null;
+  /** issue-certificate jobs: one runs per certificate at a time. */
+  certificateId?: string | null;
   params?: Record<string, unknown>;
   createdBy?: string | null;
   trigger?: string;

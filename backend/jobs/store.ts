@@ -185,9 +185,14 @@ export async function recordTruth(
         .orderBy(desc(trafficSwitches.at), desc(trafficSwitches.id))
         .limit(1);
       if (!last || last.color !== input.live || (releaseId && last.releaseId !== releaseId)) {
-        await tx
-          .insert(trafficSwitches)
-          .values({ appId: app.id, at: new Date(), color: input.live, releaseId, kind: input.kind ?? "deploy", jobId: input.jobId ?? null });
+        await tx.insert(trafficSwitches).values({
+          appId: app.id,
+          at: new Date(),
+          color: input.live,
+          releaseId,
+          kind: input.kind ?? "deploy",
+          jobId: input.jobId ?? null,
+        });
       }
     }
     for (const slot of rows) {
@@ -318,6 +323,8 @@ export interface NewJob {
   appId: string | null;
   /** Database jobs (db-*): at most one runs per database at a time. */
   databaseId?: string | null;
+  /** issue-certificate jobs: at most one runs per certificate at a time. */
+  certificateId?: string | null;
   params?: Record<string, unknown>;
   createdBy?: string | null;
   trigger?: string;
@@ -332,6 +339,7 @@ function jobValues(input: NewJob): typeof jobs.$inferInsert {
     kind: input.kind,
     appId: input.appId,
     databaseId: input.databaseId ?? null,
+    certificateId: input.certificateId ?? null,
     params: input.params ?? {},
     createdBy: input.createdBy ?? null,
     trigger: input.trigger ?? "api",
@@ -404,6 +412,8 @@ export async function claimJob(s: S, workerId: string, only?: string): Promise<J
             // Likewise one running job per database, in order.
             sql`(${jobs.databaseId} is null or not exists (select 1 from jobs r where r.database_id = ${jobs.databaseId} and r.status = 'running'))`,
             sql`(${jobs.databaseId} is null or not exists (select 1 from jobs q where q.database_id = ${jobs.databaseId} and q.status = 'queued' and q.created_at < ${jobs.createdAt}))`,
+            // And one running job per certificate (a renewal and a forced issue of the same one).
+            sql`(${jobs.certificateId} is null or not exists (select 1 from jobs r where r.certificate_id = ${jobs.certificateId} and r.status = 'running'))`,
           ),
         )
         .orderBy(asc(jobs.createdAt))

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 purpose="${1:-start}"
 case "$purpose" in
   start) packages=(git nginx) ;;
-  test) packages=(git nginx chromium wrk curl shellcheck debootstrap systemd-container nftables redis-server postgresql-client) ;;
+  test) packages=(git nginx chromium wrk curl shellcheck debootstrap systemd-container nftables redis-server postgresql-client certbot pebble python3-certbot-dns-rfc2136 python3-certbot-dns-cloudflare knot knot-dnsutils) ;;
   *) echo "setup.sh: unknown purpose '$purpose' (start or test)" >&2; exit 2 ;;
 esac
 

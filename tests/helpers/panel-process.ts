@@ -27,6 +27,7 @@ export async function startPanelProcess(env: Record<string, string> = {}): Promi
       SWITCHYARD_DATA_DIR: dataDir,
       PORT: "0",
       SWITCHYARD_PROXY_PORT: String(freePort()),
+      SWITCHYARD_PROXY_TLS_PORT: String(freePort()),
       SWITCHYARD_SKIP_GUI_BUILD: "1",
       SWITCHYARD_LOG_LEVEL: "warn",
       DATABASE_URL: "",

@@ -57,7 +57,12 @@ export interface TestApiOptions {
 export async function createTestApi(options: TestApiOptions = {}): Promise<TestApi> {
   const database = await freshDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), "sy-data-"));
-  const config = testConfig({ SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_PROXY_PORT: String(freePort()), ...options.config });
+  const config = testConfig({
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_PROXY_PORT: String(freePort()),
+    SWITCHYARD_PROXY_TLS_PORT: String(freePort()),
+    ...options.config,
+  });
   const services = createServices(
     config,
     database,

@@ -13,7 +13,7 @@ const privilege = { root: process.getuid?.() === 0 };
 describe.skipIf(!nginx)("local access log rotation", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sy-rotate-"));
   const port = freePort();
-  const proxy = createPrivateProxy({ dataDir, port, log: createLogger("silent"), privilege });
+  const proxy = createPrivateProxy({ dataDir, port, tlsPort: freePort(), log: createLogger("silent"), privilege });
   let backend: ReturnType<typeof Bun.serve>;
   let forwarder: Forwarder;
 

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type AcmeChallenge, FRAME, helperArgs, helperInput, parseHelperAnswer } from "../../backend/adapters/acme/certbot.ts";
 import { createPrivilege, HelperError } from "../../backend/adapters/privilege.ts";
 import { createSystemProxy } from "../../backend/adapters/proxy/index.ts";
 import { helperSystemdHost } from "../../backend/adapters/runtime/systemd.ts";
@@ -155,7 +156,6 @@ describe("privileged helper: what it does", () => {
     expect(r.code).toBe(0);
     expect(r.written.map((f) => f.slice(r.root.length))).toEqual(["/etc/nginx/conf.d/switchyard/shop.conf"]);
     expect(r.stdout).toBe("would run: nginx -t -q\nwould run: nginx -s reload\n");
-    expect(helper(["certbot-issue", "shop.example.com", "ops@example.com"]).stdout).toContain("--domain shop.example.com");
   });
 });
 
@@ -300,7 +300,9 @@ describe("privileged helper: hostile input is refused and nothing is written", (
     refused(["nginx-remove", "../../nginx.conf"]);
   });
 
-  test("domains and emails for certbot", () => {
+  test("certificate names, challenges, domains and emails for certbot", () => {
+    const ok = ["certbot-issue", "shop.example.com", "http-01", "keep", "ops@example.com", "shop.example.com"];
+    expect(helper(ok).code).toBe(0);
     for (const domain of [
       "a b.com",
       "example.com;id",
@@ -311,11 +313,165 @@ describe("privileged helper: hostile input is refused and nothing is written", (
       "Example..com",
       "$(id).com",
       "example.com\nx",
-      "*.example.com",
+      "*.*.example.com",
+      "--server=https://evil.example",
     ]) {
-      refused(["certbot-issue", domain, "ops@example.com"]);
+      refused([...ok.slice(0, 5), domain]);
+      refused(["certbot-issue", domain, ...ok.slice(2)]);
     }
-    for (const email of ["a@b", "x@y.com;id", "--email", "a b@example.com"]) refused(["certbot-issue", "shop.example.com", email]);
+    // A wildcard needs a DNS challenge.
+    expect(refused([...ok.slice(0, 5), "*.example.com"])).toContain("wildcard");
+    for (const email of ["a@b", "x@y.com;id", "--email", "a b@example.com"]) refused([...ok.slice(0, 4), email, "shop.example.com"]);
+    for (const challenge of ["dns-01", "manual", "--webroot", "HOOK"])
+      refused([ok[0] as string, ok[1] as string, challenge, ...ok.slice(3)]);
+    for (const force of ["yes", "--force-renewal", ""]) refused([...ok.slice(0, 3), force, ...ok.slice(4)]);
+    refused(ok.slice(0, 5));
+  });
+
+  test("DNS credentials that could inject into certbot's files are refused", () => {
+    const rfc = ["certbot-issue", "_.example.com", "rfc2136", "keep", "-", "*.example.com", "example.com"];
+    const line = (k: string, v: string) => `${k}=${Buffer.from(v).toString("base64")}\n`;
+    const good = {
+      server: "127.0.0.1",
+      port: "53",
+      name: "acme-key.",
+      secret: "c2VjcmV0c2VjcmV0c2VjcmV0",
+      algorithm: "HMAC-SHA256",
+      propagation: "5",
+    };
+    const input = (o: Record<string, string>) =>
+      Object.entries(o)
+        .map(([k, v]) => line(k, v))
+        .join("");
+    expect(helper(rfc, input(good)).code).toBe(0);
+    for (const [k, v] of [
+      ["server", "127.0.0.1\ndns_rfc2136_server = 10.0.0.1"],
+      ["port", "53;id"],
+      ["name", "key name"],
+      ["secret", "abc\nx = y"],
+      ["algorithm", "HMAC-SHA256 x"],
+      ["propagation", "-1"],
+    ] as const) {
+      refused(rfc, input({ ...good, [k]: v }));
+    }
+    refused(rfc, input({ server: "127.0.0.1" }));
+    refused(rfc, "server=not base64!\n");
+    refused(rfc, `secret=${"A".repeat(70_000)}\n`);
+    const cf = ["certbot-issue", "_.example.com", "cloudflare", "keep", "-", "*.example.com"];
+    refused(cf, line("api_token", "tok\ndns_cloudflare_email = x"));
+  });
+});
+
+describe("privileged helper: certificates", () => {
+  const line = (k: string, v: string) => `${k}=${Buffer.from(v).toString("base64")}\n`;
+
+  test("HTTP-01 through the webroot, with the panel's arguments, and the CA from /etc/switchyard/acme.env", () => {
+    const root = testRoot();
+    mkdirSync(join(root, "etc/switchyard"), { recursive: true });
+    writeFileSync(
+      join(root, "etc/switchyard/acme.env"),
+      "SWITCHYARD_ACME_SERVER=https://127.0.0.1:14000/dir\nREQUESTS_CA_BUNDLE=/etc/switchyard/acme-ca.pem\n",
+    );
+    const args = helperArgs({
+      certName: "shop.example.com",
+      domains: ["shop.example.com"],
+      challenge: { kind: "http-01", webroot: "/ignored" },
+      force: true,
+      email: "ops@example.com",
+    });
+    const r = helper(args, "", root);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(r.stdout).toStartWith(
+      "would run: env REQUESTS_CA_BUNDLE=/etc/switchyard/acme-ca.pem certbot certonly --non-interactive --agree-tos --server https://127.0.0.1:14000/dir",
+    );
+    expect(r.stdout).toContain(`--webroot --webroot-path ${root}/var/lib/switchyard/acme`);
+    expect(r.stdout).toContain("--cert-name shop.example.com --key-type ecdsa --email ops@example.com --force-renewal");
+    expect(r.stdout.trimEnd()).toEndWith("--domain shop.example.com");
+    // Without the file: Let's Encrypt; keep: --keep-until-expiring.
+    const plain = helper(
+      helperArgs({
+        certName: "shop.example.com",
+        domains: ["shop.example.com"],
+        challenge: { kind: "http-01", webroot: "/x" },
+        force: false,
+        email: null,
+      }),
+    );
+    expect(plain.stdout).toContain("--server https://acme-v02.api.letsencrypt.org/directory");
+    expect(plain.stdout).toContain("--register-unsafely-without-email --keep-until-expiring");
+  });
+
+  test("an ACME server in acme.env that is not a URL is refused", () => {
+    const root = testRoot();
+    mkdirSync(join(root, "etc/switchyard"), { recursive: true });
+    writeFileSync(join(root, "etc/switchyard/acme.env"), "SWITCHYARD_ACME_SERVER=https://x/dir --webroot-path /etc\n");
+    const r = helper(["certbot-issue", "shop.example.com", "http-01", "keep", "-", "shop.example.com"], "", root);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("refusing ACME server");
+  });
+
+  test("RFC 2136, Cloudflare and hook credentials go to a 0600 file that is gone afterwards, never into argv", () => {
+    const tsig = "c2VjcmV0LXRzaWcta2V5LW5vdC1pbi1hcmd2Cg==";
+    const cases = [
+      {
+        challenge: {
+          kind: "rfc2136",
+          server: "127.0.0.1",
+          port: 5353,
+          keyName: "acme-key",
+          keyAlgorithm: "hmac-sha256",
+          keySecret: tsig,
+          propagationSeconds: 2,
+        },
+        secrets: [tsig],
+        expect: ["--dns-rfc2136 --dns-rfc2136-credentials ", "--dns-rfc2136-propagation-seconds 2"],
+      },
+      {
+        challenge: { kind: "cloudflare", apiToken: "cf_token_not_in_argv_123" },
+        secrets: ["cf_token_not_in_argv_123"],
+        expect: ["--dns-cloudflare --dns-cloudflare-credentials "],
+      },
+      {
+        challenge: {
+          kind: "hook",
+          authCommand: "curl -s -d secret-hook-marker http://dns/set",
+          cleanupCommand: "curl -s http://dns/clear-marker",
+          propagationSeconds: 0,
+        },
+        secrets: ["secret-hook-marker", "clear-marker"],
+        expect: [
+          "--manual --preferred-challenges dns --manual-auth-hook runuser\\ -u\\ switchyard\\ --\\ /bin/sh\\ -s",
+          "--manual-cleanup-hook",
+        ],
+      },
+    ] as const;
+    for (const c of cases) {
+      const request = {
+        certName: "_.example.com",
+        domains: ["*.example.com", "example.com"],
+        challenge: c.challenge as AcmeChallenge,
+        force: false,
+        email: null,
+      };
+      const r = helper(helperArgs(request), helperInput(request.challenge));
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+      for (const part of c.expect) expect(r.stdout).toContain(part);
+      expect(r.stdout).toContain("--domain \\*.example.com --domain example.com");
+      for (const secret of c.secrets) expect(r.stdout).not.toContain(secret);
+      // The credentials directory is removed when the helper exits.
+      expect(r.written).toEqual([]);
+      expect(readdirSync(join(r.root, "tmp"))).toEqual([]);
+    }
+    expect(line("x", "y")).toBe("x=eQ==\n");
+  });
+
+  test("the panel reads the certificate and key from the helper's framed answer", () => {
+    const answer = `${FRAME.fullchain}\n-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n${FRAME.key}\n-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n${FRAME.end}\n`;
+    expect(parseHelperAnswer(answer)).toEqual({
+      fullchain: "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n",
+      key: "-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n",
+    });
+    expect(parseHelperAnswer("certbot said nothing")).toBeNull();
   });
 });
 
@@ -363,6 +519,7 @@ describe("the adapters check every helper call", () => {
     const proxy = createSystemProxy({
       dataDir,
       port: 80,
+      tlsPort: 443,
       binary: "/bin/true",
       log: createLogger("silent"),
       privilege: testPrivilege(root),

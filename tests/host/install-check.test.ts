@@ -32,6 +32,8 @@ describe.skipIf(process.getuid?.() !== 0 || !Bun.which("ss"))("install.sh --chec
         SWITCHYARD_INSTALL_MIN_DISK_GB: "999999",
         SWITCHYARD_INSTALL_MIN_RAM_MB: "99999999",
         SWITCHYARD_INSTALL_PORTS: String(taken.port),
+        SWITCHYARD_ACME_SERVER: "https://127.0.0.1:14000/dir",
+        SWITCHYARD_ACME_CA_BUNDLE: "/nonexistent/pebble.pem",
       });
       expect(r.code).toBe(1);
       expect(r.stdout).toBe("");
@@ -46,6 +48,7 @@ describe.skipIf(process.getuid?.() !== 0 || !Bun.which("ss"))("install.sh --chec
         new RegExp(` {2}- port ${taken.port} is in use by bun(\\.exe)?: nginx must be the one serving ports 80 and 443\n`),
       );
       if (!existsSync("/run/systemd/system")) expect(r.stderr).toContain("  - systemd is not running as PID 1");
+      expect(r.stderr).toContain("  - SWITCHYARD_ACME_CA_BUNDLE /nonexistent/pebble.pem cannot be read\n");
     } finally {
       taken.stop(true);
     }
@@ -68,5 +71,12 @@ describe.skipIf(process.getuid?.() !== 0 || !Bun.which("ss"))("install.sh --chec
     expect(install(["--frobnicate"]).stderr).toBe("install.sh: unknown option '--frobnicate' (see --help)\n");
     expect(install(["--version", "--upload-pack=x"]).code).toBe(1);
     expect(install(["--help"]).stdout).toContain("--check                 only check this machine; change nothing");
+    // The ACME settings go into env files the installer sources: nothing a shell would act on.
+    expect(install(["--check"], { SWITCHYARD_ACME_SERVER: "https://ca.example/dir;touch /tmp/x" }).stderr).toBe(
+      "install.sh: SWITCHYARD_ACME_SERVER 'https://ca.example/dir;touch /tmp/x' is not an http(s) URL of letters, digits and . : / _ -\n",
+    );
+    expect(
+      install(["--check"], { SWITCHYARD_ACME_SERVER: "https://ca.example/dir", SWITCHYARD_ACME_CA_BUNDLE: "/etc/$(id).pem" }).code,
+    ).toBe(1);
   });
 });

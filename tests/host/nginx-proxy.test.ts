@@ -14,12 +14,13 @@ const privilege = { root: process.getuid?.() === 0 };
 describe.skipIf(!nginx)("local nginx proxy", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sy-nginx-"));
   const port = freePort();
+  const tlsPort = freePort();
   let proxy: AppProxy;
   const backends: Array<ReturnType<typeof Bun.serve>> = [];
   const forwarders: Forwarder[] = [];
 
   beforeAll(async () => {
-    proxy = createPrivateProxy({ dataDir, port, log: createLogger("silent"), privilege });
+    proxy = createPrivateProxy({ dataDir, port, tlsPort, log: createLogger("silent"), privilege });
     await proxy.start();
     for (const color of ["blue", "green"] as const) {
       const backend = Bun.serve({
@@ -96,7 +97,7 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
   test("a second proxy on the same data dir adopts the running nginx", async () => {
     const pid = privateNginxPid(dataDir);
     expect(pid).not.toBeNull();
-    const again = createPrivateProxy({ dataDir, port, log: createLogger("silent"), privilege });
+    const again = createPrivateProxy({ dataDir, port, tlsPort, log: createLogger("silent"), privilege });
     await again.start();
     expect(privateNginxPid(dataDir)).toBe(pid);
     expect((await get("shop.localhost")).status).toBe(200);
@@ -126,7 +127,7 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
     const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const other = mkdtempSync(join(tmpdir(), "sy-nginx-busy-"));
     try {
-      const second = createPrivateProxy({ dataDir: other, port: busy.port, log: createLogger("silent"), privilege });
+      const second = createPrivateProxy({ dataDir: other, port: busy.port, tlsPort: freePort(), log: createLogger("silent"), privilege });
       await expect(second.start()).rejects.toThrow(/Address already in use|bind\(\)/);
     } finally {
       busy.stop(true);
@@ -135,7 +136,7 @@ describe.skipIf(!nginx)("local nginx proxy", () => {
   });
 
   test("without nginx the proxy says how to fix it", () => {
-    const none = createPrivateProxy({ dataDir, port, binary: null, log: createLogger("silent"), privilege });
+    const none = createPrivateProxy({ dataDir, port, tlsPort, binary: null, log: createLogger("silent"), privilege });
     expect(none.enabled).toBe(false);
     expect(none.problem).toContain("apt-get install nginx");
   });

@@ -46,6 +46,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
         confDir: join(dir, "apps"),
         domain: "panel.example.com",
         acmeWebroot: join(dir, "acme"),
+        routesDir: join(dir, "routes"),
       });
     });
     expect(result.output).toContain("test is successful");
@@ -81,10 +82,13 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
         confDir: join(dir, "apps"),
         domain: "panel.example.com",
         acmeWebroot: join(dir, "acme"),
+        routesDir: join(dir, "routes"),
         tls: { certificate: `${dir}/cert.pem`, key: `${dir}/key.pem` },
       });
       expect(text).toContain("return 301 https://$host$request_uri;");
-      expect(text).toContain("listen 443 ssl default_server;");
+      // The router is the default server on 443 (certificates by SNI); the panel's is named.
+      expect(text.match(/listen 443 ssl default_server;/g)).toHaveLength(1);
+      expect(text).toContain(`ssl_certificate ${dir}/routes/$sy_sni/tls/fullchain.pem;`);
       return text;
     });
     expect(result.output).toContain("test is successful");
@@ -99,6 +103,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
         confDir: "/etc/nginx/conf.d/switchyard",
         domain: "x; return 500",
         acmeWebroot: "/var/lib/switchyard/acme",
+        routesDir: "/var/lib/switchyard/routes",
       }),
     ).toThrow("is not a valid host name");
   });

@@ -119,7 +119,13 @@ describe.skipIf(!nginx)(`request metrics from nginx (${TEST_DB})`, () => {
     expect(done.status).toBe("succeeded");
     const started = Date.now();
     const host = "counted.localhost";
-    const proxy = createPrivateProxy({ dataDir, port: proxyPort, log: createLogger("silent"), privilege: { root: false } });
+    const proxy = createPrivateProxy({
+      dataDir,
+      port: proxyPort,
+      tlsPort: freePort(),
+      log: createLogger("silent"),
+      privilege: { root: false },
+    });
 
     let total = 0;
     let fails = 0;

@@ -25,6 +25,7 @@ describe(`panel restart (${TEST_DB})`, () => {
       SWITCHYARD_DATA_DIR: dataDir,
       PORT: "0",
       SWITCHYARD_PROXY_PORT: String(freePort()),
+      SWITCHYARD_PROXY_TLS_PORT: String(freePort()),
       SWITCHYARD_LOG_LEVEL: "silent",
       ...(external?.url ? { DATABASE_URL: external.url } : {}),
     });

@@ -1,5 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import { type AppConfigOptions, buildAppConfig, buildMainConfig, NginxConfigError, nginxArgv } from "../../backend/commands/nginx.ts";
+import {
+  type AppConfigOptions,
+  buildAppConfig,
+  buildMainConfig,
+  buildServerInclude,
+  type MainConfigOptions,
+  NginxConfigError,
+  nginxArgv,
+  type ServerIncludeOptions,
+} from "../../backend/commands/nginx.ts";
 
 const base = (overrides: Partial<AppConfigOptions> = {}): AppConfigOptions => ({
   app: "shop",
@@ -91,9 +100,179 @@ describe("app config", () => {
   });
 });
 
+const main = (overrides: Partial<MainConfigOptions> = {}): MainConfigOptions => ({
+  prefix: "/d/nginx",
+  confDir: "/d/nginx/conf.d",
+  listenHost: "127.0.0.1",
+  port: 8080,
+  tlsPort: 8443,
+  routesDir: "/d/routes",
+  acmeWebroot: "/d/acme",
+  ...overrides,
+});
+
+const ROUTE = `    location @route {
+        access_log /d/routes/$sy_host/access.log switchyard_json;
+        open_log_file_cache max=1000 inactive=20s valid=1s;
+        # http → https only while the route has a certificate too.
+        set $sy_redirect $scheme;
+        if (-f $sy_route/https) {
+            set $sy_redirect "\${sy_redirect}+https";
+        }
+        if (-f $sy_route/tls/fullchain.pem) {
+            set $sy_redirect "\${sy_redirect}+tls";
+        }
+        if ($sy_redirect = "http+https+tls") {
+            return 301 https://$host:8443$request_uri;
+        }
+        if (-f $sy_route/canonical-www) {
+            return 301 $scheme://www.$host$sy_port$request_uri;
+        }
+        if (-f $sy_route/canonical-apex) {
+            return 301 $scheme://$sy_apex$sy_port$request_uri;
+        }
+        # Strict-Transport-Security on https answers only; an empty value sends no header.
+        set $sy_hsts $scheme;
+        if (-f $sy_route/hsts) {
+            set $sy_hsts "\${sy_hsts}+hsts";
+        }
+        set $sy_hsts_value "";
+        if ($sy_hsts = "https+hsts") {
+            set $sy_hsts_value "max-age=31536000";
+        }
+        add_header Strict-Transport-Security $sy_hsts_value always;
+        # A variable target: nginx opens a new connection per request through the links, so a
+        # switch (the app's live link replaced) or a route's new app applies from the next request.
+        proxy_pass http://unix:$sy_route/upstream.sock:;
+${LOCATION.split("\n").slice(2, -1).join("\n")}
+    }`;
+
+describe("router", () => {
+  test("whole router server of the private nginx: http and TLS default server, certificates by SNI, routes by host", () => {
+    const text = buildMainConfig(main());
+    const server = text.slice(text.indexOf("    # Every host name"));
+    const indented = (block: string) => block.replace(/^(?=.)/gm, "    ");
+    expect(server).toBe(`    # Every host name no app file names: custom domains, by their route, or a 404.
+    server {
+        listen 127.0.0.1:8080 default_server;
+        listen 127.0.0.1:8443 ssl default_server;
+        server_name _;
+        default_type text/plain;
+        ssl_certificate /d/routes/$sy_sni/tls/fullchain.pem;
+        ssl_certificate_key /d/routes/$sy_sni/tls/privkey.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        # A root that exists: nginx writes a log whose path has variables only when it does.
+        root /d/acme;
+        set $sy_route /d/routes/$sy_host;
+
+        # certbot's HTTP-01 answers, for every host, never redirected.
+        location /.well-known/acme-challenge/ {
+            root /d/acme;
+            default_type text/plain;
+        }
+
+        location / {
+            error_page 418 = @route;
+            if (-d $sy_route) {
+                return 418;
+            }
+            return 404 "No Switchyard app answers to this host name.\\n";
+        }
+
+${indented(ROUTE)}
+    }
+}
+`);
+  });
+
+  test("maps: only a plain lowercase name reaches a path; redirects keep the proxy's ports", () => {
+    const text = buildMainConfig(main());
+    expect(text).toContain(`    map $host $sy_host {
+        "~^[a-z0-9][a-z0-9.-]{0,252}$" $host;
+        default "-";
+    }
+    map $ssl_server_name $sy_sni {
+        "~^[a-z0-9][a-z0-9.-]{0,252}$" $ssl_server_name;
+        default "-";
+    }`);
+    expect(text).toContain(`    map $scheme $sy_port {
+        https ":8443";
+        default ":8080";
+    }`);
+    const standard = buildMainConfig(main({ port: 80, tlsPort: 443 }));
+    expect(standard).toContain(`map $scheme $sy_port {
+        https "";
+        default "";
+    }`);
+    expect(standard).toContain("return 301 https://$host$request_uri;");
+  });
+
+  test.each([
+    ["a relative routes dir", { routesDir: "routes" }],
+    ["a parent dir in the routes dir", { routesDir: "/d/../etc" }],
+    ["a directive in the routes dir", { routesDir: "/d/routes;\n" }],
+    ["a variable in the routes dir", { routesDir: "/d/$host" }],
+    ["a space in the ACME webroot", { acmeWebroot: "/d/ac me" }],
+    ["a relative ACME webroot", { acmeWebroot: "acme" }],
+    ["a bad TLS port", { tlsPort: 0 }],
+    ["the same port twice", { tlsPort: 8080 }],
+  ])("refuses %s", (_what, overrides) => {
+    expect(() => buildMainConfig(main(overrides as Partial<MainConfigOptions>))).toThrow(NginxConfigError);
+  });
+});
+
+describe("server include", () => {
+  const include = (overrides: Partial<ServerIncludeOptions> = {}): ServerIncludeOptions => ({
+    panelSocket: "/var/lib/switchyard/sock/panel.sock",
+    standbySocket: "/var/lib/switchyard/sock/panel-standby.sock",
+    confDir: "/etc/nginx/conf.d/switchyard",
+    domain: null,
+    acmeWebroot: "/var/lib/switchyard/acme",
+    routesDir: "/var/lib/switchyard/routes",
+    ...overrides,
+  });
+
+  test("port 80: a route first, then the panel; port 443: the router is the default server", () => {
+    const text = buildServerInclude(include());
+    const port80 = text.slice(text.indexOf("server {\n    listen 80"), text.indexOf("# Port 443"));
+    expect(port80).toContain(`    location / {
+        error_page 418 = @route;
+        if (-d $sy_route) {
+            return 418;
+        }
+        proxy_pass http://switchyard_panel;`);
+    expect(port80).toContain("proxy_pass http://unix:$sy_route/upstream.sock:;");
+    expect(port80).toContain("server_name _;");
+    const port443 = text.slice(text.indexOf("# Port 443"));
+    expect(port443).toContain("    listen 443 ssl default_server;\n    listen [::]:443 ssl default_server;");
+    expect(port443).toContain("ssl_certificate /var/lib/switchyard/routes/$sy_sni/tls/fullchain.pem;");
+    expect(port443).toContain('return 404 "No Switchyard app answers to this host name.\\n";');
+    expect(text).not.toContain("switchyard.invalid");
+  });
+
+  test("with the panel's certificate: unknown names on 80 go to https, and the panel's 443 server is not the default", () => {
+    const text = buildServerInclude(
+      include({ domain: "panel.example.com", tls: { certificate: "/etc/le/fullchain.pem", key: "/etc/le/privkey.pem" } }),
+    );
+    expect(text).toContain(`            return 418;
+        }
+        return 301 https://$host$request_uri;`);
+    expect(text.match(/listen 443 ssl default_server;/g)).toHaveLength(1);
+    expect(text).toContain("server {\n    listen 443 ssl;\n    listen [::]:443 ssl;\n    server_name panel.example.com;");
+  });
+
+  test.each([
+    ["a relative routes dir", { routesDir: "routes" }],
+    ["a parent dir in the routes dir", { routesDir: "/var/lib/../../etc" }],
+    ["a brace in the routes dir", { routesDir: "/var/lib/switchyard/routes{" }],
+  ])("refuses %s", (_what, overrides) => {
+    expect(() => buildServerInclude(include(overrides))).toThrow(NginxConfigError);
+  });
+});
+
 describe("main config", () => {
   test("keeps every path inside the private prefix", () => {
-    const text = buildMainConfig({ prefix: "/d/nginx", confDir: "/d/nginx/conf.d", listenHost: "127.0.0.1", port: 8080 });
+    const text = buildMainConfig(main());
     for (const directive of [
       "pid",
       "error_log",

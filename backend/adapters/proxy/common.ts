@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildAppConfig } from "../../commands/nginx.ts";
 import { controlSocketPath } from "../../commands/systemd.ts";
+import type { CanonicalHost } from "../../contract/api.ts";
 import { run } from "../exec.ts";
 import { replaceSymlink, writeFileAtomic } from "../files.ts";
 import type { Color } from "../runtime/types.ts";
@@ -17,8 +18,29 @@ export interface ProxyPaths {
   accessLog(app: string): string;
 }
 
+/**
+ * How nginx answers one of an app's custom host names. Written as a small directory of links and
+ * marker files (`<data>/routes/<host>/`) that nginx reads on every request and every TLS handshake,
+ * so adding, changing or removing a route, or a certificate, needs no reload.
+ */
+export interface HostRoute {
+  app: string;
+  /** The certificate (its name, as installCertificate wrote it) that serves https for the host; null: http only. */
+  certificate: string | null;
+  /** http → https (only with a certificate). */
+  httpsRedirect: boolean;
+  /** Strict-Transport-Security on https answers (only with a certificate). */
+  hsts: boolean;
+  /** www: the host redirects to `www.<host>`; apex: `www.<x>` redirects to `<x>`. */
+  canonical: CanonicalHost;
+}
+
 export interface AppProxy {
   readonly enabled: boolean;
+  /** Where apps are served on https (the router's TLS listener). */
+  readonly tlsPort: number;
+  /** Served at /.well-known/acme-challenge/ for every host on http: certbot's HTTP-01 webroot. */
+  readonly acmeWebroot: string;
   /** Why it is disabled, in words for the user (e.g. nginx is not installed). */
   readonly problem: string | null;
   readonly paths: ProxyPaths;
@@ -29,15 +51,41 @@ export interface AppProxy {
    * call it: apps stay reachable while the panel restarts. The system nginx is never stopped.
    */
   stop(): Promise<void>;
-  /** Writes the app's file, tests the whole config, reloads; on any failure the previous file is put back. */
+  /**
+   * Writes the app's file (`<app>.localhost`, its previews and the switch's confirmation host;
+   * `serverNames` adds others, though custom domains are routes), tests the whole config, reloads;
+   * on any failure the previous file is put back. An unchanged file is neither written nor reloaded.
+   */
   configureApp(app: string, options: { serverNames: string[]; preview: boolean }): Promise<void>;
   /** Removes the app's file (reloading nginx), its live socket link and its slots' sockets (and their control sockets). */
   removeApp(app: string): Promise<void>;
+  /** Writes or replaces a host's route (each file replaced atomically); nginx is not reloaded. */
+  setRoute(host: string, route: HostRoute): void;
+  /** Removes a host's route: nginx answers it as an unknown host from the next request. */
+  removeRoute(host: string): void;
+  /** The hosts that have a route. */
+  routedHosts(): string[];
+  /** The route written for a host, read back from its files; null: none. */
+  readRoute(host: string): HostRoute | null;
+  /**
+   * Writes a certificate's files (`<data>/tls/<name>/fullchain.pem` and `privkey.pem`, each
+   * replaced atomically, the key readable only by the panel and nginx's workers): the next TLS
+   * handshake of every host routed to it uses them. False when they already held these.
+   */
+  installCertificate(name: string, pem: string, key: string): boolean;
+  removeCertificate(name: string): void;
+  /** The names of the installed certificates. */
+  installedCertificates(): string[];
   /** Moves the app's traffic to a slot: one atomic symlink replacement, no reload. */
   switchTo(app: string, color: Color): void;
   liveColor(app: string): Color | null;
-  /** The app's main address, for people. */
+  /** The app's address on this machine (`http://<app>.localhost:<port>`), which health checks and the switch's confirmation use. */
   appUrl(app: string): string;
+  /**
+   * Where people reach the app: the first of its domains with a certificate on https, else its
+   * first domain on http, else appUrl. Ports other than 80/443 are written out.
+   */
+  publicUrl(app: string, domains: string[]): string;
   previewUrl(app: string, color: Color): string;
   /**
    * Local mode: renames each access log past maxBytes to `.1` (shifting older ones, keeping `keep`)

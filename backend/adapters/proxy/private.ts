@@ -16,10 +16,13 @@ import {
   proxyPaths,
   socketLinks,
 } from "./common.ts";
+import { type RouteFiles, routeFiles } from "./routes.ts";
 
 export interface PrivateProxyOptions {
   dataDir: string;
   port: number;
+  /** The router's TLS listener: the apps' custom domains on https. */
+  tlsPort: number;
   host?: string;
   /** The nginx binary; null: none (the proxy is disabled); undefined: look for it. */
   binary?: string | null;
@@ -70,7 +73,7 @@ export async function stopPrivateNginx(dataDir: string, timeoutMs = 15_000): Pro
  * 127.0.0.1:<proxy port>, apps at http://<app>.localhost:<port>. It outlives the panel, which
  * adopts it by its pid file when it starts again; `switchyard stop` stops it.
  */
-export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & { reopenLogs(): Promise<void> } {
+export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & RouteFiles & { reopenLogs(): Promise<void> } {
   const binary = o.binary === undefined ? findNginx() : o.binary;
   const prefix = privatePrefix(o.dataDir);
   const confDir = join(prefix, "conf.d");
@@ -80,6 +83,9 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & { reopenL
   const paths = proxyPaths(o.dataDir, logDir);
   const links = socketLinks(paths);
   const problem = binary ? null : NO_NGINX;
+  const appUrl = (app: string) => `http://${app}.localhost:${o.port}`;
+  // nginx's workers run as the panel's user (or root): the access logs need no group.
+  const routes = routeFiles({ dataDir: o.dataDir, paths, sharedLogs: false, port: o.port, tlsPort: o.tlsPort, appUrl });
   const nginx = createReloader({
     argv: (action) => {
       if (!binary) throw new NginxError(NO_NGINX);
@@ -103,7 +109,9 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & { reopenL
   }
 
   return {
+    ...routes,
     enabled: binary !== null,
+    tlsPort: o.tlsPort,
     problem,
     paths,
     async start() {
@@ -112,14 +120,27 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & { reopenL
         return;
       }
       for (const dir of [confDir, logDir, join(prefix, "tmp"), join(o.dataDir, "sock")]) mkdirSync(dir, { recursive: true });
-      writeFileAtomic(conf, buildMainConfig({ prefix, confDir, listenHost: host, port: o.port, user: o.privilege.root ? "root" : null }));
+      routes.prepare();
+      writeFileAtomic(
+        conf,
+        buildMainConfig({
+          prefix,
+          confDir,
+          listenHost: host,
+          port: o.port,
+          tlsPort: o.tlsPort,
+          routesDir: routes.routesDir,
+          acmeWebroot: routes.acmeWebroot,
+          user: o.privilege.root ? "root" : null,
+        }),
+      );
       await nginx.exec("test");
       if (running()) {
         await nginx.reload();
         o.log.info("adopted the running nginx", { port: o.port });
       } else {
         await nginx.start();
-        o.log.info("nginx started", { url: `http://${host}:${o.port}` });
+        o.log.info("nginx started", { url: `http://${host}:${o.port}`, tlsPort: o.tlsPort });
       }
     },
     async stop() {
@@ -138,11 +159,12 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & { reopenL
         rmSync(file, { force: true });
         if (running()) await nginx.reload();
       }
+      routes.removeAppRoutes(app);
       links.removeSockets(app);
     },
     switchTo: links.switchTo,
     liveColor: links.liveColor,
-    appUrl: (app) => `http://${app}.localhost:${o.port}`,
+    appUrl,
     previewUrl: (app, color) => `http://${app}--${color}.localhost:${o.port}`,
     reopenLogs,
     async rotateLogs({ maxBytes, keep }) {

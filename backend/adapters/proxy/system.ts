@@ -14,10 +14,13 @@ import {
   proxyPaths,
   socketLinks,
 } from "./common.ts";
+import { routeFiles } from "./routes.ts";
 
 export interface SystemProxyOptions {
   dataDir: string;
   port: number;
+  /** Where the installer's router serves the apps' custom domains on https. */
+  tlsPort: number;
   /** Apps answer on every address on a server (their domains point at it). */
   host?: string;
   binary?: string | null;
@@ -41,6 +44,9 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
   const host = o.host ?? "0.0.0.0";
   const paths = proxyPaths(o.dataDir, logDir);
   const links = socketLinks(paths);
+  const appUrl = (app: string) => `http://${app}.localhost:${o.port}`;
+  // nginx's workers (www-data) write the apps' access logs through the routes' links.
+  const routes = routeFiles({ dataDir: o.dataDir, paths, sharedLogs: true, port: o.port, tlsPort: o.tlsPort, appUrl });
   const nginx = createReloader({
     argv: (action) => {
       if (!binary) throw new NginxError(NO_NGINX);
@@ -82,7 +88,9 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
   };
 
   return {
+    ...routes,
     enabled: binary !== null,
+    tlsPort: o.tlsPort,
     problem: binary ? null : NO_NGINX,
     paths,
     async start() {
@@ -91,6 +99,8 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
         return;
       }
       mkdirSync(join(o.dataDir, "sock"), { recursive: true });
+      // The installer creates them with nginx's group; this only fills in a missing one.
+      routes.prepare();
       if (!o.privilege.root) {
         o.log.info("using the system nginx through the helper", { confDir, port: o.port });
         return;
@@ -105,6 +115,8 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
       const text = appConfigText(app, options, { host, port: o.port, paths });
       const previous = existsSync(file) ? readFileSync(file, "utf8") : null;
       if (previous === text) return;
+      // Before nginx's master opens it (as root, unwritable to the workers that log through routes).
+      routes.ensureAccessLog(app);
       if (!o.privilege.root) {
         await helper(["nginx-install", app], text);
         await loaded(app);
@@ -122,11 +134,12 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
           await helper(["nginx-remove", app]);
         }
       }
+      routes.removeAppRoutes(app);
       links.removeSockets(app);
     },
     switchTo: links.switchTo,
     liveColor: links.liveColor,
-    appUrl: (app) => `http://${app}.localhost:${o.port}`,
+    appUrl,
     previewUrl: (app, color) => `http://${app}--${color}.localhost:${o.port}`,
   };
 }

@@ -3,6 +3,7 @@ import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex
 import { JOB_KINDS, JOB_STATUSES, STEP_STATUSES } from "../../contract/api.ts";
 import { apps } from "./apps.ts";
 import { databases } from "./databases.ts";
+import { certificates } from "./domains.ts";
 import { users } from "./users.ts";
 
 export { JOB_KINDS, JOB_STATUSES, type JobKind, type JobStatus, STEP_STATUSES, type StepStatus } from "../../contract/api.ts";
@@ -15,6 +16,8 @@ export const jobs = pgTable(
     appId: uuid("app_id").references(() => apps.id, { onDelete: "cascade" }),
     /** The database a db-* job works on (kept as null once the database is deleted). */
     databaseId: uuid("database_id").references(() => databases.id, { onDelete: "set null" }),
+    /** The certificate an issue-certificate job issues or renews (kept as null once it is deleted). */
+    certificateId: uuid("certificate_id").references(() => certificates.id, { onDelete: "set null" }),
     status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
     params: jsonb("params").$type<Record<string, unknown>>().notNull().default({}),
     result: jsonb("result").$type<Record<string, unknown>>(),
@@ -40,6 +43,9 @@ export const jobs = pgTable(
     // The database itself guarantees one running job per app; a racing claim fails and retries.
     uniqueIndex("jobs_one_running_per_app_idx").on(t.appId).where(sql`${t.status} = 'running' and ${t.appId} is not null`),
     uniqueIndex("jobs_one_running_per_database_idx").on(t.databaseId).where(sql`${t.status} = 'running' and ${t.databaseId} is not null`),
+    uniqueIndex("jobs_one_running_per_certificate_idx")
+      .on(t.certificateId)
+      .where(sql`${t.status} = 'running' and ${t.certificateId} is not null`),
     // The panel updates itself one update at a time: a second one queued beside it is refused here.
     uniqueIndex("jobs_one_self_update_idx").on(t.kind).where(sql`${t.kind} = 'self-update' and ${t.status} in ('queued', 'running')`),
   ],

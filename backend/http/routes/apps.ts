@@ -33,7 +33,7 @@ export async function loadApp(c: Context): Promise<App> {
 async function summary(c: Context, app: App) {
   const [one] = await listAppSummaries(c.services.db, [app.id]);
   if (!one) throw notFound(`App ${app.name}`);
-  return appJson(one);
+  return appJson(one, c.services.proxy);
 }
 
 /**
@@ -43,12 +43,23 @@ async function summary(c: Context, app: App) {
  */
 const listed = new WeakMap<object, { version: string; body: string }>();
 
+/**
+ * What the apps' addresses depend on beyond their rows: which routed hosts have a certificate
+ * (files that change with no row of the apps list changing).
+ */
+function routesVersion(proxy: Context["services"]["proxy"]): string {
+  return proxy
+    .routedHosts()
+    .map((host) => proxy.publicUrl("", [host]))
+    .join(",");
+}
+
 async function appList(c: Context): Promise<string> {
-  const version = await appSummariesVersion(c.services.db);
+  const version = `${await appSummariesVersion(c.services.db)}|${routesVersion(c.services.proxy)}`;
   const last = listed.get(c.services);
   if (last?.version === version) return last.body;
   // Read after the version: a change in between is seen as a new version on the next request.
-  const body = JSON.stringify({ apps: (await listAppSummaries(c.services.db)).map(appJson) });
+  const body = JSON.stringify({ apps: (await listAppSummaries(c.services.db)).map((a) => appJson(a, c.services.proxy)) });
   listed.set(c.services, { version, body });
   return body;
 }

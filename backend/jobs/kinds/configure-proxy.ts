@@ -1,5 +1,5 @@
-import { updateApp } from "../../db/queries/apps.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
+import { syncRoutes } from "../routes.ts";
 import { runSteps, type Step } from "../runner.ts";
 import { requireApp } from "./app-job.ts";
 
@@ -7,29 +7,28 @@ const proxyStep: Step<null> = {
   name: "proxy",
   async run(ctx) {
     const app = requireApp(ctx);
-    const { proxy, events } = ctx.services;
+    const { proxy } = ctx.services;
     if (!proxy.enabled) {
       ctx.log(`No nginx to configure (${proxy.problem ?? "the proxy is off"}); the domains apply once it runs.`);
       return;
     }
+    const changes = await syncRoutes(ctx.services);
+    for (const host of changes.routed) ctx.log(`Routed ${host}.`);
+    for (const host of changes.unrouted) ctx.log(`Removed the route of ${host}.`);
+    for (const name of changes.installed) ctx.log(`Installed the certificate ${name}.`);
+    for (const name of changes.uninstalled) ctx.log(`Removed the certificate ${name}.`);
+    if (changes.problems.length > 0) throw new JobFailed(changes.problems.join("; "));
+    // The app's own file (<app>.localhost, previews) does not name custom domains: unchanged by a
+    // domain change, it is neither written nor reloaded (a file from before routes is, once).
+    await proxy.configureApp(app.name, { serverNames: [], preview: true });
     const names = app.domains.length ? app.domains.join(", ") : "no extra domains";
-    try {
-      await proxy.configureApp(app.name, { serverNames: app.domains, preview: true });
-    } catch (error) {
-      const previous = Array.isArray(ctx.job.params.previousDomains) ? (ctx.job.params.previousDomains as string[]) : [];
-      await updateApp(ctx.services.db, app.id, { domains: previous });
-      await events.publish({ type: "app.updated", appId: app.id, app: app.name });
-      throw new JobFailed(
-        `nginx refused the configuration for ${names}, so the previous configuration keeps serving and the domains were put back to ${previous.length ? previous.join(", ") : "none"}: ${(error as Error).message}`,
-      );
-    }
-    ctx.log(`nginx routes ${names} to ${app.name} (and ${app.name}.localhost).`);
+    ctx.log(`nginx routes ${names} to ${app.name} (and ${app.name}.localhost), with no reload.`);
   },
 };
 
 /**
- * Applies the app's domains to nginx: a validated file write, `nginx -t`, a reload confirmed by
- * a request. When nginx refuses, the previous file keeps serving and the domains are put back.
+ * Applies the app's domains to nginx: each is a route (a few links and marker files nginx reads
+ * on every request), written from the database; nothing is reloaded.
  */
 export const configureProxyHandler: JobHandler = {
   steps: () => [proxyStep.name],

@@ -20,6 +20,7 @@ import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
 import type { Services } from "../../services.ts";
 import { ingesterOf } from "../ingest.ts";
 import { appPaths } from "../paths.ts";
+import { syncRoutes } from "../routes.ts";
 import { knownSecrets } from "../secrets.ts";
 import * as store from "../store.ts";
 import { toolsPath } from "../tools.ts";
@@ -127,8 +128,11 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
 
     async route(_ctx, color) {
       if (!proxy.enabled) return;
-      await proxy.configureApp(app.name, { serverNames: app.domains, preview: true });
+      // The app's file names <app>.localhost; its custom domains are routes, written from the database.
+      await proxy.configureApp(app.name, { serverNames: [], preview: true });
       proxy.switchTo(app.name, color);
+      // A route problem is the domain's, not the deploy's: logged, and the next sync tries again.
+      await syncRoutes(services).catch((error: unknown) => services.log.warn("routes were not updated", { app: app.name, error }));
     },
 
     async confirm(_ctx, _g) {
