@@ -60,7 +60,9 @@ async function controls(page: Page): Promise<{ controls: Control[]; forms: numbe
     // log to read, and the theme (this browser's own choice, never sent to the server).
     const fields = [...doc.querySelectorAll("input, select, textarea")]
       .filter(
-        (el) => visible(el) && !el.matches(":disabled, [readonly], [type=search], [type=hidden], [data-view-filter], [data-testid=job-select], [name=theme]"),
+        (el) =>
+          visible(el) &&
+          !el.matches(":disabled, [readonly], [type=search], [type=hidden], [data-view-filter], [data-testid=job-select], [name=theme]"),
       )
       .map(
         (el) => `${el.tagName.toLowerCase()}[name=${el.getAttribute("name") ?? ""}][placeholder=${el.getAttribute("placeholder") ?? ""}]`,

@@ -115,6 +115,7 @@ export const JOB_KIND: Record<JobKind, string> = {
   "db-restore": "Restore",
   "db-rotate": "Rotate password",
   "db-delete": "Delete database",
+  "issue-certificate": "Certificate",
 };
 
 export const RELEASE_STATUS: Record<string, { label: string; tone: BadgeTone }> = {
@@ -180,14 +181,9 @@ export const STEP_LABEL: Record<string, string> = {
   watch: "Watch",
   retain: "Retain",
   stop: "Stop",
+  check: "Check",
+  issue: "Issue",
 };
-
-/** "http://host:port" of a slot port on the machine the panel is served from. */
-export function slotAddress(port: number | null | undefined): string | null {
-  if (!port) return null;
-  const host = typeof window === "undefined" ? "localhost" : window.location.hostname || "localhost";
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-}
 
 /** Words for a rolled-back release's `details` ({ reason, … }). */
 export function rollbackReason(details: Record<string, unknown> | null | undefined): string | null {

@@ -7,10 +7,11 @@ const LABELS: Record<string, string> = {
   account: "Your account",
   server: "Server",
   databases: "Databases",
+  certificates: "Certificates",
 };
 
 /** Pages that exist at a crumb's path (others are shown as plain text). */
-const LINKABLE = new Set(["/", "/server", "/databases", "/settings", "/account", "/apps/new"]);
+const LINKABLE = new Set(["/", "/server", "/databases", "/certificates", "/settings", "/account", "/apps/new"]);
 
 /** Breadcrumbs from a pathname: "/apps/web" → Dashboard › Apps › web. */
 export function crumbsFor(pathname: string): Crumb[] {

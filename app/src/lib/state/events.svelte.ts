@@ -42,6 +42,8 @@ export const ROUTES: EventHandlers = {
   metric: deliver("metric"),
   "backup.failed": deliver("backup.failed"),
   "database.updated": deliver("database.updated"),
+  "domain.updated": deliver("domain.updated"),
+  "certificate.updated": deliver("certificate.updated"),
 };
 
 const KNOWN = new Set<string>(EVENT_TYPES);
