@@ -64,3 +64,42 @@ export function startLoad(o: LoadOptions): { stop(): Promise<LoadResult> } {
     },
   };
 }
+
+export interface WrkResult {
+  requests: number;
+  /** wrk's "Non-2xx or 3xx responses" (answers of 400 and above). */
+  non2xx: number;
+  /** connect + read + write + timeout errors. */
+  socketErrors: number;
+  text: string;
+}
+
+/** The counts in wrk's report. */
+export function parseWrk(text: string): WrkResult {
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  const sockets = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const socketErrors = sockets ? sockets.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return { requests, non2xx, socketErrors, text };
+}
+
+/**
+ * wrk with keep-alive connections until stopped: it is sent SIGINT, on which it stops and prints
+ * its report as at the end of a timed run.
+ */
+export function startWrk(o: { url: string; host: string; connections: number }): { stop(): Promise<WrkResult> } {
+  const proc = Bun.spawn(["wrk", "-t1", `-c${o.connections}`, "-d3600s", "--timeout", "10s", "-H", `Host: ${o.host}`, o.url], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const output = new Response(proc.stdout).text();
+  return {
+    async stop() {
+      proc.kill("SIGINT");
+      await proc.exited;
+      const text = await output;
+      if (!/requests in/.test(text)) throw new Error(`wrk printed no report (exit ${proc.exitCode}): ${text}`);
+      return parseWrk(text);
+    },
+  };
+}

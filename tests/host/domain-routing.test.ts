@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPrivateProxy, findNginx, privateNginxPid } from "../../backend/adapters/proxy/index.ts";
 import { createLogger } from "../../backend/log.ts";
+import { parseWrk } from "../helpers/load.ts";
 import { freePort } from "../helpers/ports.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -356,11 +357,7 @@ describe.skipIf(!nginx)("custom domains through the router (no reload)", () => {
       const answer = await secure("steady.test");
       if (answer.status !== 200) failedHandshakes.push(answer.error || String(answer.status));
     }
-    const text = await output;
-    const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
-    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
-    const sockets = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-    const socketErrors = sockets ? sockets.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+    const { requests, non2xx, socketErrors } = parseWrk(await output);
     expect(wrk.exitCode).toBe(0);
     expect(requests).toBeGreaterThan(0);
     expect(changes).toBeGreaterThan(0);

@@ -13,6 +13,7 @@ import { renewDueCertificates } from "../../backend/jobs/certificate-renewal.ts"
 import { acmeAvailable, type DnsServer, startTestCa, type TestCa } from "../helpers/acme.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
+import { startWrk } from "../helpers/load.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
 import { freePort } from "../helpers/ports.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -119,6 +120,9 @@ describe.skipIf(!available)(`certificates from an ACME CA, served by nginx (${TE
 
   test("HTTP-01: the DNS check fails, then passes; the certificate is issued, served, and a forced renewal is served", async () => {
     const name = "shop.acme-test.example";
+    // The app's existing traffic, on kept-alive connections, for the whole of it: adding the
+    // domain, issuing its certificate and renewing it must not cost one request (no nginx reload).
+    const traffic = startWrk({ url: `http://127.0.0.1:${api.config.proxyPort}/`, host: "shop.localhost", connections: 8 });
     const added = await api.request("POST", "/api/v1/apps/shop/domains", { cookie, body: { name } });
     expect(added.status).toBe(201);
 
@@ -159,6 +163,9 @@ describe.skipIf(!available)(`certificates from an ACME CA, served by nginx (${TE
     expect(curl(name).status).toBe("200");
     const after = (await certificates()).find((c) => c.name === name);
     expect(after?.id).toBe(cert?.id);
+    const load = await traffic.stop();
+    expect(load.requests).toBeGreaterThan(0);
+    expect({ non2xx: load.non2xx, socketErrors: load.socketErrors }).toEqual({ non2xx: 0, socketErrors: 0 });
   });
 
   test("HTTP-01 for a name that does not point here fails with the DNS problem, and nothing is served", async () => {
