@@ -24,7 +24,9 @@
 #
 # Thresholds for --check (for testing a machine that falls short): SWITCHYARD_INSTALL_MIN_DISK_GB
 # (default 5), SWITCHYARD_INSTALL_MIN_RAM_MB (default 900), SWITCHYARD_INSTALL_PORTS (default "80 443").
-# SWITCHYARD_ACME_SERVER: another ACME directory for certbot (Let's Encrypt's staging, a test CA).
+# SWITCHYARD_ACME_SERVER: another ACME directory for certbot (Let's Encrypt's staging, a test CA), for
+# the panel's certificate and the apps' (kept in /etc/switchyard/acme.env for the helper's certbot);
+# SWITCHYARD_ACME_CA_BUNDLE (or REQUESTS_CA_BUNDLE): a CA file to trust that server's https with.
 set -euo pipefail
 
 PREFIX=/opt/switchyard
@@ -38,7 +40,9 @@ PANEL_PORT=3000
 MIN_DISK_GB="${SWITCHYARD_INSTALL_MIN_DISK_GB:-5}"
 MIN_RAM_MB="${SWITCHYARD_INSTALL_MIN_RAM_MB:-900}"
 PORTS="${SWITCHYARD_INSTALL_PORTS:-80 443}"
-PACKAGES=(git curl unzip ca-certificates nginx postgresql certbot sudo nodejs npm logrotate)
+# certbot's DNS plugins: wildcard certificates for apps through RFC 2136 (BIND, Knot, PowerDNS…) or Cloudflare.
+PACKAGES=(git curl unzip ca-certificates nginx postgresql certbot python3-certbot-dns-rfc2136 python3-certbot-dns-cloudflare
+  sudo nodejs npm logrotate)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 check_only=0 uninstall=0 purge=0 with_postgres=0 with_redis=0
@@ -77,6 +81,22 @@ done
 [[ -z "$domain" || -n "$email" ]] || fail "--domain needs --email (Let's Encrypt's contact address)"
 [[ "$version" =~ ^[A-Za-z0-9._/-]{1,100}$ && "$version" != -* ]] || fail "--version '$version' is not a git ref"
 
+# Another ACME server (a test CA, Let's Encrypt's staging): given now, or kept from an earlier run.
+acme_env="$CONFIG_DIR/acme.env"
+acme_server="${SWITCHYARD_ACME_SERVER:-}"
+acme_ca_bundle="${SWITCHYARD_ACME_CA_BUNDLE:-${REQUESTS_CA_BUNDLE:-}}"
+if [[ -z "$acme_server" && -r "$acme_env" ]]; then
+  acme_server="$(sed -n 's/^SWITCHYARD_ACME_SERVER=//p' "$acme_env")"
+  acme_ca_bundle="$(sed -n 's/^REQUESTS_CA_BUNDLE=//p' "$acme_env")"
+fi
+[[ -n "$acme_server" ]] || acme_ca_bundle=""
+# Both go into env files that the installer itself sources (no shell characters), in the forms
+# the helper accepts from acme.env.
+[[ -z "$acme_server" || "$acme_server" =~ ^https?://[A-Za-z0-9.:/_-]+$ ]] ||
+  fail "SWITCHYARD_ACME_SERVER '$acme_server' is not an http(s) URL of letters, digits and . : / _ -"
+[[ -z "$acme_ca_bundle" || "$acme_ca_bundle" =~ ^/[A-Za-z0-9._/-]+$ ]] ||
+  fail "SWITCHYARD_ACME_CA_BUNDLE '$acme_ca_bundle' is not an absolute path of letters, digits and . _ / -"
+
 # --- Checks: read-only, every problem on its own line ----------------------------------------
 
 problems=()
@@ -114,9 +134,14 @@ run_checks() {
     fi
   done
   [[ -d /run/systemd/system ]] || problem "systemd is not running as PID 1: apps and the panel run as systemd units"
+  [[ -z "$acme_ca_bundle" || -r "$acme_ca_bundle" ]] || problem "SWITCHYARD_ACME_CA_BUNDLE $acme_ca_bundle cannot be read"
   if command -v apt-cache >/dev/null; then
     # Not `| grep -q`: grep leaving early kills apt-cache with SIGPIPE, which pipefail reports.
-    [[ "$(apt-cache policy nginx 2>/dev/null)" == *"Candidate: "[0-9]* ]] || problem "apt has no nginx package to install: check /etc/apt/sources.list and run apt-get update"
+    local pkg
+    for pkg in nginx python3-certbot-dns-rfc2136 python3-certbot-dns-cloudflare; do
+      [[ "$(apt-cache policy "$pkg" 2>/dev/null)" == *"Candidate: "[0-9]* ]] ||
+        problem "apt has no $pkg package to install: check /etc/apt/sources.list (on Ubuntu, the universe component) and run apt-get update"
+    done
   else
     problem "apt is missing: Switchyard installs its packages with apt"
   fi
@@ -129,7 +154,40 @@ if ((${#problems[@]})); then
   printf 'Nothing was changed.\n' >&2
   exit 1
 fi
+
+# What an install would change that can be told in advance (--check lists it).
+((with_redis)) && PACKAGES+=(redis-server)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+acme_text=""
+if [[ -n "$acme_server" ]]; then
+  acme_text="SWITCHYARD_ACME_SERVER=$acme_server"
+  [[ -z "$acme_ca_bundle" ]] || acme_text+=$'\n'"REQUESTS_CA_BUNDLE=$acme_ca_bundle"
+fi
+# Apps are served on 80 and 443 (HTTP-01 challenges on 80): a firewall that is on must let both in.
+closed_ports=()
+if command -v ufw >/dev/null && [[ "$(ufw status 2>/dev/null || true)" == "Status: active"* ]]; then
+  ufw_rules="$(ufw status 2>/dev/null)"
+  for port in 80 443; do
+    rule_re="(^|"$'\n'")($port(/tcp)?|Nginx Full)[[:space:]]+ALLOW"
+    [[ "$ufw_rules" =~ $rule_re ]] || closed_ports+=("$port")
+  done
+fi
+
 if ((check_only)); then
+  plan=()
+  ((${#missing[@]})) && plan+=("install packages: ${missing[*]}")
+  [[ -d "$PREFIX/releases" ]] || plan+=("install Switchyard into $PREFIX (users, database, panel units, nginx site)")
+  [[ -z "$acme_text" || "$(cat "$acme_env" 2>/dev/null)" == "$acme_text" ]] ||
+    plan+=("write $acme_env: certificates from $acme_server${acme_ca_bundle:+ (trusting $acme_ca_bundle)}")
+  ((${#closed_ports[@]})) && plan+=("allow ports ${closed_ports[*]}/tcp in ufw")
+  [[ -z "$domain" || -d "/etc/letsencrypt/live/$domain" ]] || plan+=("request a certificate for $domain")
+  if ((${#plan[@]})); then
+    say "An install would:"
+    printf '  - %s\n' "${plan[@]}"
+  fi
   say "All checks passed: this machine is ready for Switchyard. Nothing was changed."
   exit 0
 fi
@@ -178,16 +236,15 @@ note() {
 export DEBIAN_FRONTEND=noninteractive
 # npm and Bun keep their own CA lists; the system's also holds what this server is told to trust.
 [[ -n "${NODE_EXTRA_CA_CERTS:-}" || ! -f /etc/ssl/certs/ca-certificates.crt ]] || export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
-((with_redis)) && PACKAGES+=(redis-server)
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
 if ((${#missing[@]})); then
   note "Installing packages: ${missing[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+for port in "${closed_ports[@]}"; do
+  note "Allowing port $port/tcp in ufw"
+  ufw allow "$port/tcp" >/dev/null
+done
 
 for user in "$PANEL_USER" "$APPS_USER"; do
   if ! id -u "$user" >/dev/null 2>&1; then
@@ -220,7 +277,18 @@ ensure_dir "$DATA_DIR/apps" 750 "$PANEL_USER":"$PANEL_USER"
 ensure_dir "$DATA_DIR/cache" 750 "$PANEL_USER":"$PANEL_USER"
 ensure_dir "$DATA_DIR/sock" 2771 "$PANEL_USER":"$PANEL_USER"
 ensure_dir "$DATA_DIR/acme" 755 "$PANEL_USER":"$PANEL_USER"
-ensure_dir "$LOG_DIR" 750 "$PANEL_USER":adm
+# The router of the apps' custom domains: nginx reads <host>/ links and markers on every request,
+# and each certificate's files on every TLS handshake, as its worker user (www-data): the key
+# files the panel writes there take the dir's group (setgid) and are 0640.
+ensure_dir "$DATA_DIR/routes" 755 "$PANEL_USER":"$PANEL_USER"
+ensure_dir "$DATA_DIR/tls" 2750 "$PANEL_USER":www-data
+# nginx's workers write the apps' access logs through the routes' links (per request, as
+# www-data): the logs take the dir's group and are group-writable (the panel creates them so).
+ensure_dir "$LOG_DIR" 2750 "$PANEL_USER":www-data
+for log in "$LOG_DIR"/*.access.log; do
+  [[ -f "$log" && ( "$(stat -c '%G %a' "$log")" != "www-data 664" ) ]] || continue
+  chgrp www-data "$log" && chmod 0664 "$log"
+done
 ensure_dir /etc/nginx/conf.d/switchyard 755 root:root
 
 # PostgreSQL: a role and a database of its own, with a random password kept in the env file.
@@ -270,6 +338,32 @@ alter role switchyard_admin login createdb createrole nosuperuser password '$adm
 SQL
   printf 'SWITCHYARD_DATABASE_ADMIN_URL=postgres://switchyard_admin:%s@127.0.0.1:5432/postgres\n' "$admin_db_password" >>"$env_file"
 fi
+
+env_set() { # env_set KEY VALUE — in the panel's env file, only when it differs
+  local line
+  line="$(grep "^$1=" "$env_file" || true)"
+  [[ "$line" != "$1=$2" ]] || return 0
+  note "Setting $1 in $env_file"
+  local tmp
+  tmp="$(mktemp)"
+  grep -v "^$1=" "$env_file" >"$tmp" || true
+  printf '%s=%s\n' "$1" "$2" >>"$tmp"
+  install -m 0600 -o "$PANEL_USER" -g "$PANEL_USER" "$tmp" "$env_file"
+  rm -f "$tmp"
+}
+# Certificates for apps: the panel asks for them (in server mode certbot runs through the helper,
+# which reads the ACME server from the root-owned acme.env, never from what the panel passes).
+if [[ -n "$acme_text" && "$(cat "$acme_env" 2>/dev/null)" != "$acme_text" ]]; then
+  note "Writing $acme_env: certificates from $acme_server"
+  tmp="$(mktemp)"
+  printf '%s\n' "$acme_text" >"$tmp"
+  install -m 0644 -o root -g root "$tmp" "$acme_env"
+  rm -f "$tmp"
+fi
+[[ -z "$acme_server" ]] || env_set SWITCHYARD_ACME_SERVER "$acme_server"
+[[ -z "$acme_ca_bundle" ]] || env_set SWITCHYARD_ACME_CA_BUNDLE "$acme_ca_bundle"
+# The ACME account's contact for the apps' certificates too (only a plain address: the file is sourced).
+[[ ! "$email" =~ ^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$ ]] || env_set SWITCHYARD_ACME_EMAIL "$email"
 # Redis app databases run as their own sy-db-*-redis units; Debian's default instance is not used.
 if ((with_redis)) && systemctl is-enabled --quiet redis-server 2>/dev/null; then
   note "Stopping Debian's default redis-server (app databases run as their own units)"
@@ -380,8 +474,8 @@ write_nginx
 
 if [[ -n "$domain" && ! -d "/etc/letsencrypt/live/$domain" ]]; then
   note "Requesting a certificate for $domain"
-  certbot certonly --non-interactive --agree-tos --webroot --webroot-path "$DATA_DIR/acme" --email "$email" --domain "$domain" \
-    ${SWITCHYARD_ACME_SERVER:+--server "$SWITCHYARD_ACME_SERVER"} ||
+  env ${acme_ca_bundle:+REQUESTS_CA_BUNDLE="$acme_ca_bundle"} certbot certonly --non-interactive --agree-tos --webroot \
+    --webroot-path "$DATA_DIR/acme" --email "$email" --domain "$domain" ${acme_server:+--server "$acme_server"} ||
     say "certbot could not get a certificate yet (is $domain pointing at this server?); the panel stays on http until it can"
   write_nginx
 fi

@@ -13,7 +13,22 @@ export const CACHE_DIR = process.env.SWITCHYARD_TEST_CACHE ?? "/var/cache/switch
 const SUITE = "bookworm";
 /** In the base root: what systemd-nspawn -b needs, plus the installer's packages, downloaded (not installed) so runs need not fetch them. */
 const BOOT_PACKAGES = ["systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates"];
-const PREFETCH = ["nginx", "postgresql", "git", "certbot", "nodejs", "npm", "sudo", "curl", "unzip", "logrotate"];
+const PREFETCH = [
+  "nginx",
+  "postgresql",
+  "git",
+  "certbot",
+  "python3-certbot-dns-rfc2136",
+  "python3-certbot-dns-cloudflare",
+  "nodejs",
+  "npm",
+  "sudo",
+  "curl",
+  "unzip",
+  "logrotate",
+  // Not installed by install.sh: the tests' own ACME test CA and DNS server.
+  "pebble",
+];
 
 export interface ExecResult {
   code: number;

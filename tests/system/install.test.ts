@@ -301,6 +301,143 @@ ${Object.entries(figures)
     12 * MINUTE,
   );
 
+  async function waitJob(id: string, limitMs = 5 * MINUTE): Promise<any> {
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      const job = await api("GET", `/api/v1/jobs/${id}`);
+      if (["succeeded", "failed", "cancelled"].includes(job.body?.job?.status)) return job.body;
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${job.body?.job?.status}`);
+      await Bun.sleep(500);
+    }
+  }
+
+  test(
+    "an app's domain gets its certificate through the helper from a test CA and the app answers on https on 443",
+    async () => {
+      // Let's Encrypt's test CA inside the machine: challtestsrv is the DNS server that both
+      // pebble and the panel's DNS check ask, and pebble validates HTTP-01 for real against the
+      // address the test gives the name (this machine's nginx on port 80). Inside the
+      // container's own network namespace, fixed ports meet nothing of the host's.
+      await box.sh(
+        `set -e; dpkg -s pebble >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble >/dev/null
+         mkdir -p /etc/pebble-apps; cd /etc/pebble-apps
+         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>/dev/null
+         chmod 644 cert.pem
+         printf '{"pebble":{"listenAddress":"127.0.0.1:14001","managementListenAddress":"127.0.0.1:15001","certificate":"/etc/pebble-apps/cert.pem","privateKey":"/etc/pebble-apps/key.pem","httpPort":80,"tlsPort":5001,"ocspResponderURL":"","externalAccountBindingRequired":false}}' > pebble.json
+         systemd-run --quiet --unit=apps-dns /usr/bin/pebble-challtestsrv -defaultIPv4 "" -defaultIPv6 "" -dns01 127.0.0.1:8053 -http01 "" -https01 "" -tlsalpn01 "" -management 127.0.0.1:8055
+         systemd-run --quiet --unit=apps-pebble --setenv=PEBBLE_WFE_NONCEREJECT=0 --setenv=PEBBLE_VA_NOSLEEP=1 --setenv=PEBBLE_AUTHZREUSE=0 /usr/bin/pebble -config /etc/pebble-apps/pebble.json -dnsserver 127.0.0.1:8053
+         for i in $(seq 1 100); do curl -fs --cacert cert.pem https://127.0.0.1:14001/dir >/dev/null 2>&1 && curl -fs -X POST -d '{"host":"ready.invalid."}' http://127.0.0.1:8055/clear-a >/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1`,
+        { timeoutMs: 5 * MINUTE },
+      );
+      const dnsApi = (path: string, body: unknown) => box.sh(`curl -fsS -X POST -d '${JSON.stringify(body)}' http://127.0.0.1:8055${path}`);
+      try {
+        const acmeEnv = {
+          ...INSTALL_ENV,
+          SWITCHYARD_ACME_SERVER: "https://127.0.0.1:14001/dir",
+          SWITCHYARD_ACME_CA_BUNDLE: "/etc/pebble-apps/cert.pem",
+        };
+        // --check says what the install would change, and changes nothing.
+        const check = await box.exec([...INSTALL, "--check"], { env: acmeEnv });
+        expect(check.stderr).toBe("");
+        expect(check.stdout).toContain("write /etc/switchyard/acme.env: certificates from https://127.0.0.1:14001/dir");
+        expect((await box.exec(["test", "-e", "/etc/switchyard/acme.env"])).code).not.toBe(0);
+        // The panel asks challtestsrv; install.sh points the panel and the helper's certbot at pebble.
+        await box.sh("printf 'SWITCHYARD_DNS_RESOLVER=127.0.0.1:8053\\n' >> /etc/switchyard/switchyard.env");
+        const reinstall = await box.exec(INSTALL, { env: acmeEnv, timeoutMs: 10 * MINUTE });
+        if (reinstall.code !== 0) console.log(reinstall.stdout, reinstall.stderr);
+        expect(reinstall.code).toBe(0);
+        expect(reinstall.stdout).toContain("Writing /etc/switchyard/acme.env");
+        expect((await box.sh("stat -c '%U %a' /etc/switchyard/acme.env")).trim()).toBe("root 644");
+        expect(await box.sh("cat /etc/switchyard/acme.env")).toBe(
+          "SWITCHYARD_ACME_SERVER=https://127.0.0.1:14001/dir\nREQUESTS_CA_BUNDLE=/etc/pebble-apps/cert.pem\n",
+        );
+        expect(await box.sh("grep ^SWITCHYARD_ACME_ /etc/switchyard/switchyard.env")).toBe(
+          "SWITCHYARD_ACME_SERVER=https://127.0.0.1:14001/dir\nSWITCHYARD_ACME_CA_BUNDLE=/etc/pebble-apps/cert.pem\n",
+        );
+        // Run again without them: what acme.env says is kept, and nothing changes.
+        const again = await box.exec(INSTALL, { env: INSTALL_ENV, timeoutMs: 10 * MINUTE });
+        expect(again.code).toBe(0);
+        expect(again.stdout).toContain("nothing changed");
+
+        const name = "shop.example.com";
+        const network = await api("PUT", "/api/v1/settings/network", { publicAddresses: [box.ip] });
+        expect(network.status).toBe(200);
+        // From here on nginx is never reloaded: the same workers serve throughout.
+        const workers = () => box.sh('pgrep -P "$(cat /run/nginx.pid)" | sort');
+        const workersBefore = await workers();
+
+        const added = await api("POST", "/api/v1/apps/demo/domains", { name });
+        if (added.status !== 201) console.log(added.body);
+        expect(added.status).toBe(201);
+        const domain = async () => {
+          const list = await api("GET", "/api/v1/apps/demo/domains");
+          expect(list.status).toBe(200);
+          return (list.body as Array<{ name: string }>).find((d) => d.name === name) as any;
+        };
+        // No record yet: the check fails and says what to create.
+        const unresolved = (await api("POST", `/api/v1/apps/demo/domains/${name}/check`, {})).body;
+        expect(unresolved.dns.ok).toBe(false);
+        expect(unresolved.dns.expected).toEqual([{ type: "A", name, value: box.ip }]);
+        // Already routed on http, before any certificate.
+        expect(await box.sh(`curl -fsS --resolve ${name}:80:127.0.0.1 http://${name}/`)).toBe("v2");
+
+        await dnsApi("/add-a", { host: `${name}.`, addresses: [box.ip] });
+        const rechecked = await api("POST", `/api/v1/apps/demo/domains/${name}/check`, {});
+        expect(rechecked.status).toBe(200);
+        expect(rechecked.body.dns.ok).toBe(true);
+
+        // DNS points here: the check has started the HTTP-01 certificate by itself (https by
+        // default); asking for it gives that job.
+        const started = await api("POST", `/api/v1/apps/demo/domains/${name}/certificate`, { mode: "http-01" });
+        if (started.status !== 202) console.log(started.body);
+        expect(started.status).toBe(202);
+        const issued = await waitJob(started.body.job.id);
+        if (issued.job.status !== "succeeded") console.log(await jobLog(started.body.job.id));
+        expect(issued.job.status).toBe("succeeded");
+        figures["app certificate (HTTP-01 through the helper's certbot, pebble)"] =
+          `${((Date.parse(issued.job.finishedAt) - Date.parse(issued.job.startedAt)) / 1000).toFixed(1)} s`;
+        const withCertificate = await domain();
+        expect(withCertificate.certificate).toMatchObject({ status: "valid", error: null });
+        expect(withCertificate.certificate.issuer).toContain("Pebble");
+        expect(withCertificate.url).toBe(`https://${name}`);
+        // certbot ran as root through the helper; the key nginx reads is not for everyone.
+        expect((await box.sh(`stat -c '%a %G' /var/lib/switchyard/tls/${name}/privkey.pem`)).trim()).toBe("640 www-data");
+        expect(
+          (await box.exec(["runuser", "-u", "switchyard-apps", "--", "cat", `/var/lib/switchyard/tls/${name}/privkey.pem`])).code,
+        ).not.toBe(0);
+
+        // The chain verifies against pebble's root; http now redirects to https.
+        await box.sh("curl -fsS --cacert /etc/pebble-apps/cert.pem https://127.0.0.1:15001/roots/0 > /etc/pebble-apps/root.pem");
+        const https = `curl -fsS --cacert /etc/pebble-apps/root.pem --resolve ${name}:443:127.0.0.1 https://${name}/`;
+        expect(await box.sh(https)).toBe("v2");
+        expect(
+          await box.sh(`curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' --resolve ${name}:80:127.0.0.1 http://${name}/x`),
+        ).toBe(`301 https://${name}/x`);
+        const served = () =>
+          box.sh(`openssl s_client -connect 127.0.0.1:443 -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -serial`);
+        const firstSerial = await served();
+
+        // A forced renewal: the next handshake serves the new certificate.
+        const renewal = await api("POST", `/api/v1/apps/demo/domains/${name}/certificate`, { mode: "http-01", force: true });
+        expect(renewal.status).toBe(202);
+        const renewed = await waitJob(renewal.body.job.id);
+        if (renewed.job.status !== "succeeded") console.log(await jobLog(renewal.body.job.id));
+        expect(renewed.job.status).toBe("succeeded");
+        expect(await served()).not.toBe(firstSerial);
+        expect(await box.sh(https)).toBe("v2");
+
+        // Removed: the name reaches the app no more, on either port.
+        expect((await api("DELETE", `/api/v1/apps/demo/domains/${name}`)).status).toBeLessThan(300);
+        expect(await box.sh(`curl -sS --resolve ${name}:80:127.0.0.1 http://${name}/`)).not.toBe("v2");
+        expect((await box.exec(["bash", "-c", https])).stdout).not.toBe("v2");
+        expect(await workers()).toBe(workersBefore);
+      } finally {
+        await box.sh("systemctl stop apps-pebble.service apps-dns.service || true");
+      }
+    },
+    20 * MINUTE,
+  );
+
   /**
    * A light load from outside the container while an update runs: the panel's health and the
    * app, each on its own kept-alive connections, every request counted.
@@ -546,7 +683,9 @@ ${Object.entries(figures)
         fetch(`https://${box.ip}${path}`, {
           ...init,
           headers: { host: domain, ...init.headers },
-          tls: { rejectUnauthorized: false },
+          // The name in the handshake (SNI), as a browser sends it: port 443's default server is
+          // the apps' router, whose certificate is chosen by that name.
+          tls: { rejectUnauthorized: false, serverName: domain },
         } as RequestInit);
       const health = await secure("/api/v1/health");
       expect(health.status).toBe(200);
