@@ -985,3 +985,169 @@ export interface NetworkSettings {
   httpPort: number;
   httpsPort: number;
 }
+
+// ── Notifications and alerts ──────────────────────────────────────────────────────────────────
+
+export const CHANNEL_KINDS = ["email", "slack", "discord", "telegram", "ntfy", "webhook"] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+/** What can be routed to a channel. A channel with `events: null` receives all of them. */
+export const NOTIFICATION_EVENTS = [
+  "deploy.succeeded",
+  "deploy.failed",
+  "rollback.automatic",
+  "app.crashed",
+  "app.crash-looping",
+  "slot.down",
+  "certificate.issued",
+  "certificate.expiring",
+  "certificate.failed",
+  "backup.failed",
+  "backup.verify-failed",
+  "panel.updated",
+  "panel.reverted",
+  "signin.new-address",
+  "two-factor.disabled",
+  "alert.firing",
+  "alert.resolved",
+  "test",
+] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+export const NOTIFICATION_SEVERITIES = ["info", "success", "warning", "critical"] as const;
+export type NotificationSeverity = (typeof NOTIFICATION_SEVERITIES)[number];
+
+/** One message, before it is formatted for a channel (Slack blocks, Discord embed, Telegram HTML, email). */
+export interface NotificationMessage {
+  event: NotificationEvent;
+  severity: NotificationSeverity;
+  /** One line: "Deploy of shop failed at build". */
+  title: string;
+  /** A few sentences, plain text. */
+  text: string;
+  app: string | null;
+  release: { id: string; number: number; commitSha: string | null } | null;
+  /** Labelled facts (step, exit code, 5xx rate, threshold…). */
+  fields: { label: string; value: string }[];
+  /** Preformatted lines (the last log lines of a failed step). */
+  lines: string[];
+  /** The panel page it is about (absolute URL). */
+  url: string | null;
+  at: IsoDate;
+}
+
+export const DELIVERY_STATUSES = ["pending", "sending", "sent", "failed"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export interface DeliveryAttempt {
+  at: IsoDate;
+  ms: number;
+  /** The receiver's HTTP status or SMTP reply code; null when none answered. */
+  status: number | null;
+  error: string | null;
+}
+
+export interface NotificationChannel {
+  id: string;
+  name: string;
+  kind: ChannelKind;
+  /** The non-secret configuration; secret fields are present with the value "••••" when set. */
+  config: Record<string, unknown>;
+  events: NotificationEvent[] | null;
+  apps: string[] | null;
+  enabled: boolean;
+  health: {
+    state: "ok" | "failing" | "unknown";
+    consecutiveFailures: number;
+    lastError: string | null;
+    lastFailureAt: IsoDate | null;
+    lastSuccessAt: IsoDate | null;
+  };
+  createdAt: IsoDate;
+  updatedAt: IsoDate;
+}
+
+export interface CreateChannelInput {
+  kind: ChannelKind;
+  name: string;
+  config: Record<string, unknown>;
+  events?: NotificationEvent[] | null;
+  /** App names; null or absent: every app. */
+  apps?: string[] | null;
+  enabled?: boolean;
+}
+
+export type UpdateChannelInput = Partial<Omit<CreateChannelInput, "kind">>;
+
+export interface NotificationDelivery {
+  id: number;
+  channel: { id: string; name: string; kind: ChannelKind };
+  event: NotificationEvent;
+  app: string | null;
+  title: string;
+  status: DeliveryStatus;
+  attempts: number;
+  log: DeliveryAttempt[];
+  nextAttemptAt: IsoDate | null;
+  lastError: string | null;
+  createdAt: IsoDate;
+  sentAt: IsoDate | null;
+}
+
+export const ALERT_METRICS = [
+  "http_5xx_rate",
+  "http_p95_ms",
+  "memory_percent",
+  "cpu_percent",
+  "disk_percent",
+  "psi_memory_some",
+  "psi_cpu_some",
+] as const;
+export type AlertMetric = (typeof ALERT_METRICS)[number];
+
+export const ALERT_OPERATORS = [">", "<"] as const;
+export type AlertOperator = (typeof ALERT_OPERATORS)[number];
+
+export const ALERT_STATES = ["firing", "resolved"] as const;
+export type AlertState = (typeof ALERT_STATES)[number];
+
+export interface AlertRule {
+  id: string;
+  name: string;
+  metric: AlertMetric;
+  operator: AlertOperator;
+  threshold: number;
+  windowSeconds: number;
+  /** null: the server (server metrics) or every app (app metrics). */
+  app: string | null;
+  minIntervalSeconds: number;
+  enabled: boolean;
+  builtIn: boolean;
+  createdAt: IsoDate;
+  updatedAt: IsoDate;
+}
+
+export interface CreateAlertRuleInput {
+  name: string;
+  metric: AlertMetric;
+  operator?: AlertOperator;
+  threshold: number;
+  windowSeconds: number;
+  app?: string | null;
+  minIntervalSeconds?: number;
+  enabled?: boolean;
+}
+
+export interface Alert {
+  id: string;
+  rule: { id: string; name: string; metric: AlertMetric; operator: AlertOperator; windowSeconds: number };
+  app: string | null;
+  state: AlertState;
+  value: number;
+  lastValue: number;
+  threshold: number;
+  startedAt: IsoDate;
+  resolvedAt: IsoDate | null;
+  acked: { at: IsoDate; by: string | null } | null;
+  snoozedUntil: IsoDate | null;
+}

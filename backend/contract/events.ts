@@ -3,10 +3,12 @@
  * written once for the server and the GUI. Small, because NOTIFY payloads are capped at 8000 bytes.
  */
 import type {
+  AlertState,
   AppStatus,
   BackupKind,
   CertificateStatus,
   DatabaseStatus,
+  DeliveryStatus,
   JobKind,
   JobStatus,
   ReleaseStatus,
@@ -32,6 +34,8 @@ export const EVENT_TYPES = [
   "database.updated",
   "domain.updated",
   "certificate.updated",
+  "alert.updated",
+  "notification.delivery",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -54,6 +58,8 @@ export type PanelEvent =
   | { type: "database.updated"; databaseId: string; database: string; status: DatabaseStatus | "deleted" }
   | { type: "domain.updated"; appId: string; app: string; name: string }
   | { type: "certificate.updated"; certificateId: string; name: string; status: CertificateStatus | "deleted" }
+  | { type: "alert.updated"; alertId: string; ruleId: string; state: AlertState; appId: string | null }
+  | { type: "notification.delivery"; deliveryId: number; channelId: string; status: DeliveryStatus }
   /**
    * Every 10 s, from the panel that samples: the server now, and each app's last minute of
    * requests with its slots' CPU (cores) and memory (bytes). Sized to stay under NOTIFY's cap.

@@ -1,4 +1,4 @@
-import { desc, lt } from "drizzle-orm";
+import { and, desc, eq, like, lt, or } from "drizzle-orm";
 import type { AuthInfo } from "../../auth/sessions.ts";
 import type { Db } from "../client.ts";
 import { auditLog } from "../schema/index.ts";
@@ -30,11 +30,33 @@ export async function recordAudit(db: Db, entry: AuditEntry): Promise<void> {
   });
 }
 
-export async function listAudit(db: Db, options: { before?: number; limit: number }) {
+/** Filters of the activity feed: one app's entries, one kind (an action or its group), one user's. */
+export interface AuditFilter {
+  before?: number;
+  limit: number;
+  /** An app's name: entries whose target is `app:<name>`. */
+  app?: string;
+  /** An action (`app.deploy`) or its group (`app`: every `app.*`). */
+  action?: string;
+  /** A user's id: what they did. */
+  user?: string;
+}
+
+/** `_` and `%` are wildcards to LIKE; a group name is matched as written. */
+const likeLiteral = (text: string) => text.replace(/[\\%_]/g, (m) => `\\${m}`);
+
+export async function listAudit(db: Db, options: AuditFilter) {
   return db
     .select()
     .from(auditLog)
-    .where(options.before ? lt(auditLog.id, options.before) : undefined)
+    .where(
+      and(
+        options.before ? lt(auditLog.id, options.before) : undefined,
+        options.app ? eq(auditLog.target, `app:${options.app}`) : undefined,
+        options.action ? or(eq(auditLog.action, options.action), like(auditLog.action, `${likeLiteral(options.action)}.%`)) : undefined,
+        options.user ? eq(auditLog.userId, options.user) : undefined,
+      ),
+    )
     .orderBy(desc(auditLog.id))
     .limit(options.limit);
 }

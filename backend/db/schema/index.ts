@@ -8,6 +8,7 @@ export * from "./environments.ts";
 export * from "./github-accounts.ts";
 export * from "./jobs.ts";
 export * from "./metrics.ts";
+export * from "./notifications.ts";
 export * from "./releases.ts";
 export * from "./sessions.ts";
 export * from "./settings.ts";
