@@ -40,8 +40,10 @@ import {
 import { findDatabaseById, findDatabaseByName } from "../db/queries/databases.ts";
 import type { Backup, BackupDestination, DatabaseRow, Job } from "../db/schema/index.ts";
 import { backupKey, backupsToPrune, countDifferences, isGood } from "../domain/backups.ts";
+import { backupFailed as backupFailedMessage } from "../domain/notification-messages.ts";
 import type { Services } from "../services.ts";
 import { targetOf } from "./databases.ts";
+import { notifySafely } from "./notify.ts";
 import { isUniqueViolation } from "./store.ts";
 
 export type BackupKind = Backup["kind"];
@@ -104,6 +106,11 @@ async function fail(services: Services, backup: Backup, values: Partial<Backup>,
     kind: backup.kind,
     error: error.slice(0, 1000),
   });
+  await notifySafely(
+    services,
+    backupFailedMessage({ database: backup.databaseName, kind: backup.kind, error, verification: values.status !== "failed" }),
+    null,
+  );
   return row;
 }
 

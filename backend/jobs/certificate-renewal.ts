@@ -5,10 +5,11 @@
  * certificate is queued by one, and a failed renewal is tried again a day later, not every pass.
  * The pass runs at start-up and then hourly: a panel restarted daily still renews.
  */
-import { CERTIFICATE_RENEW_DAYS } from "../contract/api.ts";
+import { CERTIFICATE_EXPIRING_DAYS, CERTIFICATE_RENEW_DAYS } from "../contract/api.ts";
 import { activeCertificateJob, claimRenewals } from "../db/queries/certificates.ts";
 import type { Services } from "../services.ts";
 import { renewalApp } from "./certificates.ts";
+import { notifyExpiringCertificates } from "./notification-sources.ts";
 
 const DAY_MS = 86_400_000;
 /** A certificate is tried once a day (a little less, so a daily pass at a drifting hour still finds it). */
@@ -41,6 +42,7 @@ export async function renewDueCertificates(services: Services, now = new Date())
     queued.push(certificate.name);
   }
   if (queued.length) services.log.info("certificate renewals queued", { certificates: queued });
+  await notifyExpiringCertificates(services, now, CERTIFICATE_EXPIRING_DAYS);
   return queued;
 }
 

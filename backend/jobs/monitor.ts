@@ -6,6 +6,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { apps, jobs, slots } from "../db/schema/index.ts";
 import type { Services } from "../services.ts";
+import { notifySlotStopped } from "./notification-sources.ts";
 import * as store from "./store.ts";
 
 export async function checkSlots(services: Services, now = Date.now()): Promise<{ crashed: number; stopped: number }> {
@@ -35,6 +36,14 @@ export async function checkSlots(services: Services, now = Date.now()): Promise<
           : [];
       if (await store.recordCrash(services, app, slot.color, exits)) {
         tally.crashed++;
+        await notifySlotStopped(services, {
+          app,
+          color: slot.color,
+          wasLive: slot.state === "live",
+          state: status.state,
+          exits,
+          releaseId: slot.releaseId,
+        });
         log.warn("a slot's process is no longer running", { app: app.name, color: slot.color, was: slot.state, exits: exits.slice(-3) });
       }
       continue;

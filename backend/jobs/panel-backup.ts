@@ -10,8 +10,10 @@ import { adminUrlOf } from "../adapters/databases/postgres.ts";
 import { countPanelTables, currentDatabaseName, findDestination, insertBackup, updateBackup } from "../db/queries/backups.ts";
 import type { Backup, BackupDestination } from "../db/schema/index.ts";
 import { backupKey, countDifferences } from "../domain/backups.ts";
+import { backupFailed as backupFailedMessage } from "../domain/notification-messages.ts";
 import type { Services } from "../services.ts";
 import { BackupFailed, type Log, storeFor } from "./backups.ts";
+import { notifySafely } from "./notify.ts";
 
 export const PANEL_BACKUP_NAME = "switchyard";
 
@@ -101,6 +103,17 @@ async function finishPanelBackup(services: Services, first: Backup, destination:
       kind: row.kind,
       error: message.slice(0, 1000),
     });
+    await notifySafely(
+      services,
+      backupFailedMessage({
+        database: PANEL_BACKUP_NAME,
+        kind: row.kind,
+        error: message,
+        verification: values.status !== "failed",
+        panel: true,
+      }),
+      null,
+    );
     throw new BackupFailed(message, row);
   };
   let source: { before: TableCounts; after: TableCounts };

@@ -5,6 +5,7 @@ import { ensureSetupCode, removeSetupCode, setupAttempts, setupCodeMatches } fro
 import { useSecondFactor } from "../../auth/totp.ts";
 import { TWO_FACTOR_ERRORS } from "../../contract/api.ts";
 import { countUsers, createOwner, findUserByEmail, hasSignedInFrom, SetupDoneError } from "../../db/queries/users.ts";
+import { notifySignIn } from "../../jobs/notification-sources.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson } from "../context.ts";
 import { conflict, HttpError } from "../errors.ts";
@@ -141,6 +142,7 @@ export function authRoutes(r: Router): void {
     }
     loginByAccount.reset(accountKey);
     await startSession(c, user.id);
+    await notifySignIn(c.services, { user, ip: c.ip, userAgent: c.req.headers.get("user-agent"), knownAddress });
     await audit(c, "auth.login", `user:${user.id}`, undefined, user.email);
     return Response.json({ user: userJson(user) });
   });

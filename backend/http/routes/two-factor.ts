@@ -14,6 +14,8 @@ import type { TwoFactorStatus } from "../../contract/api.ts";
 import { getSecurity } from "../../db/queries/security.ts";
 import { findUserById } from "../../db/queries/users.ts";
 import type { User } from "../../db/schema/index.ts";
+import { twoFactorDisabled } from "../../domain/notification-messages.ts";
+import { notifySafely } from "../../jobs/notify.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson } from "../context.ts";
 import { conflict, HttpError, unauthenticated } from "../errors.ts";
@@ -114,6 +116,7 @@ export function twoFactorRoutes(r: Router): void {
     await checkCode(c, user, body.code, limit, "disable");
     await clearTwoFactor(c.services.db, user.id);
     await audit(c, "auth.2fa_disabled", `user:${user.id}`);
+    await notifySafely(c.services, twoFactorDisabled({ email: user.email, ip: c.ip }), null);
     return Response.json(await twoFactorStatus(c, user.id));
   });
 

@@ -1,8 +1,9 @@
 import { removeDir } from "../../adapters/release-store.ts";
-import { productionEnvironment } from "../../db/queries/apps.ts";
+import { findAppById, productionEnvironment } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { reportCommitStatus } from "../commit-status.ts";
+import { notifyDeployFinished } from "../notification-sources.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
 import { appPaths } from "../paths.ts";
 import { runSteps, type Step } from "../runner.ts";
@@ -61,5 +62,10 @@ export const deployHandler: JobHandler = {
     if (!release || !g) throw new Error("deploy finished without a release");
     await reportCommitStatus(ctx, app, release.commitSha, "success", `Live as v${release.number} (${g.to} slot)`);
     return { releaseId: release.id, releaseNumber: release.number, commitSha: release.commitSha, color: g.to, switchMs: g.switchMs ?? 0 };
+  },
+  /** Tells the channels how it ended, from the panel that ran it. */
+  async finished(job, services) {
+    const app = job.appId ? await findAppById(services.db, job.appId) : null;
+    if (app) await notifyDeployFinished(services, job, app);
   },
 };

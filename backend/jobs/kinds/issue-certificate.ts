@@ -20,9 +20,11 @@ import { dnsProviderConfig } from "../../db/queries/dns-providers.ts";
 import { type CertificateRow, dnsProviders } from "../../db/schema/index.ts";
 import { parseCertificate, validateCustomCertificate } from "../../domain/certificates.ts";
 import { createMasker } from "../../domain/masking.ts";
+import { certificateFailed, certificateIssued } from "../../domain/notification-messages.ts";
 import { decryptSecret } from "../../domain/vault.ts";
 import { uploadAad } from "../certificates.ts";
 import { checkDomainDns } from "../dns.ts";
+import { notifySafely } from "../notify.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
 import { syncRoutes } from "../routes.ts";
 
@@ -100,6 +102,17 @@ async function install(ctx: JobContext, certificate: CertificateRow, files: Issu
   ctx.log(covered.length ? `serves https for ${covered.map((d) => `${d.name} (${d.app})`).join(", ")}` : "no app's domain uses it yet");
   await ctx.services.events.publish({ type: "certificate.updated", certificateId: row.id, name: row.name, status: "valid" });
   for (const d of covered) await ctx.services.events.publish({ type: "domain.updated", appId: d.appId, app: d.app, name: d.name });
+  await notifySafely(
+    ctx.services,
+    certificateIssued({
+      name: row.name,
+      names: parsed.names,
+      issuer: parsed.issuer,
+      notAfter: parsed.notAfter,
+      renewal: certificate.issuedAt !== null,
+    }),
+    null,
+  );
   return row;
 }
 
@@ -165,6 +178,14 @@ export const issueCertificateHandler: JobHandler = {
       const reason = error instanceof JobFailed ? error.message : `${(error as Error).message}`;
       const row = await recordCertificateFailure(ctx.services.db, certificate.id, reason).catch(() => null);
       if (row) await ctx.services.events.publish({ type: "certificate.updated", certificateId: row.id, name: row.name, status: row.state });
+      if (!ctx.signal.aborted) {
+        const stillValidUntil = row?.state === "valid" && row.notAfter ? row.notAfter : null;
+        await notifySafely(
+          ctx.services,
+          certificateFailed({ name: certificate.name, names: certificate.names, reason, stillValidUntil }),
+          null,
+        );
+      }
       throw error;
     }
   },

@@ -13,8 +13,10 @@ import { exists } from "../../adapters/release-store.ts";
 import { type Config, REVISION } from "../../config.ts";
 import type { Db } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema/index.ts";
+import { panelReverted, panelUpdated } from "../../domain/notification-messages.ts";
 import { otherSlot, type PanelSlot, REVISION_PATTERN } from "../../domain/panel-update.ts";
 import type { Services } from "../../services.ts";
+import { notifySafely } from "../notify.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
 import { runSteps, type Step } from "../runner.ts";
 import { goLiveOver } from "../steps/go-live.ts";
@@ -197,6 +199,7 @@ export const selfUpdateHandler: JobHandler = {
       const to = state.revision ?? wanted;
       if (reason) {
         await ctx.services.events.publish({ type: "panel.updated", revision: from, slot: live, reverted: true, reason });
+        await notifySafely(ctx.services, panelReverted({ from, to, reason }), null);
         throw new JobFailed(`The new version ${to} ${reason}; Switchyard switched back to ${from ?? "the previous version"} by itself.`, {
           from,
           to,
@@ -222,6 +225,12 @@ export const selfUpdateHandler: JobHandler = {
       if (createPanelHost(services.config).liveSlot() === services.config.panel.slot) services.orchestrator.handOver(false);
       return;
     }
+    const result = job.result ?? {};
+    await notifySafely(
+      services,
+      panelUpdated({ from: (result.from as string | null) ?? null, to: (result.to as string | null) ?? null }),
+      null,
+    );
     // Jobs this panel started before the switch (a deploy, say) finish here first.
     if (!(await services.orchestrator.othersDone(job.id, 15 * 60_000))) {
       services.log.warn("jobs still running on the old panel after 15 minutes; they are cancelled as it stops");

@@ -19,6 +19,7 @@ import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
 import type { Services } from "../../services.ts";
 import { ingesterOf } from "../ingest.ts";
+import { notifyAutomaticRollback } from "../notification-sources.ts";
 import { appPaths } from "../paths.ts";
 import { syncRoutes } from "../routes.ts";
 import { knownSecrets } from "../secrets.ts";
@@ -224,6 +225,7 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
       const at = new Date();
       await runtime.drain(app.name, g.to, { timeoutMs: 5_000 }).catch(() => 0);
       await store.recordRevert(services, app, { to: g.from, releaseId: release.id, details: revert.details, at, jobId: ctx.job.id });
+      await notifyAutomaticRollback(services, { app, releaseId: release.id, to: g.from, details: revert.details, jobId: ctx.job.id });
       // Not a rollback target, so not kept warm either.
       await runtime.stop(app.name, g.to, { graceMs: 5_000 }).catch(() => {});
     },
