@@ -15,6 +15,7 @@ import { type Database, openDatabase } from "./db/client.ts";
 import { countUsers } from "./db/queries/users.ts";
 import { createHttpApp } from "./http/server.ts";
 import { endEventStreams } from "./http/sse.ts";
+import { startAlerts, stopAlerts } from "./jobs/alerts.ts";
 import { startBackupScheduler, stopBackupScheduler } from "./jobs/backup-scheduler.ts";
 import { startCertificateRenewal, stopCertificateRenewal } from "./jobs/certificate-renewal.ts";
 import { ensureDatabasesRunning, startDatabasePolling, stopDatabasePolling } from "./jobs/database-stats.ts";
@@ -22,6 +23,7 @@ import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
 import { ingesterOf } from "./jobs/ingest.ts";
 import { checkSlots } from "./jobs/monitor.ts";
+import { startNotificationWorker, stopNotificationWorker } from "./jobs/notification-worker.ts";
 import { Orchestrator, type OrchestratorOptions } from "./jobs/orchestrator.ts";
 import { HOUSEKEEPING_MS, housekeeping } from "./jobs/prune.ts";
 import { reconcileSlots } from "./jobs/reconcile.ts";
@@ -133,6 +135,8 @@ export async function startBackground(services: Services, options: { monitorMs?:
   startDatabasePolling(services);
   startBackupScheduler(services);
   startCertificateRenewal(services);
+  await startNotificationWorker(services);
+  await startAlerts(services);
   const tidy = () => void housekeeping(services).catch((error: unknown) => services.log.warn("housekeeping failed", { error }));
   // A minute after start as well, so a panel restarted more often than hourly still prunes.
   housekeepingTimers.set(services, [setTimeout(tidy, 60_000), setInterval(tidy, HOUSEKEEPING_MS)]);
@@ -152,6 +156,8 @@ export async function stopBackground(services: Services): Promise<void> {
   stopDatabasePolling(services);
   stopBackupScheduler(services);
   stopCertificateRenewal(services);
+  await stopAlerts(services);
+  await stopNotificationWorker(services);
   await ingesterOf(services).stop();
   await services.orchestrator.stop();
   await services.events.stop();

@@ -9,6 +9,7 @@ import { checkOrigin } from "./middleware/origin.ts";
 import { requireTwoFactorEnrolment } from "./middleware/two-factor.ts";
 import { Router } from "./router.ts";
 import { accountRoutes } from "./routes/account.ts";
+import { alertRoutes } from "./routes/alerts.ts";
 import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { backupRoutes } from "./routes/backups.ts";
@@ -20,6 +21,7 @@ import { githubRoutes } from "./routes/github.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { notificationRoutes } from "./routes/notifications.ts";
 import { releaseCommandRoutes } from "./routes/release-command.ts";
 import { runtimeLogRoutes } from "./routes/runtime-logs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
@@ -49,12 +51,14 @@ export const coreRoutes: RouteModule[] = [
   releaseCommandRoutes,
   databaseRoutes,
   backupRoutes,
+  notificationRoutes,
   runtimeLogRoutes,
   eventRoutes,
   githubRoutes,
   webhookRoutes,
   systemRoutes,
   systemMetricsRoutes,
+  alertRoutes,
   settingsRoutes,
   twoFactorRoutes,
 ];

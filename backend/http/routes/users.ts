@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { hashPassword, passwordSchema } from "../../auth/passwords.ts";
+import type { Role } from "../../contract/api.ts";
 import { listAudit } from "../../db/queries/audit.ts";
 import { createUser, deleteUser, findUserByEmail, findUserById, listUsers, ROLES, updateUser } from "../../db/queries/users.ts";
-import type { Role } from "../../db/schema/index.ts";
+import { APP_NAME_PATTERN } from "../../domain/apps.ts";
 import { audit } from "../audit.ts";
 import { readJson, readParams, readQuery } from "../context.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
@@ -94,7 +95,17 @@ export function userRoutes(r: Router): void {
     requireRole(c, "admin");
     const q = readQuery(
       c,
-      z.object({ before: z.coerce.number().int().positive().optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }),
+      z.object({
+        before: z.coerce.number().int().positive().optional(),
+        limit: z.coerce.number().int().min(1).max(500).default(100),
+        app: z.string().regex(APP_NAME_PATTERN, "must be an app's name").optional(),
+        action: z
+          .string()
+          .regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/, "must be an action (app.deploy) or a kind of action (app)")
+          .max(64)
+          .optional(),
+        user: z.uuid({ error: "must be a user's id" }).optional(),
+      }),
     );
     return Response.json({ entries: (await listAudit(c.services.db, q)).map(auditJson) });
   });
