@@ -8,10 +8,24 @@ const LABELS: Record<string, string> = {
   server: "Server",
   databases: "Databases",
   certificates: "Certificates",
+  notifications: "Notifications",
+  alerts: "Alerts",
+  activity: "Activity",
 };
 
 /** Pages that exist at a crumb's path (others are shown as plain text). */
-const LINKABLE = new Set(["/", "/server", "/databases", "/certificates", "/settings", "/account", "/apps/new"]);
+const LINKABLE = new Set([
+  "/",
+  "/server",
+  "/databases",
+  "/certificates",
+  "/alerts",
+  "/activity",
+  "/settings",
+  "/settings/notifications",
+  "/account",
+  "/apps/new",
+]);
 
 /** Breadcrumbs from a pathname: "/apps/web" → Dashboard › Apps › web. */
 export function crumbsFor(pathname: string): Crumb[] {

@@ -25,6 +25,12 @@ export const NEEDS = {
   manageUsers: "admin",
   /** Connecting GitHub is for picking repositories (GET /github/repos). */
   github: "admin",
+  /** /notifications/* (channels, their tests, the deliveries log), POST/PATCH/DELETE /alerts/rules */
+  notifications: "admin",
+  /** GET /alerts, /alerts/rules (the Alerts page, the top bar's badge) */
+  alerts: "viewer",
+  /** POST /alerts/:id/ack, /alerts/:id/snooze */
+  ackAlerts: "deployer",
   /** /system/update, /settings/*, PUT /github/settings */
   serverSettings: "owner",
 } as const satisfies Record<string, Role>;

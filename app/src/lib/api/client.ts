@@ -410,9 +410,20 @@ export async function deleteUser(id: string): Promise<void> {
   await api.delete<void>(`/users/${encodeURIComponent(id)}`);
 }
 
-export async function listAudit(before?: number, limit = 50, options?: RequestOptions): Promise<AuditEntry[]> {
+/** Filters of the activity feed: an app's name, an action or its kind (`app`), a user's id. */
+export interface AuditFilter {
+  app?: string | null;
+  action?: string | null;
+  user?: string | null;
+}
+
+export async function listAudit(before?: number, limit = 50, options?: RequestOptions, filter: AuditFilter = {}): Promise<AuditEntry[]> {
   const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", String(before));
+  for (const key of ["app", "action", "user"] as const) {
+    const value = filter[key];
+    if (value) query.set(key, value);
+  }
   return (await api.get<{ entries: AuditEntry[] }>(`/audit?${query}`, options)).entries ?? [];
 }
 

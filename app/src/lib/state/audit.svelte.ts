@@ -1,5 +1,5 @@
-/** The audit log, newest first, a page at a time. */
-import { listAudit } from "#lib/api/client.ts";
+/** The audit log (the activity feed), newest first, a page at a time, optionally filtered. */
+import { type AuditFilter, listAudit } from "#lib/api/client.ts";
 import type { AuditEntry } from "#lib/api/types.ts";
 import { Resource } from "./resource.svelte.ts";
 
@@ -9,6 +9,8 @@ export class AuditLog {
   readonly list = new Resource<AuditEntry[]>([], () => this.#page(), { failure: "Could not load the audit log." });
   #more = $state(false);
   #before: number | undefined;
+  /** By app, kind (an action or its group) and user; a change shows the first page again. */
+  filter = $state<AuditFilter>({});
 
   /** Older entries exist. */
   get more(): boolean {
@@ -28,7 +30,7 @@ export class AuditLog {
 
   async #page(): Promise<AuditEntry[]> {
     const before = this.#before;
-    const page = await listAudit(before, PAGE);
+    const page = await listAudit(before, PAGE, undefined, $state.snapshot(this.filter));
     this.#more = page.length === PAGE;
     return before ? [...this.list.value, ...page] : page;
   }

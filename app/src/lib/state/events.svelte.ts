@@ -44,6 +44,8 @@ export const ROUTES: EventHandlers = {
   "database.updated": deliver("database.updated"),
   "domain.updated": deliver("domain.updated"),
   "certificate.updated": deliver("certificate.updated"),
+  "alert.updated": deliver("alert.updated"),
+  "notification.delivery": deliver("notification.delivery"),
 };
 
 const KNOWN = new Set<string>(EVENT_TYPES);
