@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { inArray } from "drizzle-orm";
-import { apps, auditLog, jobLogs, jobSteps, jobs, webhookDeliveries } from "../../backend/db/schema/index.ts";
+import {
+  apps,
+  auditLog,
+  jobLogs,
+  jobSteps,
+  jobs,
+  notificationChannels,
+  notificationDeliveries,
+  webhookDeliveries,
+} from "../../backend/db/schema/index.ts";
 import { pruneOnce } from "../../backend/jobs/prune.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
@@ -95,6 +104,27 @@ describe(`retention (${TEST_DB})`, () => {
       { deliveryId: "old-delivery", event: "push", outcome: "ignored", receivedAt: ago(40) },
       { deliveryId: "new-delivery", event: "push", outcome: "ignored", receivedAt: ago(5) },
     ]);
+    const [channel] = await db.insert(notificationChannels).values({ name: "ops", kind: "webhook" }).returning();
+    if (!channel) throw new Error("channel not created");
+    const message = (title: string) => ({
+      event: "test" as const,
+      severity: "info" as const,
+      title,
+      text: title,
+      app: null,
+      release: null,
+      fields: [],
+      lines: [],
+      url: null,
+      at: ago(0).toISOString(),
+    });
+    await db.insert(notificationDeliveries).values([
+      { channelId: channel.id, event: "test", message: message("old sent"), status: "sent" as const, createdAt: ago(40) },
+      { channelId: channel.id, event: "test", message: message("old failed"), status: "failed" as const, createdAt: ago(41) },
+      // Still being retried: never removed, whatever its age.
+      { channelId: channel.id, event: "test", message: message("old pending"), status: "pending" as const, createdAt: ago(42) },
+      { channelId: channel.id, event: "test", message: message("new sent"), status: "sent" as const, createdAt: ago(5) },
+    ]);
     await db.insert(auditLog).values([
       { actor: "system", action: "old.thing", at: ago(400) },
       { actor: "system", action: "recent.thing", at: ago(100) },
@@ -103,19 +133,25 @@ describe(`retention (${TEST_DB})`, () => {
     const [first, second] = await Promise.all([pruneOnce(api.services), pruneOnce(api.services)]);
     const tallies = [first, second].filter((t) => t !== null);
     expect(tallies.length).toBeGreaterThan(0);
-    const sum = (k: "jobs" | "deliveries" | "audit") => tallies.reduce((n, t) => n + (t?.[k] ?? 0), 0);
-    expect({ jobs: sum("jobs"), deliveries: sum("deliveries"), audit: sum("audit") }).toEqual({ jobs: 4, deliveries: 1, audit: 1 });
+    const sum = (k: "jobs" | "deliveries" | "notifications" | "audit") => tallies.reduce((n, t) => n + (t?.[k] ?? 0), 0);
+    expect({ jobs: sum("jobs"), deliveries: sum("deliveries"), notifications: sum("notifications"), audit: sum("audit") }).toEqual({
+      jobs: 4,
+      deliveries: 1,
+      notifications: 2,
+      audit: 1,
+    });
 
     const left = (await db.select({ id: jobs.id }).from(jobs)).map((r) => r.id).sort();
     expect(left).toEqual(kept.map((j) => j.id).sort());
     expect(await db.select().from(jobSteps).where(inArray(jobSteps.jobId, expiredIds))).toEqual([]);
     expect(await db.select().from(jobLogs).where(inArray(jobLogs.jobId, expiredIds))).toEqual([]);
     expect((await db.select().from(webhookDeliveries)).map((d) => d.deliveryId)).toEqual(["new-delivery"]);
+    expect((await db.select().from(notificationDeliveries)).map((d) => d.message.title).sort()).toEqual(["new sent", "old pending"]);
     const actions = (await db.select().from(auditLog)).map((r) => r.action);
     expect(actions).toContain("recent.thing");
     expect(actions).not.toContain("old.thing");
 
     // A second pass finds nothing more.
-    expect(await pruneOnce(api.services)).toEqual({ jobs: 0, deliveries: 0, audit: 0 });
+    expect(await pruneOnce(api.services)).toEqual({ jobs: 0, deliveries: 0, notifications: 0, audit: 0 });
   });
 });

@@ -73,6 +73,8 @@ export async function setRetention(db: Db, change: Partial<Retention>): Promise<
 export interface PruneTally {
   jobs: number;
   deliveries: number;
+  /** Notification deliveries that were sent or given up on (pending ones are never removed). */
+  notifications: number;
   audit: number;
 }
 
@@ -106,7 +108,10 @@ export async function pruneExpired(db: Db, retention: Retention, now = new Date(
     const deliveries = await tx.execute(
       sql`delete from webhook_deliveries where received_at < ${deliveryCutoff.toISOString()}::timestamptz returning id`,
     );
+    const notifications = await tx.execute(
+      sql`delete from notification_deliveries where status in ('sent', 'failed') and created_at < ${deliveryCutoff.toISOString()}::timestamptz returning id`,
+    );
     const audit = await tx.execute(sql`delete from audit_log where at < ${auditCutoff.toISOString()}::timestamptz returning id`);
-    return { jobs: count(jobs), deliveries: count(deliveries), audit: count(audit) };
+    return { jobs: count(jobs), deliveries: count(deliveries), notifications: count(notifications), audit: count(audit) };
   });
 }

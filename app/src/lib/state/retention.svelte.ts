@@ -15,7 +15,13 @@ export const RETENTION_FIELDS: {
     fields: [
       { key: "jobDays", label: "Finished jobs", unit: "days", max: 3650, hint: "With their steps and logs." },
       { key: "jobsPerApp", label: "Jobs kept per app", unit: "jobs", max: 10_000, hint: "The latest are kept whatever their age." },
-      { key: "deliveryDays", label: "Webhook deliveries", unit: "days", max: 3650, hint: "Received pushes and their outcome." },
+      {
+        key: "deliveryDays",
+        label: "Deliveries",
+        unit: "days",
+        max: 3650,
+        hint: "Received pushes and sent notifications, with their outcome.",
+      },
       { key: "auditDays", label: "Audit log", unit: "days", max: 3650, hint: "Who changed what." },
     ],
   },
