@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { bearerApi, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { bunApp, createRepo } from "../helpers/git-repo.ts";
 import { startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -59,16 +59,10 @@ export async function guiBench(): Promise<string> {
     if (setup.status() !== 201) throw new Error(`setup failed: ${setup.status()}`);
     const created = await context.request.post(`${panel.url}/api/v1/tokens`, { data: { name: "bench" }, headers: { origin: panel.url } });
     const { token } = (await created.json()) as { token: string };
-    const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${panel.url}/api/v1${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-      return (text ? JSON.parse(text) : undefined) as T;
-    };
+    const api = bearerApi(
+      () => panel.url,
+      () => token,
+    );
 
     // --- A dashboard of 50 apps: navigation → all 50 cards rendered.
     for (let i = 0; i < 50; i++) await api("POST", "/apps", { name: `bench-${String(i).padStart(2, "0")}`, repoUrl: repo.url });

@@ -14,7 +14,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Alert, AlertRule, NotificationMessage } from "../../backend/contract/api.ts";
-import { browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -61,16 +61,10 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
   // Slack answers a webhook it does not know with 404 "no_service".
   const slack = receiver(404, "no_service");
 
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${panel.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const api = bearerApi(
+    () => panel.url,
+    () => token,
+  );
 
   async function shot(name: string, fullPage = false): Promise<void> {
     // The toasts of what was just done would cover the page.

@@ -42,3 +42,20 @@ export function watchConsole(page: Page): string[] {
   page.on("pageerror", (error) => errors.push(error.message));
   return errors;
 }
+
+/**
+ * The panel's API with a bearer token, for a browser test's set-up and checks: answers the parsed
+ * JSON, throws with the status and body otherwise. `base` and `token` are read at each call.
+ */
+export function bearerApi(base: () => string, token: () => string) {
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${base()}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token()}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+}
