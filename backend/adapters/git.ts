@@ -1,4 +1,6 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   cloneArgv,
   fetchShaArgvs,
@@ -6,6 +8,9 @@ import {
   headInfoArgv,
   historyFetchArgvs,
   isAncestorArgv,
+  lsRemoteArgv,
+  missingBranch,
+  parseHeads,
   tokenOrigin,
   validateBranch,
   validateRepoUrl,
@@ -118,5 +123,69 @@ export async function isAncestor(o: AncestryOptions): Promise<boolean | null> {
     return answer.code === 0 ? true : answer.code === 1 ? false : null;
   } catch {
     return null;
+  }
+}
+
+export interface CheckOptions {
+  repoUrl: string;
+  branch: string;
+  token?: string | null;
+  githubUrl?: string | null;
+  timeoutMs?: number;
+}
+
+/** What `git ls-remote` says about a repository and branch, before anything is created from them. */
+export type RepositoryCheck =
+  | { ok: true; commitSha: string }
+  | { ok: false; field: "repoUrl"; message: string }
+  | { ok: false; field: "branch"; message: string; branches: string[] };
+
+/**
+ * Asks the repository for its branch heads, as a fetch would reach it (the same environment, the
+ * token only to GITHUB_URL's origin), and whether `branch` is one of them. Nothing is downloaded.
+ */
+export async function checkRepository(o: CheckOptions): Promise<RepositoryCheck> {
+  const bad = validateRepoUrl(o.repoUrl);
+  if (bad) return { ok: false, field: "repoUrl", message: bad };
+  const badBranch = validateBranch(o.branch);
+  if (badBranch) return { ok: false, field: "branch", message: badBranch, branches: [] };
+  const origin = o.token && o.githubUrl ? tokenOrigin(o.repoUrl, o.githubUrl) : null;
+  const env = { ...process.env, ...gitEnv({ token: origin ? o.token : null, origin }) };
+  const mask = createMasker(o.token ? [o.token, env.GIT_CONFIG_VALUE_0 ?? ""].filter(Boolean) : []);
+  const timeoutMs = o.timeoutMs ?? 20_000;
+  const result = await run(lsRemoteArgv(o.repoUrl), { env, timeoutMs, capture: true });
+  if (result.timedOut) {
+    return { ok: false, field: "repoUrl", message: `the repository did not answer within ${Math.round(timeoutMs / 1000)} seconds` };
+  }
+  if (result.code !== 0)
+    return { ok: false, field: "repoUrl", message: `could not read the repository: ${gitReason(mask(result.stderr))}` };
+  const heads = parseHeads(result.stdout);
+  const missing = missingBranch(o.branch, heads);
+  if (missing) return { ok: false, field: "branch", ...missing };
+  return { ok: true, commitSha: heads.get(o.branch) as string };
+}
+
+/** git's own words for why it failed: its first `fatal:` line (the next ones only say it gave up), else its last line. */
+function gitReason(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const fatal = lines.find((l) => /^fatal:/i.test(l));
+  const line = (fatal ?? lines.at(-1) ?? "git gave no reason").replace(/^fatal:\s*/i, "");
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/**
+ * A throwaway shallow checkout of the branch head, through the same fetch as a deploy: `use` reads
+ * it, then it is removed whatever happened.
+ */
+export async function withCheckout<T>(o: Omit<FetchOptions, "dir">, use: (dir: string, head: Head) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "sy-detect-"));
+  try {
+    const head = await fetchSource({ ...o, dir });
+    return await use(dir, head);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -56,8 +56,42 @@ export function headInfoArgv(): string[] {
   return ["git", "log", "-1", `--format=${HEAD_FORMAT}`];
 }
 
-export function lsRemoteArgv(url: string, branch: string): string[] {
-  return ["git", "ls-remote", "--heads", "--", url, `refs/heads/${branch}`];
+/** Every branch head of the repository: `<sha>\trefs/heads/<name>` lines, nothing fetched. */
+export function lsRemoteArgv(url: string): string[] {
+  return ["git", "ls-remote", "--heads", "--", url];
+}
+
+/** The branch heads in `git ls-remote --heads` output, by name. */
+export function parseHeads(output: string): Map<string, string> {
+  const heads = new Map<string, string>();
+  for (const line of output.split("\n")) {
+    const m = /^([0-9a-f]{40,64})\trefs\/heads\/(.+)$/.exec(line.trim());
+    if (m) heads.set(m[2] as string, m[1] as string);
+  }
+  return heads;
+}
+
+/** How many branch names a "no such branch" answer offers. */
+export const BRANCHES_SHOWN = 5;
+
+/**
+ * Why `branch` cannot be deployed from these heads, or null when it can. The branches offered
+ * instead are the usual default names first, then the others in order.
+ */
+export function missingBranch(branch: string, heads: Map<string, string>): { message: string; branches: string[] } | null {
+  if (heads.has(branch)) return null;
+  if (heads.size === 0) return { message: "the repository has no branches yet: push a commit first", branches: [] };
+  const usual = ["main", "master", "trunk", "develop"];
+  const names = [...heads.keys()].sort((a, b) => {
+    const [ia, ib] = [usual.indexOf(a), usual.indexOf(b)];
+    return (ia < 0 ? usual.length : ia) - (ib < 0 ? usual.length : ib) || a.localeCompare(b);
+  });
+  const shown = names.slice(0, BRANCHES_SHOWN);
+  const more = names.length - shown.length;
+  return {
+    message: `there is no branch ${branch} in the repository; it has ${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}`,
+    branches: shown,
+  };
 }
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);

@@ -82,6 +82,7 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
     "LockPersonality=yes",
     "RestrictNamespaces=yes",
     `ReadWritePaths=${path(o.stateDir, "ReadWritePaths")}`,
+    ...volumeLines(o.volumes ?? []),
     ...(o.memoryMax ? [`MemoryMax=${o.memoryMax}`] : []),
     ...(o.cpuQuota ? [`CPUQuota=${o.cpuQuota}`] : []),
     "StandardOutput=journal",
@@ -95,6 +96,25 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
     "",
   ];
   return lines.join("\n");
+}
+
+/** The form of a volume and its mount point in a release; the helper accepts exactly this. */
+const VOLUME_DIR = /^\/[A-Za-z0-9._/-]+\/apps\/[a-z][a-z0-9-]{0,38}[a-z0-9]\/volumes\/[A-Za-z0-9._-]{1,200}$/;
+
+/**
+ * Each volume bind-mounted at its path in the release (writable under ProtectSystem=strict) and
+ * writable where it lives (its env var's path); files the app makes stay writable by the group.
+ */
+function volumeLines(volumes: NonNullable<SlotSpec["volumes"]>): string[] {
+  if (volumes.length === 0) return [];
+  const lines: string[] = [];
+  for (const v of volumes) {
+    const dir = path(v.dir, "volume");
+    const at = path(v.mountAt, "volume mount point");
+    if (!VOLUME_DIR.test(dir) || /[^A-Za-z0-9._/-]/.test(at)) throw new UnitError(`refusing volume ${JSON.stringify(`${dir}:${at}`)}`);
+    lines.push(`ReadWritePaths=${dir}`, `BindPaths=${dir}:${at}`);
+  }
+  return [...lines, "UMask=0007"];
 }
 
 /** Where a slot's socket forwarder answers drain requests: beside its socket. */

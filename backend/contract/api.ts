@@ -295,6 +295,28 @@ export interface AppSettings {
   cpuQuota: string | null;
   /** Extra host names nginx routes to the live slot (each one's settings: `/apps/:app/domains`). */
   domains: string[];
+  /**
+   * Directories of the app (relative paths like `data`) kept across deploys in
+   * `$DATA_DIR/apps/<app>/volumes/<name>/`, shared by both slots (usage: `/apps/:app/volumes`).
+   */
+  volumes: AppVolume[];
+}
+
+export interface AppVolume {
+  path: string;
+}
+
+/** `GET /apps/:app/volumes`: each volume with its directory and what it holds. */
+export interface VolumeUsage {
+  /** null: taken out of the settings; its data stays on disk until purged. */
+  path: string | null;
+  name: string;
+  dir: string;
+  exists: boolean;
+  bytes: number;
+  files: number;
+  /** The count stopped early (very many files): bytes and files are at least this. */
+  truncated: boolean;
 }
 
 export interface App extends AppSettings {
@@ -1150,4 +1172,53 @@ export interface Alert {
   resolvedAt: IsoDate | null;
   acked: { at: IsoDate; by: string | null } | null;
   snoozedUntil: IsoDate | null;
+}
+
+// --- Detection preview (GET /detect) ----------------------------------------------------------
+
+export const PACKAGE_MANAGERS = ["npm", "pnpm", "yarn", "bun"] as const;
+export type PackageManager = (typeof PACKAGE_MANAGERS)[number];
+
+export const FRAMEWORK_IDS = [
+  "next",
+  "sveltekit",
+  "astro",
+  "nuxt",
+  "react-router",
+  "hono",
+  "elysia",
+  "express",
+  "fastify",
+  "vite",
+] as const;
+export type FrameworkId = (typeof FRAMEWORK_IDS)[number];
+
+/** What a repository would deploy as, before an app is created from it. */
+export interface ProjectPreview {
+  runtime: Runtime | null;
+  /** From package.json's `packageManager` field, else the lock file (`source` says which). */
+  packageManager: { name: PackageManager; source: string } | null;
+  /** Best-effort, from package.json's dependencies (`dependency` is the one that told). */
+  framework: { id: FrameworkId; name: string; dependency: string } | null;
+  /** Shell text, as the app's settings take it. */
+  installCommand: string | null;
+  buildCommand: string | null;
+  startCommand: string | null;
+  releaseCommand: string | null;
+  /** The directory a static site is served from, relative to the repository. */
+  outputDir: string | null;
+  /** Every process type of the Procfile: `others` are the ones besides web and release. */
+  procfile: { web: string | null; release: string | null; others: string[] } | null;
+  /** How the app gets its port: `variable` is null when it runs no server of its own. */
+  port: { variable: "PORT" | null; description: string };
+  /** The deploy's detection, one decision a line. */
+  notes: string[];
+  /** Why a deploy would stop at its detect step (set a start command, say), or null. */
+  problem: string | null;
+}
+
+export interface DetectPreview extends ProjectPreview {
+  repoUrl: string;
+  branch: string;
+  commit: { sha: string; message: string; author: string };
 }

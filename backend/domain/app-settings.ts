@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { validateBranch, validateRepoUrl } from "../commands/git.ts";
 import { APP_NAME_PATTERN, RUNTIMES } from "../db/schema/apps.ts";
+import { volumeListSchema } from "./volumes.ts";
 
 const optionalCommand = z
   .string()
@@ -78,6 +79,7 @@ export const appSettingsSchema = z.object({
     .string()
     .regex(/^\d{1,4}%$/, "must be a percentage like 50% or 200%")
     .nullable(),
+  volumes: volumeListSchema,
 });
 
 export const createAppSchema = appSettingsSchema.partial().extend({

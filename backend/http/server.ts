@@ -14,6 +14,7 @@ import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { backupRoutes } from "./routes/backups.ts";
 import { databaseRoutes } from "./routes/databases.ts";
+import { detectRoutes } from "./routes/detect.ts";
 import { domainRoutes } from "./routes/domains.ts";
 import { envRoutes } from "./routes/env.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -30,6 +31,7 @@ import { serveMetrics, systemMetricsRoutes } from "./routes/system-metrics.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { twoFactorRoutes } from "./routes/two-factor.ts";
 import { userRoutes } from "./routes/users.ts";
+import { volumeRoutes } from "./routes/volumes.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
 import { createStaticHandler } from "./static.ts";
 
@@ -44,8 +46,10 @@ export const coreRoutes: RouteModule[] = [
   tokenRoutes,
   userRoutes,
   appRoutes,
+  detectRoutes,
   domainRoutes,
   envRoutes,
+  volumeRoutes,
   jobRoutes,
   metricsRoutes,
   releaseCommandRoutes,

@@ -62,6 +62,7 @@ export function appJson(a: AppSummary, proxy: Pick<AppProxy, "publicUrl">): cont
     domains: a.domains,
     memoryMax: a.memoryMax,
     cpuQuota: a.cpuQuota,
+    volumes: a.volumes.map((v) => ({ path: v.path })),
     status: a.status,
     liveColor: a.liveColor,
     currentRelease: a.currentRelease ? releaseJson(a.currentRelease) : null,

@@ -21,6 +21,7 @@ import { DomainTakenError } from "../domain/apps.ts";
 import type { Services } from "../services.ts";
 import { syncWebhook } from "./github-apps.ts";
 import { appPaths } from "./paths.ts";
+import { assertRepository } from "./repository.ts";
 
 export interface Actor {
   userId?: string | null;
@@ -36,12 +37,17 @@ export class WebhookSetupFailed extends Error {
   }
 }
 
-/** Creates the app (and its webhook, for a GitHub app with auto-deploy), then optionally queues its first deploy. */
+/**
+ * Creates the app (and its webhook, for a GitHub app with auto-deploy), then optionally queues its
+ * first deploy. Its repository and branch are checked first, as its deploys will fetch them
+ * (RepositoryProblem): an app whose repository cannot be read would only fail at its first fetch.
+ */
 export async function createApp(
   services: Services,
   input: NewApp,
   options: { deploy: boolean; actor: Actor },
 ): Promise<{ app: App; job: Job | null }> {
+  await assertRepository(services, { repoUrl: input.repoUrl, branch: input.branch ?? "main", githubAccountId: input.githubAccountId });
   let app = await insertApp(services.db, input);
   if (app.githubRepo && app.autoDeploy) {
     try {

@@ -15,6 +15,9 @@ export function appPaths(dataDir: string, app: string) {
     releaseEnv: (releaseId: string) => join(root, "env", `${releaseId}.env`),
     /** The snapshot plus the slot's PORT: what the slot's process is given. */
     slotEnv: (color: Color) => join(root, "env", `slot-${color}.env`),
+    /** Persistent volumes, outside every release and shared by both slots (domain/volumes.ts names them). */
+    volumes: join(root, "volumes"),
+    volume: (name: string) => join(root, "volumes", name),
     bunCache: join(dataDir, "cache", "bun"),
     npmCache: join(dataDir, "cache", "npm"),
   };

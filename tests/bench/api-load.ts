@@ -96,7 +96,7 @@ async function onDatabase(kind: Run["kind"]): Promise<Run[]> {
       owner = await ownerApi(panel);
       await deployApp(owner, "load", repo.url);
       for (let i = 1; i < APPS; i++) {
-        await owner.api("POST", "/apps", { name: `app-${String(i).padStart(2, "0")}`, repoUrl: `https://github.com/example/app-${i}.git` });
+        await owner.api("POST", "/apps", { name: `app-${String(i).padStart(2, "0")}`, repoUrl: repo.url });
       }
       await waitForApp(url, host);
       runs.push(await measure(panel, owner, kind, "on", url, host));

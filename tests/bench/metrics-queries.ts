@@ -19,6 +19,7 @@ import {
   encodeSketch,
   type RequestAggregate,
 } from "../../backend/domain/metrics.ts";
+import { createRepo } from "../helpers/git-repo.ts";
 import { startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
 import { machineFacts, ownerApi, type PanelApi, panelDatabase, pct, tokenApi } from "./traffic.ts";
@@ -394,12 +395,14 @@ interface DbResult {
 async function onDatabase(kind: "pglite" | "postgres"): Promise<DbResult> {
   const store = await panelDatabase(kind, freePort());
   const names = Array.from({ length: APPS }, (_, i) => (i === 0 ? "shop" : `app-${String(i).padStart(2, "0")}`));
+  // Creating an app asks its repository for the branch: a real one, shared by all.
+  const repo = await createRepo({ "index.html": "<h1>bench</h1>" });
   try {
     let panel = await startPanelProcess(store.env);
     let p: PanelApi;
     try {
       p = await ownerApi(panel);
-      for (const name of names) await p.api("POST", "/apps", { name, repoUrl: `https://github.com/example/${name}.git` });
+      for (const name of names) await p.api("POST", "/apps", { name, repoUrl: repo.url });
     } finally {
       await panel.stop();
     }
@@ -443,6 +446,7 @@ async function onDatabase(kind: "pglite" | "postgres"): Promise<DbResult> {
     }
   } finally {
     await store.drop();
+    repo.cleanup();
   }
 }
 

@@ -6,6 +6,7 @@ import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type GitHubServer, pushPayload, signedDelivery, startGitHubServer } from "../helpers/github-server.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 
@@ -126,22 +127,25 @@ describe.skipIf(browserMissing() !== null)("GitHub in the browser", () => {
 
   test("a domain added in the Domains tab is routed by nginx to the live release", async () => {
     await page.goto(`${panel.url}/apps/shop?tab=domains`);
+    await page.getByTestId("new-domain").click();
     await page.getByTestId("domain-input").fill("not a domain");
-    await page.getByRole("button", { name: "Add domain" }).click();
-    await page.getByText("is not a domain name like shop.example.com").waitFor();
+    await page.getByTestId("add-domain").click();
+    await page.getByTestId("domain-error").getByText("is not a domain name like shop.example.com").waitFor();
     await page.getByTestId("domain-input").fill("Shop.Example.com");
-    await page.getByRole("button", { name: "Add domain" }).click();
-    await page.waitForURL("**/apps/shop?tab=logs&job=*");
-    let body = "";
-    for (let i = 0; i < 80 && body !== "v2"; i++) {
-      body = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: "shop.example.com" } })
-        .then((r) => r.text())
-        .catch(() => "");
-      if (body !== "v2") await Bun.sleep(250);
-    }
+    await page.getByTestId("add-domain").click();
+    // The wizard moves on to the DNS step: the name is routed already (no reload, no job).
+    await page.getByTestId("wizard-dns").waitFor();
+    const body = await waitFor(
+      async () => {
+        const text = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: "shop.example.com" } })
+          .then((r) => r.text())
+          .catch(() => "");
+        return text === "v2" ? text : null;
+      },
+      { what: "nginx to route shop.example.com to the live release", timeoutMs: 20_000, intervalMs: 100 },
+    );
     expect(body).toBe("v2");
-    await page.goto(`${panel.url}/apps/shop?tab=domains`);
-    await expect(page.getByTestId("domain-list").textContent()).resolves.toContain("shop.example.com");
+    await page.getByTestId("domain-list").getByText("shop.example.com").first().waitFor();
     await page.getByTestId("domains-tab").screenshot({ path: join(SHOTS, "app-domains.png") });
   }, 120_000);
 

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Alert, AlertRule, NotificationMessage } from "../../backend/contract/api.ts";
 import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -57,6 +58,7 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
   let page: Page;
   let errors: string[];
   let token = "";
+  let repo: TestRepo;
   const hook = receiver(200, "ok");
   // Slack answers a webhook it does not know with 404 "no_service".
   const slack = receiver(404, "no_service");
@@ -95,6 +97,7 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
     context = await browser.newContext({ viewport: { width: 1366, height: 900 }, colorScheme: "light" });
     page = await context.newPage();
     errors = watchConsole(page);
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
   }, 120_000);
 
   afterAll(async () => {
@@ -102,6 +105,7 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
     await closeBrowser?.();
     await panel?.stop();
     hook.stop();
+    repo?.cleanup();
     slack.stop();
   });
 
@@ -119,7 +123,7 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
     const created = await context.request.post(`${panel.url}/api/v1/tokens`, { data: { name: "e2e" }, headers: { origin: panel.url } });
     expect(created.status()).toBe(201);
     token = ((await created.json()) as { token: string }).token;
-    await api("POST", "/apps", { name: APP, repoUrl: "file:///srv/git/shop.git", deploy: false });
+    await api("POST", "/apps", { name: APP, repoUrl: repo.url, deploy: false });
     // Only the rule this test adds may fire: the built-in ones watch real figures of this machine.
     for (const rule of await api<AlertRule[]>("GET", "/alerts/rules")) {
       await api("PATCH", `/alerts/rules/${rule.id}`, { enabled: false });

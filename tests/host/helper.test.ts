@@ -268,6 +268,39 @@ describe("privileged helper: hostile input is refused and nothing is written", (
     }
   });
 
+  test("a unit may bind its own app's volumes into its releases, and nothing else", () => {
+    const volumes = buildSlotUnit({
+      ...spec,
+      volumes: [
+        { dir: "/var/lib/switchyard/apps/shop/volumes/data", mountAt: "/var/lib/switchyard/apps/shop/releases/rel-1/data" },
+        {
+          dir: "/var/lib/switchyard/apps/shop/volumes/storage-uploads",
+          mountAt: "/var/lib/switchyard/apps/shop/releases/rel-1/storage/uploads",
+        },
+      ],
+    });
+    const good = "BindPaths=/var/lib/switchyard/apps/shop/volumes/data:/var/lib/switchyard/apps/shop/releases/rel-1/data";
+    expect(volumes).toContain(good);
+    expect(helper(["unit-install", "sy-shop-blue.service"], volumes)).toMatchObject({ code: 0, stderr: "" });
+    for (const value of [
+      "/var/lib/switchyard/apps/other/volumes/data:/var/lib/switchyard/apps/shop/releases/rel-1/data",
+      "/var/lib/switchyard/apps/shop/volumes/data:/var/lib/switchyard/apps/other/releases/rel-1/data",
+      "/var/lib/switchyard/apps/shop/volumes/..:/var/lib/switchyard/apps/shop/releases/rel-1/data",
+      "/var/lib/switchyard/apps/shop/volumes/data:/var/lib/switchyard/apps/shop/releases/rel-1/../../../../../etc",
+      "/var/lib/switchyard/apps/shop/volumes/data:/etc",
+      "/etc:/var/lib/switchyard/apps/shop/releases/rel-1/data",
+      "-/var/lib/switchyard/apps/shop/volumes/data:/var/lib/switchyard/apps/shop/releases/rel-1/data",
+      "/var/lib/switchyard/apps/shop/volumes/data:/var/lib/switchyard/apps/shop/releases/rel-1/data:rbind",
+      "/var/lib/switchyard/apps/shop/volumes/data /etc:/var/lib/switchyard/apps/shop/releases/rel-1/data",
+    ]) {
+      expect(refused(["unit-install", "sy-shop-blue.service"], volumes.replace(good, `BindPaths=${value}`))).toContain(
+        "refusing BindPaths",
+      );
+    }
+    // A Redis unit names no app release to bind into.
+    expect(refused(["unit-install", "sy-db-cache-redis.service"], volumes)).toContain("refusing BindPaths");
+  });
+
   test("units that would run as root, with privileged prefixes, or with directives Switchyard never writes", () => {
     const cases: Array<[string, string]> = [
       [unit.replace("User=switchyard-apps", "User=root"), "User=root"],

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { AuditEntry } from "../../backend/contract/api.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { cookieFrom, createTestApi, type TestApi } from "../helpers/panel.ts";
 
 /**
@@ -14,6 +15,7 @@ describe(`activity feed filters (${TEST_DB})`, () => {
   let admin: string;
   let ownerId: string;
   let adminId: string;
+  let repo: TestRepo;
 
   const feed = async (query: string, cookie = owner) => {
     const res = await api.request<{ entries: AuditEntry[] }>("GET", `/api/v1/audit?${query}`, { cookie });
@@ -36,13 +38,14 @@ describe(`activity feed filters (${TEST_DB})`, () => {
     );
 
     // The owner creates "shop"; the admin creates "blog" and changes both.
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
     for (const [cookie, name] of [
       [owner, "shop"],
       [admin, "blog"],
     ] as const) {
       const res = await api.request("POST", "/api/v1/apps", {
         cookie,
-        body: { name, repoUrl: `file:///srv/git/${name}.git`, deploy: false },
+        body: { name, repoUrl: repo.url, deploy: false },
       });
       expect(res.status).toBe(201);
     }
@@ -54,6 +57,7 @@ describe(`activity feed filters (${TEST_DB})`, () => {
 
   afterAll(async () => {
     await api?.close();
+    repo?.cleanup();
   });
 
   test("by app: only the entries about that app, newest first", async () => {

@@ -4,6 +4,7 @@ import { count, eq } from "drizzle-orm";
 import { encryptHookSecret, setAppHook } from "../../backend/db/queries/github.ts";
 import { apiTokens, apps, envVars, users, webhookDeliveries } from "../../backend/db/schema/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
 
 /** Bad input is a 4xx that names the field, and nothing of it is saved. */
@@ -11,17 +12,20 @@ describe(`bad input is refused whole (${TEST_DB})`, () => {
   let api: TestApi;
   let cookie: string;
   let token: string;
+  let repo: TestRepo;
 
   beforeAll(async () => {
     api = await createTestApi();
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
     cookie = await api.setupOwner();
     const created = await api.request("POST", "/api/v1/tokens", { cookie, body: { name: "fuzz" } });
     token = created.body.token;
-    const app = await api.request("POST", "/api/v1/apps", { token, body: { name: "app1", repoUrl: "file:///srv/git/app1.git" } });
+    const app = await api.request("POST", "/api/v1/apps", { token, body: { name: "app1", repoUrl: repo.url } });
     expect(app.status).toBe(201);
   });
   afterAll(async () => {
     await api?.close();
+    repo?.cleanup();
   });
 
   const rows = async (table: typeof apiTokens | typeof users | typeof envVars | typeof apps | typeof webhookDeliveries) =>
@@ -108,7 +112,7 @@ describe(`bad input is refused whole (${TEST_DB})`, () => {
   test("an app name holding the preview separator -- is refused (app1--blue would take app1's preview host)", async () => {
     const before = await rows(apps);
     for (const name of ["app1--blue", "app1--green", "a--b"]) {
-      const res = await api.request("POST", "/api/v1/apps", { token, body: { name, repoUrl: "file:///srv/git/x.git" } });
+      const res = await api.request("POST", "/api/v1/apps", { token, body: { name, repoUrl: repo.url } });
       expectRefused(res, 400, /^name\b.*--/);
     }
     expect(await rows(apps)).toBe(before);
@@ -124,7 +128,7 @@ describe(`bad input is refused whole (${TEST_DB})`, () => {
     }
     expect(await rows(apps)).toBe(before);
     const [app1] = await api.services.db.select().from(apps).where(eq(apps.name, "app1"));
-    expect(app1?.repoUrl).toBe("file:///srv/git/app1.git");
+    expect(app1?.repoUrl).toBe(repo.url);
   });
 
   test("the 5 MB webhook limit counts bytes: a signed 15.7 MB chunked body is a 413 and is not stored", async () => {

@@ -5,7 +5,15 @@ import { assignFreshPort } from "../../backend/db/queries/ports.ts";
 import { apps, domains, jobs, slots } from "../../backend/db/schema/index.ts";
 import { conflictFromDatabase } from "../../backend/http/errors.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
+
+/** Apps are made from a real repository: creating one asks it for its branch first. */
+let repo: TestRepo;
+beforeAll(async () => {
+  repo = await createRepo({ "index.html": "<h1>test</h1>" });
+});
+afterAll(() => repo?.cleanup());
 
 /** Against PGlite the requests queue on its one connection; against Postgres they truly overlap. */
 describe(`concurrent writes are settled by the database (${TEST_DB})`, () => {
@@ -21,7 +29,7 @@ describe(`concurrent writes are settled by the database (${TEST_DB})`, () => {
   });
 
   const create = (name: string, extra: Record<string, unknown> = {}) =>
-    api.request("POST", "/api/v1/apps", { cookie, body: { name, repoUrl: "file:///tmp/none.git", ...extra } });
+    api.request("POST", "/api/v1/apps", { cookie, body: { name, repoUrl: repo.url, ...extra } });
 
   test("five creates of one name: one 201, four 409 app_exists, no 500", async () => {
     const answers = await Promise.all(Array.from({ length: 5 }, () => create("same-name")));
@@ -120,7 +128,7 @@ describe.skipIf(TEST_DB !== "postgres")("a port taken by a concurrent transactio
 
   test("the waiting write fails on the unique index, rolls back its savepoint and takes another port", async () => {
     for (const name of ["holder", "waiter"]) {
-      expect((await api.request("POST", "/api/v1/apps", { cookie, body: { name, repoUrl: "file:///tmp/none.git" } })).status).toBe(201);
+      expect((await api.request("POST", "/api/v1/apps", { cookie, body: { name, repoUrl: repo.url } })).status).toBe(201);
     }
     const rows = await api.services.db
       .select({ id: slots.id, app: apps.name, color: slots.color })

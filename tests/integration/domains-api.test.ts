@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { dnsProviders } from "../../backend/db/schema/index.ts";
 import { type DnsServer, startDnsServer } from "../helpers/acme.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { cookieFrom, createTestApi, type TestApi } from "../helpers/panel.ts";
 
 const hasChalltestsrv = Bun.which("pebble-challtestsrv") !== null;
@@ -46,6 +47,7 @@ describe.skipIf(!hasChalltestsrv)(`domains API (${TEST_DB})`, () => {
   let owner: string;
   let viewer: string;
   let pemDir: string;
+  let repo: TestRepo;
   /** Every answer body seen, to show that no provider secret is ever answered. */
   const answers: string[] = [];
   const SECRETS = ["c2VjcmV0LXRzaWcta2V5LVNFQ1JFVDE=", "cf-SECRET2-token-abcdef", "hook-SECRET3-value"];
@@ -77,8 +79,9 @@ describe.skipIf(!hasChalltestsrv)(`domains API (${TEST_DB})`, () => {
     viewer = cookieFrom(
       (await api.request("POST", "/api/v1/auth/login", { body: { email: "viewer@example.com", password: "viewer-password" } })).headers,
     );
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
     for (const name of ["shop", "blog"]) {
-      const res = await call("POST", "/api/v1/apps", { name, repoUrl: "https://example.com/repo.git" });
+      const res = await call("POST", "/api/v1/apps", { name, repoUrl: repo.url });
       expect(res.status).toBe(201);
     }
     const network = await call("PUT", "/api/v1/settings/network", { publicAddresses: ["127.0.0.1"] });
@@ -89,6 +92,7 @@ describe.skipIf(!hasChalltestsrv)(`domains API (${TEST_DB})`, () => {
   afterAll(async () => {
     await api?.close();
     await dns?.stop();
+    repo?.cleanup();
     if (pemDir) rmSync(pemDir, { recursive: true, force: true });
   });
 

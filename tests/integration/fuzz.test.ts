@@ -6,6 +6,7 @@ import { createSession } from "../../backend/auth/sessions.ts";
 import { auditLog } from "../../backend/db/schema/index.ts";
 import type { Route } from "../../backend/http/router.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, ORIGIN, type TestApi } from "../helpers/panel.ts";
 import {
   countChanges,
@@ -142,6 +143,7 @@ describe(`fuzz of every route (${TEST_DB}, seed ${SEED})`, () => {
   let api: TestApi;
   let token: string;
   let ownerId: string;
+  let repo: TestRepo;
   const random = seededRandom(SEED);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
 
@@ -152,11 +154,13 @@ describe(`fuzz of every route (${TEST_DB}, seed ${SEED})`, () => {
     const me = await api.request("GET", "/api/v1/auth/me", { cookie });
     ownerId = me.body.user.id;
     token = (await api.request("POST", "/api/v1/tokens", { cookie, body: { name: "fuzz" } })).body.token;
-    const app = await api.request("POST", "/api/v1/apps", { token, body: { name: "app1", repoUrl: "file:///srv/git/app1.git" } });
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
+    const app = await api.request("POST", "/api/v1/apps", { token, body: { name: "app1", repoUrl: repo.url } });
     expect(app.status).toBe(201);
   });
   afterAll(async () => {
     await api?.close();
+    repo?.cleanup();
   });
 
   test("no 5xx, every error in the JSON shape, no row written by a refused request", async () => {

@@ -5,6 +5,7 @@ import { apps, releases, requestStats, resourceStats, trafficSwitches } from "..
 import { encodeSketch, newSketch } from "../../backend/domain/metrics.ts";
 import { rollUpAndPrune } from "../../backend/jobs/metrics-retention.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
 
 const MIN = 60_000;
@@ -21,6 +22,7 @@ describe(`metrics API, rollups and retention (${TEST_DB})`, () => {
   let api: TestApi;
   let owner: string;
   let appId: string;
+  let repo: TestRepo;
   let r1: string;
   let r2: string;
   // A fixed hour two days ago, so rollups of it are complete.
@@ -29,10 +31,11 @@ describe(`metrics API, rollups and retention (${TEST_DB})`, () => {
   beforeAll(async () => {
     api = await createTestApi();
     owner = await api.setupOwner();
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
     const db = api.services.db;
     const created = await api.request("POST", "/api/v1/apps", {
       cookie: owner,
-      body: { name: "charted", repoUrl: "https://example.com/c.git" },
+      body: { name: "charted", repoUrl: repo.url },
     });
     expect(created.status).toBe(201);
     const [app] = await db.select().from(apps).where(eq(apps.name, "charted"));
@@ -88,7 +91,10 @@ describe(`metrics API, rollups and retention (${TEST_DB})`, () => {
       })),
     );
   });
-  afterAll(() => api.close());
+  afterAll(async () => {
+    await api.close();
+    repo?.cleanup();
+  });
 
   const get = (path: string) => api.request("GET", path, { cookie: owner });
 

@@ -8,6 +8,7 @@ import { SMTPServer, type SMTPServerSession } from "smtp-server";
 import type { NotificationChannel, NotificationDelivery, NotificationMessage } from "../../backend/contract/api.ts";
 import { notificationDeliveries } from "../../backend/db/schema/index.ts";
 import { TEST_DB } from "../helpers/database.ts";
+import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { cookieFrom, createTestApi, type TestApi } from "../helpers/panel.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -79,6 +80,7 @@ describe(`notification channels (${TEST_DB})`, () => {
   let owner: string;
   let viewer: string;
   let certDir: string;
+  let repo: TestRepo;
   let tlsSmtp: Awaited<ReturnType<typeof startSmtp>>;
   let plainSmtp: Awaited<ReturnType<typeof startSmtp>>;
   let receiver: ReturnType<typeof Bun.serve>;
@@ -180,8 +182,9 @@ describe(`notification channels (${TEST_DB})`, () => {
 
     api = await createTestApi();
     owner = await api.setupOwner();
+    repo = await createRepo({ "index.html": "<h1>test</h1>" });
     for (const name of ["shop", "blog"]) {
-      const res = await call("POST", "/api/v1/apps", { name, repoUrl: `file:///srv/git/${name}.git`, deploy: false });
+      const res = await call("POST", "/api/v1/apps", { name, repoUrl: repo.url, deploy: false });
       expect(res.status).toBe(201);
     }
     const made = await call("POST", "/api/v1/users", {
@@ -202,6 +205,7 @@ describe(`notification channels (${TEST_DB})`, () => {
     await tlsSmtp?.close();
     await plainSmtp?.close();
     await api?.close();
+    repo?.cleanup();
     if (certDir) rmSync(certDir, { recursive: true, force: true });
   });
 

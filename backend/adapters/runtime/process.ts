@@ -121,6 +121,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
       if (user) {
         confineDataDir(o.dataDir);
         handToOwner(o.dataDir, spec.releaseDir, user);
+        for (const volume of spec.volumes ?? []) handToOwner(o.dataDir, volume.dir, user);
         handToOwner(o.dataDir, user.home, user);
       }
       const supervisorSpec: SupervisorSpec = {

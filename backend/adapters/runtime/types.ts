@@ -26,6 +26,12 @@ export interface SlotSpec {
    * upstream is a symlink to one slot's socket.
    */
   socketPath?: string | null;
+  /**
+   * The app's volumes: `dir` is where the data lives, `mountAt` its place in the release. systemd
+   * bind-mounts each one there; the process runtime finds the release's symlinks already in place
+   * and only gives `dir` to the app user.
+   */
+  volumes?: Array<{ dir: string; mountAt: string }>;
   /** systemd MemoryMax= / CPUQuota= (e.g. "512M", "150%"); the process runtime ignores them. */
   memoryMax?: string | null;
   cpuQuota?: string | null;

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, doublePrecision, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, doublePrecision, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { APP_STATUSES, RUNTIMES } from "../../contract/api.ts";
 
 export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
@@ -47,6 +47,8 @@ export const apps = pgTable(
     webhookSecret: text("webhook_secret"),
     memoryMax: text("memory_max"),
     cpuQuota: text("cpu_quota"),
+    /** Directories (relative to the release) kept in `apps/<app>/volumes/` across deploys; see domain/volumes.ts. */
+    volumes: jsonb("volumes").$type<Array<{ path: string }>>().notNull().default([]),
     status: text("status", { enum: APP_STATUSES }).notNull().default("new"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),

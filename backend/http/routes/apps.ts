@@ -7,12 +7,14 @@ import { APP_NAME_PATTERN, DomainTakenError, newAppNameProblem, SLOT_COLORS } fr
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { changeApp, createApp, deleteApp, slotLogs, slotsWithProcesses, WebhookSetupFailed } from "../../jobs/apps.ts";
 import { GitHubProblem, userRepo } from "../../jobs/github-apps.ts";
+import { RepositoryProblem } from "../../jobs/repository.ts";
 import { requestRollback } from "../../jobs/rollback.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson, readParams, readQuery } from "../context.ts";
 import { badRequest, conflict, HttpError, notFound, validationError } from "../errors.ts";
 import type { Router } from "../router.ts";
 import { appJson, jobJson, releaseJson, slotJson } from "../shapes.ts";
+import { repositoryHttpError } from "./detect.ts";
 import { gitHubHttpError, ownerRepo, viaGitHub } from "./github.ts";
 
 const appParam = z.object({ app: z.string().regex(APP_NAME_PATTERN, "is not a valid app name") });
@@ -87,6 +89,8 @@ export function appRoutes(r: Router): void {
     const parsed = createBody.safeParse(rest);
     if (!parsed.success) throw validationError(parsed.error, "body");
     const { deploy, ...body } = parsed.data;
+    // Before the repository is asked (which takes a round trip): a taken name is the answer either way.
+    if (await findAppByName(c.services.db, body.name)) throw conflict("app_exists", `An app named ${body.name} already exists.`);
     let created: Awaited<ReturnType<typeof createApp>>;
     try {
       created = await createApp(
@@ -96,6 +100,7 @@ export function appRoutes(r: Router): void {
       );
     } catch (error) {
       if (error instanceof DomainTakenError) throw conflict("domain_taken", error.message);
+      if (error instanceof RepositoryProblem) throw repositoryHttpError(error);
       if (error instanceof WebhookSetupFailed) {
         throw gitHubHttpError(error.reason, "The app was not created: its webhook could not be set up");
       }

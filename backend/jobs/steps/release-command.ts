@@ -5,6 +5,7 @@ import { type JobContext, JobFailed } from "../orchestrator.ts";
 import { appPaths } from "../paths.ts";
 import type { Step } from "../runner.ts";
 import * as store from "../store.ts";
+import { volumeEnv, volumeMounts } from "../volumes.ts";
 import type { DeployState } from "./build-state.ts";
 import { runAppCommand } from "./user-command.ts";
 
@@ -27,9 +28,10 @@ export async function runReleaseCommand(ctx: JobContext, app: App, release: Rele
   await runAppCommand(ctx, {
     argv: ["/bin/sh", "-c", command],
     cwd: release.dir,
-    env: { HOME: process.env.HOME ?? "/tmp", NODE_ENV: "production", ...snapshot },
+    env: { HOME: process.env.HOME ?? "/tmp", NODE_ENV: "production", ...snapshot, ...volumeEnv(ctx.services, app) },
     timeoutSec: app.buildTimeoutSec,
-    writes: [release.dir],
+    // A migration may write the app's data (an SQLite file in a volume).
+    writes: [release.dir, ...volumeMounts(ctx.services, app, release.dir).map((m) => m.dir)],
     // A build dir's pid file: reconciliation after a crash stops what is left of the command.
     pidFile: `${paths.build(ctx.job.id)}.pid`,
   });

@@ -6,6 +6,7 @@ import type { Step } from "../runner.ts";
 import { releaseSecretDetails } from "../secrets.ts";
 import * as store from "../store.ts";
 import { planGoLive } from "../targets/app.ts";
+import { attachVolumes } from "../volumes.ts";
 import type { DeployState } from "./build-state.ts";
 
 const STATIC_SERVER = join(import.meta.dir, "..", "..", "adapters", "static-server.ts");
@@ -22,6 +23,8 @@ export const releaseStep: Step<DeployState> = {
     const start =
       detected.runtime === "static" ? [process.execPath, STATIC_SERVER, detected.staticDir as string] : startArgv(detected.start ?? "");
     promoteBuild(state.buildDir, dir);
+    // Before the release command and the start, so both find the app's data where it left it.
+    attachVolumes(ctx.services, state.app, dir, (line) => ctx.log(line));
     const envFile = state.paths.releaseEnv(releaseId);
     writeEnvSnapshot(envFile, renderEnvFile(state.vars.map(({ key, value }) => ({ key, value }))));
     const release = await store.createRelease(ctx.services, {

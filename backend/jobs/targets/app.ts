@@ -25,6 +25,7 @@ import { syncRoutes } from "../routes.ts";
 import { knownSecrets } from "../secrets.ts";
 import * as store from "../store.ts";
 import { toolsPath } from "../tools.ts";
+import { attachVolumes, volumeEnv } from "../volumes.ts";
 import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
 
 /** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
@@ -68,11 +69,14 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
       // machine cannot pick the same one, and the health check proves who answers on it.
       const port = await assignFreshPort(db, row.id);
       const snapshot = parseEnvFile(readEnvSnapshot(release.envFile));
+      // Again here: a rollback may go to a release made before a volume was added.
+      const volumes = attachVolumes(services, app, release.dir, (line) => ctx.log(line));
       const slotEnv = paths.slotEnv(g.to);
       const vars = Object.entries({
         PATH: `${release.dir}/node_modules/.bin:${toolsPath(config.dataDir)}`,
         NODE_ENV: "production",
         ...snapshot,
+        ...volumeEnv(services, app),
         PORT: String(port),
         HOST: "127.0.0.1",
       }).map(([key, value]) => ({ key, value }));
@@ -93,6 +97,7 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
         secrets,
         memoryMax: app.memoryMax,
         cpuQuota: app.cpuQuota,
+        volumes: volumes.map(({ dir, mountAt }) => ({ dir, mountAt })),
       });
     },
 

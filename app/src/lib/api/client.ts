@@ -14,6 +14,7 @@ import type {
   ChangePasswordResult,
   CreateAppInput,
   CreatedToken,
+  DetectPreview,
   EnvSaveResult,
   EnvVar,
   EnvVarInput,
@@ -141,13 +142,15 @@ function fallbackMessage(status: number): { code: string; message: string } {
 export interface RequestOptions {
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** For the few calls that do slow work on the server (a clone); 30 seconds otherwise. */
+  timeoutMs?: number;
 }
 
 async function request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json", ...options.headers };
   if (body !== undefined) headers["content-type"] = "application/json";
 
-  const timeout = AbortSignal.timeout(TIMEOUT_MS);
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? TIMEOUT_MS);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
 
   let response: Response;
@@ -249,6 +252,16 @@ export async function me(options?: RequestOptions): Promise<User | null> {
     if (error instanceof ApiError && error.status === 401) return null;
     throw error;
   }
+}
+
+export interface DetectQuery {
+  repoUrl: string;
+  branch: string;
+}
+
+/** What a deploy of the branch would detect (the server clones it shallowly, so it may take a while). */
+export function detectRepository(query: DetectQuery, options?: RequestOptions): Promise<DetectPreview> {
+  return api.get<DetectPreview>(`/detect?${new URLSearchParams({ ...query })}`, { timeoutMs: 120_000, ...options });
 }
 
 /** Every app; an empty list while the server does not serve `/apps` yet (404). */

@@ -7,8 +7,8 @@ import type { App, AppSettings, Runtime } from "#lib/api/types.ts";
 import type { AppDetail } from "./app-detail.svelte.ts";
 import { toasts } from "./toasts.svelte.ts";
 
-/** The form's fields: the settings a user may change here (host names have their own tab). */
-export type Key = Exclude<keyof AppSettings, "domains">;
+/** The form's fields: the settings a user may change here (host names have their own tab, volumes their own card). */
+export type Key = Exclude<keyof AppSettings, "domains" | "volumes">;
 export type FormValues = Record<Key, string | boolean>;
 
 export const NUMBERS: { key: Key; label: string; hint: string; min: number; max: number; unit: string }[] = [

@@ -1,0 +1,1 @@
+ALTER TABLE "apps" ADD COLUMN "volumes" jsonb DEFAULT '[]'::jsonb NOT NULL;
