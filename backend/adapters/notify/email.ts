@@ -1,6 +1,5 @@
 /** Mail through the configured SMTP server: STARTTLS, TLS from the first byte, or plain. */
 import { isIP } from "node:net";
-import nodemailer from "nodemailer";
 import type { NotificationMessage } from "../../contract/api.ts";
 import type { EmailConfig } from "../../domain/notification-channels.ts";
 import { EVENT_HEADER, emailContent } from "./format.ts";
@@ -8,6 +7,8 @@ import type { PostOutcome } from "./http.ts";
 import { networkReason } from "./http.ts";
 
 export async function sendEmail(config: EmailConfig, message: NotificationMessage, timeoutMs: number): Promise<PostOutcome> {
+  // Loaded on the first mail: an idle panel does not carry the SMTP client.
+  const { default: nodemailer } = await import("nodemailer");
   const transport = nodemailer.createTransport({
     host: config.host,
     port: config.port,
