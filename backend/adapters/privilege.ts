@@ -25,7 +25,8 @@ export class HelperError extends Error {
  */
 export interface Privilege {
   readonly root: boolean;
-  helper(args: string[], stdin?: string): Promise<RunResult>;
+  /** Runs a helper verb; 2 minutes unless `timeoutMs` says otherwise (certbot waits for DNS). */
+  helper(args: string[], stdin?: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<RunResult>;
 }
 
 export interface PrivilegeOptions {
@@ -39,10 +40,11 @@ export function createPrivilege(o: PrivilegeOptions = {}): Privilege {
   const command = o.command ?? ["sudo", "-n", HELPER_PATH];
   return {
     root: o.root ?? process.getuid?.() === 0,
-    async helper(args, stdin) {
+    async helper(args, stdin, options) {
       const result = await run([...command, ...args], {
         capture: true,
-        timeoutMs: 120_000,
+        timeoutMs: options?.timeoutMs ?? 120_000,
+        ...(options?.signal ? { signal: options.signal } : {}),
         ...(o.env ? { env: o.env } : {}),
         ...(stdin === undefined ? {} : { stdin }),
       });

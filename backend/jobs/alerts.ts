@@ -12,7 +12,6 @@ import {
   firingAlerts,
   lastAlertSend,
   openAlert,
-  pruneResolvedAlerts,
   requestWindow,
   resolveAlert,
   resourceWindow,
@@ -48,8 +47,6 @@ import type { Services } from "../services.ts";
 import { notify } from "./notify.ts";
 
 export const EVALUATE_MS = 15_000;
-/** Resolved alerts are kept this long (the Alerts page's history). */
-const HISTORY_MS = 90 * 86_400_000;
 
 export interface PassResult {
   /** False when another panel evaluated (held the lock). */
@@ -223,7 +220,6 @@ async function evaluate(services: AlertServices, now: number, result: PassResult
       await publish(services, resolved);
     }
   }
-  await pruneResolvedAlerts(db, new Date(now - HISTORY_MS));
 }
 
 const passes = new WeakMap<object, Promise<unknown>>();

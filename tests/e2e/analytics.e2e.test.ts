@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { formatMs, formatShare, formatWhole } from "../../app/src/lib/units.ts";
 import type { AppMetrics, DashboardMetrics, SystemMetrics } from "../../backend/contract/api.ts";
-import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, setUpOwner, watchConsole } from "../helpers/browser.ts";
 import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -139,18 +139,7 @@ describe.skipIf(browserMissing() !== null)("request metrics in a browser", () =>
 
   test("traffic and a deploy show on the Analytics tab, the dashboard and the server page", async () => {
     // --- The owner signs up in the browser; a token for the test's own calls.
-    await page.goto(panel.url);
-    await page.waitForURL("**/setup");
-    await page.fill('input[name="code"]', panel.setupCode ?? "");
-    await page.fill('input[name="name"]', OWNER.name);
-    await page.fill('input[name="email"]', OWNER.email);
-    await page.fill('input[name="password"]', OWNER.password);
-    await page.fill('input[name="confirm"]', OWNER.password);
-    await page.click('button[type="submit"]');
-    await page.getByTestId("dashboard").waitFor();
-    const created = await context.request.post(`${panel.url}/api/v1/tokens`, { data: { name: "e2e" }, headers: { origin: panel.url } });
-    expect(created.status()).toBe(201);
-    token = ((await created.json()) as { token: string }).token;
+    token = await setUpOwner(page, context, panel, OWNER);
 
     // --- v1 live, with no watch (the 500s below must not roll the next deploy back).
     const first = await api<{ app: unknown; job: { id: string } }>("POST", "/apps", {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type DnsServer, startDnsServer } from "../helpers/acme.ts";
-import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, setUpOwner, watchConsole } from "../helpers/browser.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -142,18 +142,7 @@ describe.skipIf(browserMissing() !== null)("the domain wizard in a browser", () 
 
   test("add a domain → DNS fails, then passes → upload a certificate → valid with its expiry", async () => {
     // --- First run: the owner account, and a token for the test's own API calls.
-    await page.goto(panel.url);
-    await page.waitForURL("**/setup");
-    await page.fill('input[name="code"]', panel.setupCode ?? "");
-    await page.fill('input[name="name"]', OWNER.name);
-    await page.fill('input[name="email"]', OWNER.email);
-    await page.fill('input[name="password"]', OWNER.password);
-    await page.fill('input[name="confirm"]', OWNER.password);
-    await page.click('button[type="submit"]');
-    await page.getByTestId("dashboard").waitFor();
-    const created = await context.request.post(`${panel.url}/api/v1/tokens`, { data: { name: "e2e" }, headers: { origin: panel.url } });
-    expect(created.status()).toBe(201);
-    token = ((await created.json()) as { token: string }).token;
+    token = await setUpOwner(page, context, panel, OWNER);
 
     await api("POST", "/apps", { name: APP, repoUrl: repo.url, deploy: false });
     // This machine's addresses are not what a public name would point at: the test says where "here" is.

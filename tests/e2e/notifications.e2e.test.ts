@@ -14,7 +14,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Alert, AlertRule, NotificationMessage } from "../../backend/contract/api.ts";
-import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, watchConsole } from "../helpers/browser.ts";
+import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, setUpOwner, watchConsole } from "../helpers/browser.ts";
 import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -111,18 +111,7 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
 
   test("configure channels, send tests, see an alert fire and acknowledge it, follow the deliveries and the activity", async () => {
     // --- First run: the owner account, and a token for the test's own API calls.
-    await page.goto(panel.url);
-    await page.waitForURL("**/setup");
-    await page.fill('input[name="code"]', panel.setupCode ?? "");
-    await page.fill('input[name="name"]', OWNER.name);
-    await page.fill('input[name="email"]', OWNER.email);
-    await page.fill('input[name="password"]', OWNER.password);
-    await page.fill('input[name="confirm"]', OWNER.password);
-    await page.click('button[type="submit"]');
-    await page.getByTestId("dashboard").waitFor();
-    const created = await context.request.post(`${panel.url}/api/v1/tokens`, { data: { name: "e2e" }, headers: { origin: panel.url } });
-    expect(created.status()).toBe(201);
-    token = ((await created.json()) as { token: string }).token;
+    token = await setUpOwner(page, context, panel, OWNER);
     await api("POST", "/apps", { name: APP, repoUrl: repo.url, deploy: false });
     // Only the rule this test adds may fire: the built-in ones watch real figures of this machine.
     for (const rule of await api<AlertRule[]>("GET", "/alerts/rules")) {

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -58,4 +58,28 @@ export function bearerApi(base: () => string, token: () => string) {
     if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;
   };
+}
+
+/**
+ * The first run, in the browser: the setup page creates the owner account and lands on the
+ * dashboard. Answers a bearer token for the test's own API calls (see bearerApi).
+ */
+export async function setUpOwner(
+  page: Page,
+  context: BrowserContext,
+  panel: { url: string; setupCode: string | null },
+  owner: { name: string; email: string; password: string },
+): Promise<string> {
+  await page.goto(panel.url);
+  await page.waitForURL("**/setup");
+  await page.fill('input[name="code"]', panel.setupCode ?? "");
+  await page.fill('input[name="name"]', owner.name);
+  await page.fill('input[name="email"]', owner.email);
+  await page.fill('input[name="password"]', owner.password);
+  await page.fill('input[name="confirm"]', owner.password);
+  await page.click('button[type="submit"]');
+  await page.getByTestId("dashboard").waitFor();
+  const created = await context.request.post(`${panel.url}/api/v1/tokens`, { data: { name: "e2e" }, headers: { origin: panel.url } });
+  if (created.status() !== 201) throw new Error(`creating a token answered ${created.status()}: ${await created.text()}`);
+  return ((await created.json()) as { token: string }).token;
 }

@@ -392,6 +392,11 @@ describe("privileged helper: hostile input is refused and nothing is written", (
     refused(rfc, `secret=${"A".repeat(70_000)}\n`);
     const cf = ["certbot-issue", "_.example.com", "cloudflare", "keep", "-", "*.example.com"];
     refused(cf, line("api_token", "tok\ndns_cloudflare_email = x"));
+    // A refusal names the field, never the secret: the message reaches job logs, certificate errors and notifications.
+    const token = "cf-token.with.dots-0123456789";
+    expect(refused(cf, line("api_token", token))).not.toContain("0123456789");
+    const secret = `${"c2VjcmV0".repeat(10)}!`;
+    expect(refused(rfc, input({ ...good, secret }))).not.toContain("c2VjcmV0c2Vj");
   });
 });
 

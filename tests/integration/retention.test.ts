@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { inArray } from "drizzle-orm";
 import {
+  alertRules,
+  alerts,
   apps,
   auditLog,
   jobLogs,
@@ -125,6 +127,24 @@ describe(`retention (${TEST_DB})`, () => {
       { channelId: channel.id, event: "test", message: message("old pending"), status: "pending" as const, createdAt: ago(42) },
       { channelId: channel.id, event: "test", message: message("new sent"), status: "sent" as const, createdAt: ago(5) },
     ]);
+    const [rule] = await db
+      .insert(alertRules)
+      .values({ name: "5xx", metric: "http_5xx_rate", threshold: 5, windowSeconds: 180 })
+      .returning();
+    if (!rule) throw new Error("rule not created");
+    const alert = (startedAt: Date, state: "firing" | "resolved", subject: string) => ({
+      ruleId: rule.id,
+      subject,
+      state,
+      value: 9,
+      lastValue: 9,
+      threshold: 5,
+      startedAt,
+      resolvedAt: state === "resolved" ? startedAt : null,
+    });
+    await db
+      .insert(alerts)
+      .values([alert(ago(100), "resolved", "old"), alert(ago(100), "firing", "still"), alert(ago(5), "resolved", "new")]);
     await db.insert(auditLog).values([
       { actor: "system", action: "old.thing", at: ago(400) },
       { actor: "system", action: "recent.thing", at: ago(100) },
@@ -133,11 +153,18 @@ describe(`retention (${TEST_DB})`, () => {
     const [first, second] = await Promise.all([pruneOnce(api.services), pruneOnce(api.services)]);
     const tallies = [first, second].filter((t) => t !== null);
     expect(tallies.length).toBeGreaterThan(0);
-    const sum = (k: "jobs" | "deliveries" | "notifications" | "audit") => tallies.reduce((n, t) => n + (t?.[k] ?? 0), 0);
-    expect({ jobs: sum("jobs"), deliveries: sum("deliveries"), notifications: sum("notifications"), audit: sum("audit") }).toEqual({
+    const sum = (k: "jobs" | "deliveries" | "notifications" | "alerts" | "audit") => tallies.reduce((n, t) => n + (t?.[k] ?? 0), 0);
+    expect({
+      jobs: sum("jobs"),
+      deliveries: sum("deliveries"),
+      notifications: sum("notifications"),
+      alerts: sum("alerts"),
+      audit: sum("audit"),
+    }).toEqual({
       jobs: 4,
       deliveries: 1,
       notifications: 2,
+      alerts: 1,
       audit: 1,
     });
 
@@ -147,11 +174,13 @@ describe(`retention (${TEST_DB})`, () => {
     expect(await db.select().from(jobLogs).where(inArray(jobLogs.jobId, expiredIds))).toEqual([]);
     expect((await db.select().from(webhookDeliveries)).map((d) => d.deliveryId)).toEqual(["new-delivery"]);
     expect((await db.select().from(notificationDeliveries)).map((d) => d.message.title).sort()).toEqual(["new sent", "old pending"]);
+    // A firing alert stays however old it is.
+    expect((await db.select().from(alerts)).map((a) => a.subject).sort()).toEqual(["new", "still"]);
     const actions = (await db.select().from(auditLog)).map((r) => r.action);
     expect(actions).toContain("recent.thing");
     expect(actions).not.toContain("old.thing");
 
     // A second pass finds nothing more.
-    expect(await pruneOnce(api.services)).toEqual({ jobs: 0, deliveries: 0, notifications: 0, audit: 0 });
+    expect(await pruneOnce(api.services)).toEqual({ jobs: 0, deliveries: 0, notifications: 0, alerts: 0, audit: 0 });
   });
 });

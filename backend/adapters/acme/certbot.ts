@@ -319,7 +319,12 @@ export function createHelperCertbot(privilege: Privilege): CertbotRunner {
       checkRequest(request);
       let result: RunResult;
       try {
-        result = await oneAtATime("helper", () => privilege.helper(helperArgs(request), helperInput(request.challenge)));
+        result = await oneAtATime("helper", () =>
+          privilege.helper(helperArgs(request), helperInput(request.challenge), {
+            timeoutMs: CERTBOT_TIMEOUT_MS,
+            ...(options.signal ? { signal: options.signal } : {}),
+          }),
+        );
       } catch (error) {
         if (!(error instanceof HelperError)) throw error;
         const text = `${error.result.stderr}\n${error.result.stdout.split(FRAME.fullchain)[0] ?? ""}`;

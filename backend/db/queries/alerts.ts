@@ -14,15 +14,12 @@ import {
   settings,
   users,
 } from "../schema/index.ts";
+import { rowsOf } from "./request-stats.ts";
 
 /** Any fixed number shared by every panel on the database: the one holding it evaluates the rules. */
 const ALERTS_LOCK = 0x5359_616c; // "SYal"
 /** Set once the default rules were written, so rules a user deleted stay deleted. */
 const DEFAULTS_KEY = "alerts.defaultRules";
-
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : ((result as { rows?: T[] }).rows ?? [])) as T[];
-}
 
 /**
  * Runs `fn` holding the evaluator's lock, so one panel of several evaluates; false when another
@@ -119,20 +116,14 @@ const alertSelection = {
   ackedBy: users.email,
 };
 
-export async function listAlerts(db: Db, o: { state?: AlertState; appId?: string; limit: number; before?: Date }): Promise<AlertListRow[]> {
+export async function listAlerts(db: Db, o: { state?: AlertState; appId?: string; limit: number }): Promise<AlertListRow[]> {
   return db
     .select(alertSelection)
     .from(alerts)
     .innerJoin(alertRules, eq(alertRules.id, alerts.ruleId))
     .leftJoin(apps, eq(apps.id, alerts.appId))
     .leftJoin(users, eq(users.id, alerts.ackedBy))
-    .where(
-      and(
-        o.state ? eq(alerts.state, o.state) : undefined,
-        o.appId ? eq(alerts.appId, o.appId) : undefined,
-        o.before ? lt(alerts.startedAt, o.before) : undefined,
-      ),
-    )
+    .where(and(o.state ? eq(alerts.state, o.state) : undefined, o.appId ? eq(alerts.appId, o.appId) : undefined))
     .orderBy(desc(alerts.startedAt), desc(alerts.id))
     .limit(o.limit);
 }
@@ -277,13 +268,4 @@ export async function lastAlertSend(db: Db, ruleId: string, subject: string): Pr
     .from(alertSends)
     .where(and(eq(alertSends.ruleId, ruleId), eq(alertSends.subject, subject)));
   return row?.at ? new Date(row.at) : null;
-}
-
-/** Resolved alerts that started before `before` (the history kept is bounded). */
-export async function pruneResolvedAlerts(db: Db, before: Date): Promise<number> {
-  const rows = await db
-    .delete(alerts)
-    .where(and(eq(alerts.state, "resolved"), lt(alerts.startedAt, before)))
-    .returning({ id: alerts.id });
-  return rows.length;
 }

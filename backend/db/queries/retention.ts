@@ -70,11 +70,16 @@ export async function setRetention(db: Db, change: Partial<Retention>): Promise<
   return next;
 }
 
+/** How long resolved alerts are kept. */
+export const ALERT_HISTORY_DAYS = 90;
+
 export interface PruneTally {
   jobs: number;
   deliveries: number;
   /** Notification deliveries that were sent or given up on (pending ones are never removed). */
   notifications: number;
+  /** Resolved alerts past ALERT_HISTORY_DAYS (the Alerts page's history). */
+  alerts: number;
   audit: number;
 }
 
@@ -111,7 +116,17 @@ export async function pruneExpired(db: Db, retention: Retention, now = new Date(
     const notifications = await tx.execute(
       sql`delete from notification_deliveries where status in ('sent', 'failed') and created_at < ${deliveryCutoff.toISOString()}::timestamptz returning id`,
     );
+    const alertCutoff = new Date(now.getTime() - ALERT_HISTORY_DAYS * day);
+    const alerts = await tx.execute(
+      sql`delete from alerts where state = 'resolved' and started_at < ${alertCutoff.toISOString()}::timestamptz returning id`,
+    );
     const audit = await tx.execute(sql`delete from audit_log where at < ${auditCutoff.toISOString()}::timestamptz returning id`);
-    return { jobs: count(jobs), deliveries: count(deliveries), notifications: count(notifications), audit: count(audit) };
+    return {
+      jobs: count(jobs),
+      deliveries: count(deliveries),
+      notifications: count(notifications),
+      alerts: count(alerts),
+      audit: count(audit),
+    };
   });
 }

@@ -163,7 +163,7 @@ const cloudflareConfig = z.strictObject({
   apiToken: z
     .string({ error: "must be a Cloudflare API token with Zone:DNS:Edit" })
     .trim()
-    .regex(/^[\x21-\x7e]{8,400}$/, "must be a Cloudflare API token (Zone:DNS:Edit): 8-400 characters, no spaces"),
+    .regex(/^[A-Za-z0-9_-]{8,400}$/, "must be a Cloudflare API token (Zone:DNS:Edit): 8-400 letters, digits, _ and -"),
 });
 const hookConfig = z.strictObject({
   authCommand: z
