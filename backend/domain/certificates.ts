@@ -8,6 +8,19 @@ import { CERTIFICATE_EXPIRING_DAYS, type CertificateStatus } from "../contract/a
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The file name a certificate is kept under (certbot's lineage, the tls directory): `*.example.com`
+ * becomes `_.example.com` (no host name has an underscore, and `*` is awkward in paths).
+ */
+export function certificateFileName(name: string): string {
+  return name.replace(/^\*\./, "_.");
+}
+
+/** The certificate name a file name stands for (certificateFileName undone). */
+export function certificateNameOfFile(file: string): string {
+  return file.replace(/^_\./, "*.");
+}
+
 /** Whether a certificate name (exact, or `*.parent`) covers a host: a wildcard covers one label. */
 export function nameCovers(certName: string, host: string): boolean {
   if (certName === host) return true;

@@ -5,16 +5,14 @@
  */
 import type { DomainDnsCheck } from "../contract/api.ts";
 import { domainOwners } from "../db/queries/apps.ts";
+import { activeCertificateJob, findCertificate, listCertificates } from "../db/queries/certificates.ts";
 import {
-  activeCertificateJobs,
   allAppDomains,
-  allCertificates,
   appDomainRows,
   appendAppDomain,
   type DomainChanges,
   deleteCertificateRow,
   findAppDomainRow,
-  findCertificateRow,
   removeAppDomain,
   updateDomainRow,
 } from "../db/queries/domains.ts";
@@ -65,7 +63,7 @@ async function maybeRequestCertificate(
   actor: Actor,
 ): Promise<Job | null> {
   if (!check.ok || !services.proxy.enabled || !Bun.which("certbot")) return null;
-  const certificates = await allCertificates(services.db);
+  const certificates = await listCertificates(services.db);
   if (certificates.some((c) => c.names.some((n) => nameCovers(n, name)))) return null;
   try {
     const { job } = await requestCertificate(services, {
@@ -162,9 +160,9 @@ export async function removeDomain(services: Services, app: App, name: string): 
  * https, or on a certificate it was not asked for), and whose issuance is not under way.
  */
 export async function deleteCertificate(services: Services, id: string): Promise<void> {
-  const row = await findCertificateRow(services.db, id);
+  const row = await findCertificate(services.db, id);
   if (!row) throw new DomainRefused(404, "not_found", "id", `Certificate ${id} not found.`);
-  const job = (await activeCertificateJobs(services.db)).get(id);
+  const job = await activeCertificateJob(services.db, id);
   if (job) {
     throw new DomainRefused(
       409,
@@ -173,7 +171,7 @@ export async function deleteCertificate(services: Services, id: string): Promise
       `${row.name} is being issued (job ${job.id}); wait for it to end or cancel it first.`,
     );
   }
-  const certificates = await allCertificates(services.db);
+  const certificates = await listCertificates(services.db);
   const served = (await allAppDomains(services.db)).filter((d) => coveringCertificate(certificates, d.name)?.id === id);
   if (served.length > 0) {
     const names = served.map((d) => `${d.name} (${d.app})`).join(", ");

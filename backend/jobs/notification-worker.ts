@@ -5,12 +5,11 @@
  * the row is a day old, then it is failed with the reason. A claim left by a panel that stopped
  * mid-send is taken over once it is stale, so a restart loses nothing.
  */
-import { and, eq, inArray, lt, lte, or } from "drizzle-orm";
+import { and, eq, inArray, lt, lte, min, or } from "drizzle-orm";
 import { sendMessage } from "../adapters/notify/index.ts";
 import type { DeliveryAttempt } from "../contract/api.ts";
 import { channelTarget, recordChannelResult } from "../db/queries/notification-channels.ts";
 import { type NotificationDeliveryRow, notificationChannels, notificationDeliveries } from "../db/schema/index.ts";
-import { createMasker } from "../domain/masking.ts";
 import type { Services } from "../services.ts";
 
 export const FIRST_RETRY_MS = 10_000;
@@ -20,7 +19,11 @@ export const GIVE_UP_MS = 24 * 3_600_000;
 /** A send times out well before its claim is stale, so a claim taken over is never still sending. */
 export const SEND_TIMEOUT_MS = 15_000;
 export const STALE_CLAIM_MS = 120_000;
-export const POLL_MS = 5_000;
+/**
+ * New rows wake the worker (their event), and a retry is woken at its time: the poll only picks up
+ * what a panel that stopped left behind (a stale claim, a retry it had planned).
+ */
+export const POLL_MS = 60_000;
 const BATCH = 20;
 
 /** The wait before the next try after `attempts` failed ones: 10 s · 2^(attempts−1), at most an hour. */
@@ -73,6 +76,15 @@ async function claim(services: Services, now: Date, limit: number): Promise<Noti
     .returning();
 }
 
+/** When the earliest retry waiting in the outbox is due; null when none waits. */
+async function nextRetryAt(services: Services): Promise<Date | null> {
+  const [row] = await services.db
+    .select({ at: min(notificationDeliveries.nextAttemptAt) })
+    .from(notificationDeliveries)
+    .where(eq(notificationDeliveries.status, "pending"));
+  return row?.at ?? null;
+}
+
 /**
  * One pass now: claims what is due at `now` and sends it. Answers what became of the rows.
  * `now` is for tests, which move time forward instead of waiting for a backoff.
@@ -97,10 +109,9 @@ async function deliver(services: Services, row: NotificationDeliveryRow, now: Da
   if (!channel.enabled) {
     attempt = { at: now.toISOString(), ms: 0, status: null, error: "The channel was turned off before this was sent." };
   } else {
-    let secrets: string[] = [];
     try {
+      // sendMessage never throws and masks the channel's secrets in its errors; this catches a key that does not decrypt.
       const target = channelTarget(masterKey, channel);
-      secrets = Object.values(target.secret);
       const sent = await sendMessage(target, row.message, { timeoutMs: SEND_TIMEOUT_MS });
       attempt = { at: now.toISOString(), ms: Math.round(sent.ms), status: sent.status, error: sent.ok ? null : (sent.error ?? "failed") };
     } catch (error) {
@@ -111,8 +122,7 @@ async function deliver(services: Services, row: NotificationDeliveryRow, now: Da
         error: `The message could not be sent: ${(error as Error).message}`,
       };
     }
-    // The senders never put a secret in an error; this makes sure of it.
-    if (attempt.error) attempt.error = createMasker(secrets)(attempt.error).slice(0, 1000);
+    if (attempt.error) attempt.error = attempt.error.slice(0, 1000);
   }
   const attempts = row.attempts + 1;
   const log_ = [...row.log, attempt];
@@ -164,6 +174,8 @@ async function deliver(services: Services, row: NotificationDeliveryRow, now: Da
 
 interface Running {
   timer: ReturnType<typeof setInterval>;
+  /** Wakes the worker when the earliest retry is due (when that is before the next poll). */
+  retry: ReturnType<typeof setTimeout> | null;
   unsubscribe: () => void;
   pass: Promise<void> | null;
   again: boolean;
@@ -185,6 +197,7 @@ export async function startNotificationWorker(services: Services, everyMs = POLL
   }
   const state: Running = {
     timer: setInterval(() => run(), everyMs),
+    retry: null,
     unsubscribe: () => {},
     pass: null,
     again: false,
@@ -201,9 +214,18 @@ export async function startNotificationWorker(services: Services, everyMs = POLL
         state.again = false;
         await runDeliveryPass(services).catch((error: unknown) => services.log.error("notification delivery pass failed", { error }));
       } while (state.again && !state.stopped);
+      await planRetry().catch((error: unknown) => services.log.warn("the next notification retry was not planned", { error }));
     })().finally(() => {
       state.pass = null;
     });
+  };
+  const planRetry = async (): Promise<void> => {
+    if (state.retry) clearTimeout(state.retry);
+    state.retry = null;
+    const due = await nextRetryAt(services);
+    if (!due || state.stopped) return;
+    const inMs = Math.max(0, due.getTime() - Date.now());
+    if (inMs < everyMs) state.retry = setTimeout(run, inMs + 50);
   };
   state.unsubscribe = services.events.subscribe((event) => {
     if (event.type === "notification.delivery" && event.status === "pending") run();
@@ -219,6 +241,7 @@ export async function stopNotificationWorker(services: Services): Promise<void> 
   workers.delete(services);
   state.stopped = true;
   clearInterval(state.timer);
+  if (state.retry) clearTimeout(state.retry);
   state.unsubscribe();
   await state.pass;
 }

@@ -4,9 +4,9 @@
  * those files on every request and TLS handshake.
  */
 import type { HostRoute } from "../adapters/proxy/index.ts";
+import { certificateKey } from "../db/queries/certificates.ts";
 import { routedDomains, servableCertificates } from "../db/queries/routes.ts";
 import { coveringCertificate } from "../domain/certificates.ts";
-import { decryptSecret } from "../domain/vault.ts";
 import type { Services } from "../services.ts";
 
 export interface RouteChanges {
@@ -59,7 +59,7 @@ export async function syncRoutes(services: Pick<Services, "db" | "proxy" | "mast
   // Certificates first: a route is pointed only at files that are there.
   const installed = certificates.filter((cert) => {
     try {
-      const key = decryptSecret(masterKey, cert.keySecret, cert.id);
+      const key = certificateKey(masterKey, cert) ?? "";
       if (proxy.installCertificate(cert.name, cert.certificatePem, key)) changes.installed.push(cert.name);
       return true;
     } catch (error) {

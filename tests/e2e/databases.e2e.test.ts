@@ -16,6 +16,7 @@ import { bearerApi, browserMissing, EXPECTED_CONSOLE, launchBrowser, setUpOwner,
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { type PanelProcess, startPanelProcess } from "../helpers/panel-process.ts";
 import { freePort } from "../helpers/ports.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const SHOTS = join(import.meta.dir, "..", "..", "docs", "screenshots");
 const OWNER = { name: "Ada Lovelace", email: "ada@example.com", password: "a-long-enough-password" };
@@ -68,13 +69,13 @@ describe.skipIf(browserMissing() !== null)("the database manager in a browser", 
   );
 
   async function waitForJob(id: string): Promise<string> {
-    const deadline = Date.now() + JOB_TIMEOUT;
-    for (;;) {
-      const { job } = await api<{ job: { status: string } }>("GET", `/jobs/${id}`);
-      if (["succeeded", "failed", "cancelled"].includes(job.status)) return job.status;
-      if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status}`);
-      await Bun.sleep(250);
-    }
+    return waitFor(
+      async () => {
+        const { job } = await api<{ job: { status: string } }>("GET", `/jobs/${id}`);
+        return ["succeeded", "failed", "cancelled"].includes(job.status) ? job.status : null;
+      },
+      { what: `job ${id} to end`, timeoutMs: JOB_TIMEOUT, intervalMs: 250 },
+    );
   }
 
   /**

@@ -252,10 +252,12 @@ describe.skipIf(browserMissing() !== null)("notifications and alerts in a browse
     await page.waitForURL(/action=alert/);
     await page.locator('[data-testid="activity-entry"][data-action="alert.acked"]').waitFor();
     await waitFor(
-      async () =>
-        (await page.locator('[data-testid="activity-entry"]').evaluateAll((els) => els.map((e) => e.getAttribute("data-action")))).every(
-          (a) => a?.startsWith("alert."),
-        ),
+      async () => {
+        const actions = await page
+          .locator('[data-testid="activity-entry"]')
+          .evaluateAll((els) => els.map((e) => e.getAttribute("data-action")));
+        return actions.length > 0 && actions.every((a) => a?.startsWith("alert."));
+      },
       { what: "only alert entries" },
     );
     await page.getByTestId("activity-kind").selectOption("");

@@ -337,7 +337,6 @@ describe.skipIf(!nginx)("custom domains through the router (no reload)", () => {
     });
     let handshakes = 0;
     const failedHandshakes: string[] = [];
-    let changes = 0;
     for (let round = 0; !finished; round++) {
       const i = round % hosts.length;
       const host = hosts[i] as string;
@@ -352,7 +351,6 @@ describe.skipIf(!nginx)("custom domains through the router (no reload)", () => {
       proxy.setRoute(host, route("blog", { certificate: host, canonical: "apex" }));
       proxy.removeRoute(host);
       proxy.removeCertificate(host);
-      changes += 8;
       handshakes++;
       const answer = await secure("steady.test");
       if (answer.status !== 200) failedHandshakes.push(answer.error || String(answer.status));
@@ -360,7 +358,6 @@ describe.skipIf(!nginx)("custom domains through the router (no reload)", () => {
     const { requests, non2xx, socketErrors } = parseWrk(await output);
     expect(wrk.exitCode).toBe(0);
     expect(requests).toBeGreaterThan(0);
-    expect(changes).toBeGreaterThan(0);
     expect({ non2xx, socketErrors, failedHandshakes }).toEqual({ non2xx: 0, socketErrors: 0, failedHandshakes: [] });
     expect(handshakes).toBeGreaterThan(0);
     expect(proxy.routedHosts().filter((h) => h.startsWith("extra"))).toEqual([]);

@@ -252,7 +252,8 @@ describe(`databases (${TEST_DB})`, () => {
     const pg = await credentials(pgName);
     expect(pg.status).toBe(200);
     const { role, database } = postgresNames(pgName);
-    expect(pg.body).toMatchObject({ user: role, database, host: "127.0.0.1", port: 5432 });
+    const admin = new URL(ADMIN_URL);
+    expect(pg.body).toMatchObject({ user: role, database, host: admin.hostname, port: Number(admin.port || 5432) });
     expect(pg.body.cli).toBe(`psql '${pg.body.url}'`);
     const psql = Bun.spawnSync(["psql", pg.body.url, "-tAc", "select current_user"]);
     expect(psql.stdout.toString().trim()).toBe(role);

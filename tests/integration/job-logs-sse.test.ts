@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TEST_DB } from "../helpers/database.ts";
 import { bunApp, createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
@@ -6,6 +9,11 @@ import { readSse } from "../helpers/sse.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe(`job log streaming (${TEST_DB})`, () => {
+  const gateDir = mkdtempSync(join(tmpdir(), "sy-gate-"));
+  const gate = join(gateDir, "open");
+  writeFileSync(gate, "");
+  // The build runs as the apps' user when the tests run as root: it must see the gate.
+  chmodSync(gateDir, 0o755);
   let api: TestApi;
   let cookie: string;
   let repo: TestRepo;
@@ -15,8 +23,15 @@ describe(`job log streaming (${TEST_DB})`, () => {
     cookie = await api.setupOwner();
     repo = await createRepo(
       bunApp("v1", {
-        "build.ts":
-          'for (let i = 1; i <= 400; i++) { console.log("line " + i); if (i % 40 === 0) await Bun.sleep(100); }\nawait Bun.write("version.txt", "v1");\n',
+        // Paced output, held after line 200 while the gate file is missing (a test closes it to catch the job live).
+        "build.ts": `import { existsSync } from "node:fs";
+for (let i = 1; i <= 400; i++) {
+  console.log("line " + i);
+  if (i % 40 === 0) await Bun.sleep(100);
+  if (i === 200) while (!existsSync(${JSON.stringify(gate)})) await Bun.sleep(50);
+}
+await Bun.write("version.txt", "v1");
+`,
       }),
     );
     await api.request("POST", "/api/v1/apps", { cookie, body: { name: "chatty", repoUrl: repo.url, watchSeconds: 1, drainSeconds: 1 } });
@@ -24,6 +39,7 @@ describe(`job log streaming (${TEST_DB})`, () => {
   afterAll(async () => {
     await api.close();
     repo.cleanup();
+    rmSync(gateDir, { recursive: true, force: true });
   });
 
   function stream(jobId: string, lastEventId?: number) {
@@ -132,6 +148,7 @@ describe(`job log streaming (${TEST_DB})`, () => {
   });
 
   test("a live job's newest page, then the stream after it, gives every line once", async () => {
+    rmSync(gate); // the build holds after line 200 until the tail is taken
     const deploy = await api.request("POST", "/api/v1/apps/chatty/deploy", { cookie, body: {} });
     const jobId = deploy.body.job.id as string;
     await waitFor(
@@ -142,6 +159,7 @@ describe(`job log streaming (${TEST_DB})`, () => {
       { timeoutMs: 30_000, what: "the build to print line 50" },
     );
     const tail = await api.request("GET", `/api/v1/jobs/${jobId}/logs?tail=20`, { cookie });
+    writeFileSync(gate, "");
     expect(tail.body.done).toBe(false);
     const seqs: number[] = tail.body.lines.map((l: { seq: number }) => l.seq);
     const res = await api.app.fetch(

@@ -223,6 +223,7 @@ describe(`repository check and detection preview (${TEST_DB})`, () => {
       const res = await create({ name: "plain", repoUrl: `${gh.url}/acme/shop.git` });
       expect(res.status).toBe(400);
       expect(issue(res).path).toBe("repoUrl");
+      expect(authorized(gh).length).toBeGreaterThan(0);
       expect(authorized(gh).every((r) => r.authorization === null)).toBe(true);
     });
 

@@ -67,11 +67,6 @@ const CERT_NAME_RE = /^(_\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-
 /** certbot's DNS plugins and the hook together take well under this; a stuck CA is cut off. */
 const CERTBOT_TIMEOUT_MS = 10 * 60_000;
 
-/** certbot's lineage and the tls directory's name for a certificate name: `*` cannot be a file name's first character everywhere. */
-export function certFileName(name: string): string {
-  return name.replaceAll("*", "_");
-}
-
 /** The lines that say why certbot failed: the CA's "Detail:" lines (with their "Domain:"), else its error lines. */
 export function certbotReason(output: string): string {
   const lines = output

@@ -3,7 +3,6 @@ export {
   CertbotError,
   type CertbotRunner,
   certbotReason,
-  certFileName,
   challengeSecrets,
   createCertbot,
   createDirectCertbot,

@@ -22,6 +22,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { assertApp, assertHostname, NginxConfigError } from "../../commands/nginx.ts";
+import { certificateFileName, certificateNameOfFile } from "../../domain/certificates.ts";
 import { replaceSymlink, writeFileAtomic } from "../files.ts";
 import type { AppProxy, HostRoute, ProxyPaths } from "./common.ts";
 
@@ -34,13 +35,8 @@ function assertRouteHost(host: string): string {
   return assertHostname(host);
 }
 
-/** `*.example.com` is kept in `_.example.com` (no host name has an underscore). */
 function certificateDir(name: string): string {
-  return assertHostname(name).replace(/^\*\./, "_.");
-}
-
-function certificateName(dir: string): string {
-  return dir.replace(/^_\./, "*.");
+  return certificateFileName(assertHostname(name));
 }
 
 function linkTarget(path: string): string | null {
@@ -171,7 +167,7 @@ export function routeFiles(o: RouteFilesOptions): RouteFiles {
     const has = (m: Marker) => existsSync(join(dir, m));
     return {
       app: basename(upstream).replace(/\.sock$/, ""),
-      certificate: tls ? certificateName(basename(tls)) : null,
+      certificate: tls ? certificateNameOfFile(basename(tls)) : null,
       httpsRedirect: has("https"),
       hsts: has("hsts"),
       canonical: has("canonical-www") ? "www" : has("canonical-apex") ? "apex" : "none",
@@ -255,7 +251,7 @@ export function routeFiles(o: RouteFilesOptions): RouteFiles {
       removeDir(tlsDir, certificateDir(name));
     },
 
-    installedCertificates: () => entries(tlsDir).map(certificateName),
+    installedCertificates: () => entries(tlsDir).map(certificateNameOfFile),
 
     publicUrl(app, domains) {
       const secure = domains.find(hasCertificate);

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, max, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lte, max, sql } from "drizzle-orm";
 import type { AlertState } from "../../contract/api.ts";
 import { DEFAULT_RULES } from "../../domain/alert-rules.ts";
 import type { Db } from "../client.ts";

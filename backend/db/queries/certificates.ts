@@ -23,7 +23,7 @@ export async function findCertificateByName(db: Db, name: string): Promise<Certi
 }
 
 /** The private key, decrypted (for the files nginx reads, and nothing else). */
-export function certificateKey(masterKey: Buffer, row: CertificateRow): string | null {
+export function certificateKey(masterKey: Buffer, row: Pick<CertificateRow, "id" | "keySecret">): string | null {
   return row.keySecret ? decryptSecret(masterKey, row.keySecret, aad(row.id)) : null;
 }
 

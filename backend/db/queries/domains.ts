@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { CanonicalHost, DomainDnsCheck, JobStatus } from "../../contract/api.ts";
 import type { Db } from "../client.ts";
-import { type App, apps, type CertificateRow, certificates, type Domain, domains, jobs, settings } from "../schema/index.ts";
+import { type App, apps, certificates, type Domain, domains, jobs, settings } from "../schema/index.ts";
 
 /** An app's domain rows, in the order of `apps.domains` (the order the user gave). */
 export async function appDomainRows(db: Db, appId: string, order: readonly string[]): Promise<Domain[]> {
@@ -52,15 +52,6 @@ export function allAppDomains(db: Db): Promise<Array<{ name: string; app: string
 }
 
 // ── Certificates, as the domains API reads them (issuing writes them: jobs/certificates.ts) ──
-
-export function allCertificates(db: Db): Promise<CertificateRow[]> {
-  return db.select().from(certificates).orderBy(asc(certificates.name));
-}
-
-export async function findCertificateRow(db: Db, id: string): Promise<CertificateRow | null> {
-  const [row] = await db.select().from(certificates).where(eq(certificates.id, id));
-  return row ?? null;
-}
 
 /** The queued or running job of each certificate that has one. */
 export async function activeCertificateJobs(db: Db): Promise<Map<string, { id: string; status: JobStatus }>> {

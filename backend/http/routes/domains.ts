@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RateLimiter } from "../../auth/rate-limit.ts";
 import { CANONICAL_HOSTS, CERTIFICATE_MODES, DNS_PROVIDER_KINDS } from "../../contract/api.ts";
+import { listCertificates } from "../../db/queries/certificates.ts";
 import type { DnsProviderConfig } from "../../db/queries/dns-providers.ts";
 import {
   certificatesUsingProvider,
@@ -9,14 +10,7 @@ import {
   insertDnsProvider,
   listDnsProviders,
 } from "../../db/queries/dns-providers.ts";
-import {
-  activeCertificateJobs,
-  allAppDomains,
-  allCertificates,
-  appDomainRows,
-  type DomainChanges,
-  findAppDomainRow,
-} from "../../db/queries/domains.ts";
+import { activeCertificateJobs, allAppDomains, appDomainRows, type DomainChanges, findAppDomainRow } from "../../db/queries/domains.ts";
 import type { App, Domain } from "../../db/schema/index.ts";
 import { DOMAIN_PATTERN } from "../../domain/app-settings.ts";
 import { DomainTakenError } from "../../domain/apps.ts";
@@ -238,7 +232,7 @@ const networkBody = z.strictObject({
 const actor = (c: Context) => ({ userId: c.auth?.user.id ?? null, label: c.auth?.user.email ?? "api" });
 
 async function domainContext(c: Context) {
-  const [certificates, addresses] = await Promise.all([allCertificates(c.services.db), effectiveAddresses(c.services)]);
+  const [certificates, addresses] = await Promise.all([listCertificates(c.services.db), effectiveAddresses(c.services)]);
   return { certificates, addresses, httpPort: c.services.config.proxyPort, httpsPort: c.services.config.proxyTlsPort };
 }
 
@@ -414,7 +408,7 @@ export function domainRoutes(r: Router): void {
   r.get("/api/v1/certificates", { auth: "viewer" }, async (c) => {
     const { db } = c.services;
     const [rows, providers, domains, jobs] = await Promise.all([
-      allCertificates(db),
+      listCertificates(db),
       listDnsProviders(db),
       allAppDomains(db),
       activeCertificateJobs(db),

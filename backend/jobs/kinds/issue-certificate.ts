@@ -1,12 +1,4 @@
-import { eq } from "drizzle-orm";
-import {
-  type AcmeChallenge,
-  CertbotError,
-  certFileName,
-  challengeSecrets,
-  createCertbot,
-  type IssuedFiles,
-} from "../../adapters/acme/index.ts";
+import { type AcmeChallenge, CertbotError, challengeSecrets, createCertbot, type IssuedFiles } from "../../adapters/acme/index.ts";
 import { processPrivilege } from "../../adapters/privilege.ts";
 import {
   domainByName,
@@ -16,9 +8,9 @@ import {
   recordCertificateFailure,
   storeIssuedCertificate,
 } from "../../db/queries/certificates.ts";
-import { dnsProviderConfig } from "../../db/queries/dns-providers.ts";
-import { type CertificateRow, dnsProviders } from "../../db/schema/index.ts";
-import { parseCertificate, validateCustomCertificate } from "../../domain/certificates.ts";
+import { dnsProviderConfig, findDnsProvider } from "../../db/queries/dns-providers.ts";
+import type { CertificateRow } from "../../db/schema/index.ts";
+import { certificateFileName, parseCertificate, validateCustomCertificate } from "../../domain/certificates.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { certificateFailed, certificateIssued } from "../../domain/notification-messages.ts";
 import { decryptSecret } from "../../domain/vault.ts";
@@ -57,7 +49,7 @@ async function requireCertificate(ctx: JobContext): Promise<CertificateRow> {
 async function dnsChallenge(ctx: JobContext, certificate: CertificateRow): Promise<AcmeChallenge> {
   if (!certificate.providerId)
     throw new JobFailed(`${certificate.name} needs a DNS provider for DNS-01, and it has none (was it deleted?).`);
-  const [provider] = await ctx.services.db.select().from(dnsProviders).where(eq(dnsProviders.id, certificate.providerId));
+  const provider = await findDnsProvider(ctx.services.db, certificate.providerId);
   if (!provider) throw new JobFailed(`The DNS provider of ${certificate.name} no longer exists.`);
   const config = dnsProviderConfig(ctx.services.masterKey, provider);
   ctx.log(`DNS provider ${provider.name} (${provider.kind})`);
@@ -164,7 +156,7 @@ export const issueCertificateHandler: JobHandler = {
         );
         try {
           return await certbot.issue(
-            { certName: certFileName(certificate.name), domains: certificate.names, challenge, force: params.force, email },
+            { certName: certificateFileName(certificate.name), domains: certificate.names, challenge, force: params.force, email },
             { onLine: (stream, line) => ctx.log(line, stream), signal: ctx.signal },
           );
         } catch (error) {
