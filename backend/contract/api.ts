@@ -300,6 +300,20 @@ export interface AppSettings {
    * `$DATA_DIR/apps/<app>/volumes/<name>/`, shared by both slots (usage: `/apps/:app/volumes`).
    */
   volumes: AppVolume[];
+  /** The app's directory in the repository (a monorepo's package), like `apps/web`; null: the root. */
+  rootDir: string | null;
+  /** A static site's output directory, relative to rootDir (`dist`); null: detected. */
+  outputDir: string | null;
+  /** A static site answers every path with no file of its own with index.html (client-side routes). */
+  spaFallback: boolean;
+  /** null: from package.json's `packageManager`, else the lock file. */
+  packageManager: PackageManager | null;
+  /** A version or range (`1.2`, `^1.1.30`); null: `.bun-version`, else the panel's own Bun. */
+  bunVersion: string | null;
+  /** A version or range (`22`, `>=20`); null: `.nvmrc`, `.node-version`, `engines.node`, else the machine's node. */
+  nodeVersion: string | null;
+  /** systemd IOWeight= (1-10000) of the app's processes in server mode; null: systemd's default (100). */
+  ioWeight: number | null;
 }
 
 export interface AppVolume {
@@ -1221,4 +1235,121 @@ export interface DetectPreview extends ProjectPreview {
   repoUrl: string;
   branch: string;
   commit: { sha: string; message: string; author: string };
+}
+
+// --- Processes, instances and formation (GET /apps/:app/processes, PUT /apps/:app/formation) ---------------
+
+/** A process type: `web` or a Procfile line's name (lowercase letters, digits, `-` and `_`). */
+export const PROCESS_TYPE_PATTERN = /^[a-z][a-z0-9_-]{0,29}$/;
+export const MAX_INSTANCES = 32;
+
+export type ProcessInstanceState = "starting" | "running" | "restarting" | "stopped" | "crashed";
+
+export interface ProcessInstance {
+  /** 1-based. */
+  index: number;
+  state: ProcessInstanceState;
+  pid: number | null;
+  /** web only: the port the instance listens on. */
+  port: number | null;
+  restarts: number;
+  startedAt: IsoDate | null;
+  lastExit: SlotExit | null;
+  /** From /proc (local) or the unit's cgroup (server); null when not running or unreadable. */
+  cpuPercent: number | null;
+  rssBytes: number | null;
+}
+
+export interface AppProcess {
+  type: string;
+  /** What it runs (shell text), from the live release; null when no release declares it any more. */
+  command: string | null;
+  /** The formation's count. */
+  instances: number;
+  /** Stopped by hand; stays stopped across deploys until started. */
+  stopped: boolean;
+  /** The slot it runs in (web: the live slot; workers run from the live release). */
+  color: SlotColor | null;
+  releaseId: string | null;
+  running: number;
+  units: ProcessInstance[];
+}
+
+/** Resource limits of the app's processes and whether this mode applies them. */
+export interface ResourceLimits {
+  memoryMax: string | null;
+  cpuQuota: string | null;
+  ioWeight: number | null;
+  /** Server mode applies them through systemd; local mode cannot. */
+  applied: boolean;
+  /** In words, each limit this mode does not apply and why (empty when all are applied). */
+  notApplied: string[];
+}
+
+export interface ProcessesResponse {
+  processes: AppProcess[];
+  limits: ResourceLimits;
+}
+
+/** `PUT /apps/:app/formation`: instance counts by process type, e.g. `{ web: 2, worker: 1 }`. */
+export type FormationInput = Record<string, number>;
+
+// --- Cron jobs (GET/POST /apps/:app/cron, PATCH/DELETE /apps/:app/cron/:id, POST …/run) ------------------
+
+export const CRON_OVERLAP_POLICIES = ["skip", "queue"] as const;
+export type CronOverlapPolicy = (typeof CRON_OVERLAP_POLICIES)[number];
+export const CRON_RUN_TRIGGERS = ["schedule", "manual"] as const;
+export type CronRunTrigger = (typeof CRON_RUN_TRIGGERS)[number];
+export const CRON_RUN_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "skipped", "cancelled"] as const;
+export type CronRunStatus = (typeof CRON_RUN_STATUSES)[number];
+
+export interface CronRun {
+  id: string;
+  cronJobId: string;
+  trigger: CronRunTrigger;
+  status: CronRunStatus;
+  releaseId: string | null;
+  exitCode: number | null;
+  dueAt: IsoDate;
+  startedAt: IsoDate | null;
+  finishedAt: IsoDate | null;
+  durationMs: number | null;
+  message: string | null;
+  /** Only in `GET /apps/:app/cron/:id/runs/:runId`: the output's last lines, masked. */
+  output?: string[];
+}
+
+export interface CronJob {
+  id: string;
+  name: string;
+  schedule: string;
+  timezone: string;
+  command: string;
+  overlap: CronOverlapPolicy;
+  timeoutSec: number;
+  enabled: boolean;
+  /** The next time it is due; null when disabled or the app has no live release. */
+  nextRunAt: IsoDate | null;
+  lastRun: CronRun | null;
+  createdAt: IsoDate;
+  updatedAt: IsoDate;
+}
+
+export interface CronJobInput {
+  name: string;
+  schedule: string;
+  command: string;
+  timezone?: string;
+  overlap?: CronOverlapPolicy;
+  timeoutSec?: number;
+  enabled?: boolean;
+}
+
+// --- Builds (GET/PUT /settings/builds) ----------------------------------------------------------------
+
+export interface BuildSettings {
+  /** Builds (fetch to release) that may run at once on this server. */
+  concurrency: number;
+  /** A build's memory ceiling in MiB (a systemd scope's MemoryMax= on a server, a watched RSS locally). */
+  memoryMaxMb: number;
 }

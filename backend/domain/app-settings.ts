@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { validateBranch, validateRepoUrl } from "../commands/git.ts";
+import { PACKAGE_MANAGERS } from "../contract/api.ts";
 import { APP_NAME_PATTERN, RUNTIMES } from "../db/schema/apps.ts";
 import { volumeListSchema } from "./volumes.ts";
 
@@ -43,6 +44,38 @@ const domainList = z
   })
   .transform((list) => [...new Set(list)]);
 
+/**
+ * A directory inside the repository or the build: relative, no `..`, no `.git`, no leading dot
+ * segment; `.` or "" means none (null).
+ */
+const relativeDir = (example: string) =>
+  z
+    .string()
+    .trim()
+    .max(200, "must be at most 200 characters")
+    .transform((v) => v.replace(/^\.\/+/, "").replace(/\/+$/, ""))
+    .superRefine((v, ctx) => {
+      if (v === "" || v === ".") return;
+      const ok = /^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*(\/[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*)*$/.test(v);
+      if (!ok || v.split("/").some((part) => part === ".." || part === ".git" || part === "node_modules"))
+        ctx.addIssue({ code: "custom", message: `must be a relative path, ${example} (no .., no leading /, no .git)` });
+    })
+    .transform((v) => (v === "" || v === "." ? null : v))
+    .nullable();
+
+/** A runtime version as npm takes it: `1.2`, `22.11.0`, `^1.1.30`, `>=20`, `lts` is not one. */
+const runtimeVersion = (example: string) =>
+  z
+    .string()
+    .trim()
+    .max(40, "must be at most 40 characters")
+    .transform((v) => v.replace(/^v(?=\d)/, ""))
+    .refine((v) => v === "" || /^(?:[~^]|>=|<=|>|<|=)?\d+(?:\.(?:\d+|x|\*)){0,2}(?:-[0-9A-Za-z.-]+)?$/.test(v), {
+      message: `must be a version or range like ${example}`,
+    })
+    .transform((v) => (v === "" ? null : v))
+    .nullable();
+
 /** Settings a user may set on an app; every one of them is checked before it reaches a file or a command. */
 export const appSettingsSchema = z.object({
   repoUrl: gitField(validateRepoUrl),
@@ -80,6 +113,13 @@ export const appSettingsSchema = z.object({
     .regex(/^\d{1,4}%$/, "must be a percentage like 50% or 200%")
     .nullable(),
   volumes: volumeListSchema,
+  rootDir: relativeDir("a directory of the repository like apps/web"),
+  outputDir: relativeDir("a directory like dist or build/client"),
+  spaFallback: z.boolean(),
+  packageManager: z.enum(PACKAGE_MANAGERS, { error: `must be one of ${PACKAGE_MANAGERS.join(", ")}, or null to detect` }).nullable(),
+  bunVersion: runtimeVersion("1.2 or ^1.1.30"),
+  nodeVersion: runtimeVersion("22 or >=20.10"),
+  ioWeight: z.number().int().min(1, "must be 1-10000").max(10000, "must be 1-10000").nullable(),
 });
 
 export const createAppSchema = appSettingsSchema.partial().extend({

@@ -187,6 +187,17 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
       }
       return -1;
     },
+    // Filled in with worker processes (see types.ts).
+    async startWorkers() {
+      throw new Error("workers are not supported by this runtime yet");
+    },
+    async stopWorkers() {},
+    async restartWorkers() {
+      throw new Error("workers are not supported by this runtime yet");
+    },
+    async processes() {
+      return [];
+    },
     async list() {
       const root = join(o.dataDir, "apps");
       if (!existsSync(root)) return [];

@@ -236,6 +236,17 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
       }
       return 0;
     },
+    // Filled in with worker processes (see types.ts).
+    async startWorkers() {
+      throw new Error("workers are not supported by this runtime yet");
+    },
+    async stopWorkers() {},
+    async restartWorkers() {
+      throw new Error("workers are not supported by this runtime yet");
+    },
+    async processes() {
+      return [];
+    },
     async list() {
       const slots = new Map<string, { app: string; color: Color }>();
       for (const name of await host.listUnits()) {

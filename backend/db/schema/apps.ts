@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, boolean, check, doublePrecision, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { APP_STATUSES, RUNTIMES } from "../../contract/api.ts";
+import { APP_STATUSES, PACKAGE_MANAGERS, RUNTIMES } from "../../contract/api.ts";
 
 export const APP_NAME_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
 export { APP_STATUSES, type AppStatus, RUNTIMES } from "../../contract/api.ts";
@@ -49,6 +49,19 @@ export const apps = pgTable(
     cpuQuota: text("cpu_quota"),
     /** Directories (relative to the release) kept in `apps/<app>/volumes/` across deploys; see domain/volumes.ts. */
     volumes: jsonb("volumes").$type<Array<{ path: string }>>().notNull().default([]),
+    /** The app's directory inside the repository (a monorepo's package); null: the root. */
+    rootDir: text("root_dir"),
+    /** A static site's output directory (relative to rootDir); null: detected. */
+    outputDir: text("output_dir"),
+    /** Serve index.html for paths with no file (a single-page app's client routes). */
+    spaFallback: boolean("spa_fallback").notNull().default(false),
+    /** null: detected from package.json's packageManager field or the lock file. */
+    packageManager: text("package_manager", { enum: PACKAGE_MANAGERS }),
+    /** Pinned runtime versions (a semver range or exact version); null: .bun-version/.nvmrc/.node-version/engines, else the default. */
+    bunVersion: text("bun_version"),
+    nodeVersion: text("node_version"),
+    /** systemd IOWeight= (1-10000) of the app's units; null: the default (100). */
+    ioWeight: integer("io_weight"),
     status: text("status", { enum: APP_STATUSES }).notNull().default("new"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),

@@ -1,6 +1,7 @@
 export * from "./api-tokens.ts";
 export * from "./apps.ts";
 export * from "./audit-log.ts";
+export * from "./cron.ts";
 export * from "./databases.ts";
 export * from "./domains.ts";
 export * from "./env-vars.ts";
@@ -9,6 +10,7 @@ export * from "./github-accounts.ts";
 export * from "./jobs.ts";
 export * from "./metrics.ts";
 export * from "./notifications.ts";
+export * from "./processes.ts";
 export * from "./releases.ts";
 export * from "./sessions.ts";
 export * from "./settings.ts";

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { SLOT_STATES } from "../../contract/api.ts";
 import { apps } from "./apps.ts";
@@ -14,6 +15,8 @@ export const slots = pgTable(
       .references(() => apps.id, { onDelete: "cascade" }),
     color: text("color", { enum: ["blue", "green"] }).notNull(),
     port: integer("port").notNull(),
+    /** Every web instance's port, the first being `port`; empty before the slot first starts with instances. */
+    ports: integer("ports").array().notNull().default(sql`'{}'::integer[]`),
     releaseId: uuid("release_id").references(() => releases.id, { onDelete: "set null" }),
     state: text("state", { enum: SLOT_STATES }).notNull().default("empty"),
     startedAt: timestamp("started_at", { withTimezone: true }),

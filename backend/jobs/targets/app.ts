@@ -4,7 +4,7 @@
  */
 import { checkListener } from "../../adapters/listener.ts";
 import { isHealthyStatus, probeHttp } from "../../adapters/probe.ts";
-import { readEnvSnapshot, removeRelease, writeEnvSnapshot } from "../../adapters/release-store.ts";
+import { removeRelease, writeEnvSnapshot } from "../../adapters/release-store.ts";
 import { type Color, otherColor } from "../../adapters/runtime/types.ts";
 import { confirmHostname } from "../../commands/nginx.ts";
 import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
@@ -13,7 +13,7 @@ import { hasQueuedJob } from "../../db/queries/jobs-state.ts";
 import { assignFreshPort } from "../../db/queries/ports.ts";
 import { slotFigures } from "../../db/queries/request-stats.ts";
 import type { App, Release, Slot } from "../../db/schema/index.ts";
-import { parseEnvFile, renderEnvFile } from "../../domain/env.ts";
+import { renderEnvFile } from "../../domain/env.ts";
 import { bucketOf } from "../../domain/metrics.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
@@ -21,11 +21,11 @@ import type { Services } from "../../services.ts";
 import { ingesterOf } from "../ingest.ts";
 import { notifyAutomaticRollback } from "../notification-sources.ts";
 import { appPaths } from "../paths.ts";
+import { releaseProcessEnv } from "../process-env.ts";
 import { syncRoutes } from "../routes.ts";
 import { knownSecrets } from "../secrets.ts";
 import * as store from "../store.ts";
-import { toolsPath } from "../tools.ts";
-import { attachVolumes, volumeEnv } from "../volumes.ts";
+import { attachVolumes } from "../volumes.ts";
 import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
 
 /** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
@@ -68,15 +68,11 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
       // A port the OS hands out now, which no other slot holds: two panels or test runs on one
       // machine cannot pick the same one, and the health check proves who answers on it.
       const port = await assignFreshPort(db, row.id);
-      const snapshot = parseEnvFile(readEnvSnapshot(release.envFile));
       // Again here: a rollback may go to a release made before a volume was added.
       const volumes = attachVolumes(services, app, release.dir, (line) => ctx.log(line));
       const slotEnv = paths.slotEnv(g.to);
       const vars = Object.entries({
-        PATH: `${release.dir}/node_modules/.bin:${toolsPath(config.dataDir)}`,
-        NODE_ENV: "production",
-        ...snapshot,
-        ...volumeEnv(services, app),
+        ...releaseProcessEnv(services, app, release),
         PORT: String(port),
         HOST: "127.0.0.1",
       }).map(([key, value]) => ({ key, value }));
