@@ -47,6 +47,8 @@ ALTER TABLE "apps" ADD COLUMN "package_manager" text;--> statement-breakpoint
 ALTER TABLE "apps" ADD COLUMN "bun_version" text;--> statement-breakpoint
 ALTER TABLE "apps" ADD COLUMN "node_version" text;--> statement-breakpoint
 ALTER TABLE "apps" ADD COLUMN "io_weight" integer;--> statement-breakpoint
+ALTER TABLE "backups" ADD COLUMN "app_id" uuid;--> statement-breakpoint
+ALTER TABLE "backups" ADD COLUMN "volume" text;--> statement-breakpoint
 ALTER TABLE "slots" ADD COLUMN "ports" integer[] DEFAULT '{}'::integer[] NOT NULL;--> statement-breakpoint
 ALTER TABLE "cron_jobs" ADD CONSTRAINT "cron_jobs_app_id_apps_id_fk" FOREIGN KEY ("app_id") REFERENCES "public"."apps"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "cron_runs" ADD CONSTRAINT "cron_runs_cron_job_id_cron_jobs_id_fk" FOREIGN KEY ("cron_job_id") REFERENCES "public"."cron_jobs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
@@ -55,4 +57,5 @@ ALTER TABLE "cron_runs" ADD CONSTRAINT "cron_runs_release_id_releases_id_fk" FOR
 ALTER TABLE "processes" ADD CONSTRAINT "processes_app_id_apps_id_fk" FOREIGN KEY ("app_id") REFERENCES "public"."apps"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "cron_jobs_app_idx" ON "cron_jobs" USING btree ("app_id");--> statement-breakpoint
 CREATE INDEX "cron_runs_job_idx" ON "cron_runs" USING btree ("cron_job_id","created_at");--> statement-breakpoint
-CREATE INDEX "cron_runs_status_idx" ON "cron_runs" USING btree ("status");
+CREATE INDEX "cron_runs_status_idx" ON "cron_runs" USING btree ("status");--> statement-breakpoint
+ALTER TABLE "backups" ADD CONSTRAINT "backups_app_id_apps_id_fk" FOREIGN KEY ("app_id") REFERENCES "public"."apps"("id") ON DELETE set null ON UPDATE no action;

@@ -91,7 +91,10 @@ export const backups = pgTable(
     databaseId: uuid("database_id").references(() => databases.id, { onDelete: "set null" }),
     /** The database's name when it was taken (kept after the database is deleted). */
     databaseName: text("database_name").notNull(),
-    engine: text("engine", { enum: [...DATABASE_ENGINES, "panel"] as const }).notNull(),
+    engine: text("engine", { enum: [...DATABASE_ENGINES, "panel", "volume"] as const }).notNull(),
+    /** A volume backup's app and volume name (engine "volume"); databaseName then holds `<app>/<volume>`. */
+    appId: uuid("app_id").references(() => apps.id, { onDelete: "set null" }),
+    volume: text("volume"),
     kind: text("kind", { enum: BACKUP_KINDS }).notNull(),
     status: text("status", { enum: BACKUP_STATUSES }).notNull().default("running"),
     verified: text("verified", { enum: VERIFY_STATUSES }).notNull().default("pending"),
