@@ -786,7 +786,7 @@ export interface Backup {
   id: string;
   databaseId: string | null;
   databaseName: string;
-  engine: DatabaseEngine | "panel";
+  engine: DatabaseEngine | "panel" | "volume";
   kind: BackupKind;
   status: BackupStatus;
   verified: VerifyStatus;
