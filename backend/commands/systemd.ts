@@ -1,4 +1,6 @@
-import type { Color, SlotSpec } from "../adapters/runtime/types.ts";
+import type { Color, SlotSpec, WorkersSpec } from "../adapters/runtime/types.ts";
+import { MAX_INSTANCES, PROCESS_TYPE_PATTERN } from "../contract/api.ts";
+import { BUILD_CPU_WEIGHT, BUILD_IO_WEIGHT, BUILD_NICE } from "../domain/build-limits.ts";
 
 /** Pure builders for the systemd units of app slots; every value is checked before it is written. */
 export class UnitError extends Error {
@@ -14,6 +16,35 @@ export function unitName(app: string, color: Color, kind: "app" | "socket" = "ap
   if (!APP.test(app)) throw new UnitError(`"${app}" is not a valid app name`);
   if (color !== "blue" && color !== "green") throw new UnitError(`"${color}" is not a slot colour`);
   return kind === "app" ? `sy-${app}-${color}.service` : `sy-${app}-${color}-socket.service`;
+}
+
+/**
+ * The unit of one instance of a slot's process: the web's first instance is the slot's own unit
+ * (`sy-<app>-<color>.service`), the web's k-th `sy-<app>-<color>_web_<k>.service`, a worker's
+ * `sy-<app>-<color>_<type>_<k>.service`. App names hold no `_`, so the names of one slot never
+ * meet another app's.
+ */
+export function instanceUnitName(app: string, color: Color, type: string, index: number): string {
+  const base = unitName(app, color).replace(/\.service$/, "");
+  if (!Number.isInteger(index) || index < 1 || index > MAX_INSTANCES) throw new UnitError(`instance ${index} is not 1-${MAX_INSTANCES}`);
+  if (type === "web") return index === 1 ? `${base}.service` : `${base}_web_${index}.service`;
+  if (!PROCESS_TYPE_PATTERN.test(type) || type === "release") throw new UnitError(`"${type}" is not a process type`);
+  return `${base}_${type}_${index}.service`;
+}
+
+/** A unit name of instanceUnitName, taken apart (null for any other name, the socket's included). */
+export function parseInstanceUnit(name: string): { app: string; color: Color; type: string; index: number } | null {
+  const m = /^sy-([a-z][a-z0-9-]{0,38}[a-z0-9])-(blue|green)(?:_([a-z][a-z0-9_-]{0,29})_(\d{1,2}))?\.service$/.exec(name);
+  if (!m) return null;
+  const index = m[4] === undefined ? 1 : Number(m[4]);
+  const type = m[3] ?? "web";
+  if (index < 1 || index > MAX_INSTANCES || (type === "web" && m[3] !== undefined && index < 2) || type === "release") return null;
+  return { app: m[1] as string, color: m[2] as Color, type, index };
+}
+
+/** The journal pattern of every unit of a slot but its first web instance's (journalctl --unit takes globs). */
+export function slotExtraUnitsPattern(app: string, color: Color): string {
+  return `${unitName(app, color).replace(/\.service$/, "")}_*.service`;
 }
 
 function path(value: string, what: string): string {
@@ -38,13 +69,33 @@ export interface SlotUnitOptions extends SlotSpec {
   user: string;
   stateDir: string;
   graceSeconds?: number;
+  /** Which web instance (1-based, default 1): its unit name and PORT (`ports[instance - 1]`). */
+  instance?: number;
+}
+
+/** The limits every unit of a slot carries, each unit its own (systemd applies them per unit). */
+function limitLines(o: { memoryMax?: string | null; cpuQuota?: string | null; ioWeight?: number | null }): string[] {
+  if (o.memoryMax && !/^\d+[KMGT]?$/.test(o.memoryMax)) throw new UnitError(`memory limit "${o.memoryMax}" must look like 512M or 2G`);
+  if (o.cpuQuota && !/^\d{1,4}%$/.test(o.cpuQuota)) throw new UnitError(`CPU quota "${o.cpuQuota}" must look like 50% or 200%`);
+  if (o.ioWeight != null && (!Number.isInteger(o.ioWeight) || o.ioWeight < 1 || o.ioWeight > 10_000)) {
+    throw new UnitError(`I/O weight ${o.ioWeight} must be a whole number from 1 to 10000`);
+  }
+  return [
+    ...(o.memoryMax ? [`MemoryMax=${o.memoryMax}`] : []),
+    ...(o.cpuQuota ? [`CPUQuota=${o.cpuQuota}`] : []),
+    ...(o.ioWeight != null ? [`IOWeight=${o.ioWeight}`] : []),
+  ];
 }
 
 export function buildSlotUnit(o: SlotUnitOptions): string {
-  const name = unitName(o.app, o.color);
+  const instance = o.instance ?? 1;
+  const name = instanceUnitName(o.app, o.color, "web", instance);
+  const ports = o.ports && o.ports.length > 0 ? o.ports : [o.port];
+  const port = ports[instance - 1];
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new UnitError(`web instance ${instance} has no port`);
   if (!USER.test(o.user)) throw new UnitError(`"${o.user}" is not a valid user name`);
-  if (o.memoryMax && !/^\d+[KMGT]?$/.test(o.memoryMax)) throw new UnitError(`memory limit "${o.memoryMax}" must look like 512M or 2G`);
-  if (o.cpuQuota && !/^\d{1,4}%$/.test(o.cpuQuota)) throw new UnitError(`CPU quota "${o.cpuQuota}" must look like 50% or 200%`);
+  const limits = limitLines(o);
   if (o.command.length === 0) throw new UnitError("the start command is empty");
   if (!RELEASE.test(o.releaseId)) throw new UnitError(`"${o.releaseId}" is not a valid release id`);
   const exec = o.command.map(escapeArg).join(" ");
@@ -52,7 +103,7 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
   const lines = [
     "# Generated by Switchyard; changes are overwritten.",
     "[Unit]",
-    `Description=Switchyard app ${o.app} (${o.color} slot, release ${o.releaseId})`,
+    `Description=Switchyard app ${o.app} (${o.color} slot${ports.length > 1 ? `, web ${instance}/${ports.length}` : ""}, release ${o.releaseId})`,
     "After=network-online.target",
     "Wants=network-online.target",
     "StartLimitIntervalSec=300",
@@ -63,7 +114,7 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
     `User=${o.user}`,
     `WorkingDirectory=${path(o.releaseDir, "WorkingDirectory")}`,
     `EnvironmentFile=${path(o.envFile, "EnvironmentFile")}`,
-    `Environment=PORT=${o.port}`,
+    `Environment=PORT=${port}`,
     `ExecStart=${exec}`,
     "Restart=on-failure",
     "RestartSec=2",
@@ -83,8 +134,7 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
     "RestrictNamespaces=yes",
     `ReadWritePaths=${path(o.stateDir, "ReadWritePaths")}`,
     ...volumeLines(o.volumes ?? []),
-    ...(o.memoryMax ? [`MemoryMax=${o.memoryMax}`] : []),
-    ...(o.cpuQuota ? [`CPUQuota=${o.cpuQuota}`] : []),
+    ...limits,
     "StandardOutput=journal",
     "StandardError=journal",
     `SyslogIdentifier=${name.replace(/\.service$/, "")}`,
@@ -96,6 +146,77 @@ export function buildSlotUnit(o: SlotUnitOptions): string {
     "",
   ];
   return lines.join("\n");
+}
+
+export interface WorkerUnitOptions extends Omit<WorkersSpec, "processes"> {
+  type: string;
+  /** 1-based. */
+  index: number;
+  command: string[];
+  user: string;
+  stateDir: string;
+  graceSeconds?: number;
+}
+
+/**
+ * One instance of a worker process type: the slot's release, env file and volumes like the web,
+ * but no PORT (the env file's is the web's) and no socket; stopped with SIGTERM and the grace.
+ */
+export function buildWorkerUnit(o: WorkerUnitOptions): string {
+  const name = instanceUnitName(o.app, o.color, o.type, o.index);
+  if (o.type === "web") throw new UnitError("web instances are slot units");
+  if (!USER.test(o.user)) throw new UnitError(`"${o.user}" is not a valid user name`);
+  const limits = limitLines(o);
+  if (o.command.length === 0) throw new UnitError("the start command is empty");
+  if (!RELEASE.test(o.releaseId)) throw new UnitError(`"${o.releaseId}" is not a valid release id`);
+  if (!o.command[0]?.startsWith("/")) throw new UnitError("the start command must begin with an absolute path");
+  const grace = o.graceSeconds ?? 10;
+  if (!Number.isInteger(grace) || grace < 1 || grace > 3600) throw new UnitError(`stop grace ${grace} s must be 1-3600`);
+  return [
+    "# Generated by Switchyard; changes are overwritten.",
+    "[Unit]",
+    `Description=Switchyard app ${o.app} (${o.color} slot, ${o.type} ${o.index}, release ${o.releaseId})`,
+    "After=network-online.target",
+    "Wants=network-online.target",
+    "StartLimitIntervalSec=300",
+    "StartLimitBurst=10",
+    "",
+    "[Service]",
+    "Type=simple",
+    `User=${o.user}`,
+    `WorkingDirectory=${path(o.releaseDir, "WorkingDirectory")}`,
+    `EnvironmentFile=${path(o.envFile, "EnvironmentFile")}`,
+    // The slot's env file carries the web's PORT; a worker takes no traffic.
+    "UnsetEnvironment=PORT",
+    `ExecStart=${o.command.map(escapeArg).join(" ")}`,
+    "Restart=on-failure",
+    "RestartSec=2",
+    "KillMode=control-group",
+    "KillSignal=SIGTERM",
+    `TimeoutStopSec=${grace}`,
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "RestrictNamespaces=yes",
+    `ReadWritePaths=${path(o.stateDir, "ReadWritePaths")}`,
+    ...volumeLines(o.volumes ?? []),
+    ...limits,
+    "StandardOutput=journal",
+    "StandardError=journal",
+    `SyslogIdentifier=${name.replace(/\.service$/, "")}`,
+    `LogExtraFields=SWITCHYARD_RELEASE=${o.releaseId}`,
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
 }
 
 /** The form of a volume and its mount point in a release; the helper accepts exactly this. */
@@ -133,10 +254,16 @@ export function buildSocketUnit(o: {
   forwarder: string;
   socketPath: string;
   port: number;
+  /** Every web instance's port (instance 1 first); absent: `port` alone. */
+  ports?: number[];
   user: string;
 }): string {
   const name = unitName(o.app, o.color, "socket");
   if (!USER.test(o.user)) throw new UnitError(`"${o.user}" is not a valid user name`);
+  const ports = o.ports && o.ports.length > 0 ? o.ports : [o.port];
+  if (ports.length > MAX_INSTANCES || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65_535)) {
+    throw new UnitError(`refusing ports ${JSON.stringify(ports)}`);
+  }
   return [
     "# Generated by Switchyard; changes are overwritten.",
     "[Unit]",
@@ -147,7 +274,7 @@ export function buildSocketUnit(o: {
     "[Service]",
     "Type=simple",
     `User=${o.user}`,
-    `ExecStart=${[path(o.bun, "bun"), "--smol", path(o.forwarder, "forwarder"), path(o.socketPath, "socket"), String(o.port), controlSocketPath(o.socketPath)].map(escapeArg).join(" ")}`,
+    `ExecStart=${[path(o.bun, "bun"), "--smol", path(o.forwarder, "forwarder"), path(o.socketPath, "socket"), ports.join(","), controlSocketPath(o.socketPath)].map(escapeArg).join(" ")}`,
     "Restart=always",
     "RestartSec=1",
     "NoNewPrivileges=yes",
@@ -168,7 +295,7 @@ export function systemctlArgv(
   unit?: string,
 ): string[] {
   if (verb === "daemon-reload") return ["systemctl", "daemon-reload"];
-  if (!unit || !/^sy-[a-z0-9-]+\.service$/.test(unit)) throw new UnitError(`refusing to ${verb} "${unit}": only sy-*.service units`);
+  if (!unit || !/^sy-[a-z0-9_-]+\.service$/.test(unit)) throw new UnitError(`refusing to ${verb} "${unit}": only sy-*.service units`);
   if (verb === "show") {
     return [
       "systemctl",
@@ -181,7 +308,7 @@ export function systemctlArgv(
 }
 
 export function journalctlArgv(unit: string, lines: number): string[] {
-  if (!/^sy-[a-z0-9-]+\.service$/.test(unit)) throw new UnitError(`refusing to read the journal of "${unit}"`);
+  if (!/^sy-[a-z0-9_-]+\.service$/.test(unit)) throw new UnitError(`refusing to read the journal of "${unit}"`);
   return ["journalctl", "-u", unit, "-n", String(Math.max(1, Math.min(lines, 10_000))), "--no-pager", "-o", "short-iso"];
 }
 
@@ -199,7 +326,8 @@ export interface JournalQuery {
 
 export const JOURNAL_MAX_LINES = 10_000;
 const JOURNAL_CURSOR = /^[a-z]=[0-9a-f]{1,64}(;[a-z]=[0-9a-f]{1,64}){0,7}$/;
-const APP_UNIT = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-(blue|green)\.service$/;
+/** A slot's first web unit, or the pattern of the slot's other instances and workers (slotExtraUnitsPattern). */
+const APP_UNIT = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-(blue|green)(_\*)?\.service$/;
 
 export function isJournalCursor(text: string): boolean {
   return JOURNAL_CURSOR.test(text);
@@ -207,7 +335,7 @@ export function isJournalCursor(text: string): boolean {
 
 /** The helper's `journal` arguments for a query (see infrastructure/helper/switchyard-helper). */
 export function journalHelperArgs(q: JournalQuery): string[] {
-  if (q.units.length === 0 || q.units.length > 2) throw new UnitError("a journal read names one or two slot units");
+  if (q.units.length === 0 || q.units.length > 4) throw new UnitError("a journal read names one to four slot units");
   for (const unit of q.units) if (!APP_UNIT.test(unit)) throw new UnitError(`refusing to read the journal of "${unit}"`);
   if (!Number.isInteger(q.lines) || q.lines < 1 || q.lines > JOURNAL_MAX_LINES) throw new UnitError(`refusing line count ${q.lines}`);
   if (q.afterCursor && !isJournalCursor(q.afterCursor)) throw new UnitError("refusing a malformed journal cursor");
@@ -232,4 +360,34 @@ export function journalHelperArgs(q: JournalQuery): string[] {
 export function journalQueryArgv(q: JournalQuery): string[] {
   const args = journalHelperArgs(q).slice(2);
   return ["journalctl", "--no-pager", "--output", "json", ...args];
+}
+
+/**
+ * `systemd-run --scope` for a build on a server: the command runs in the caller's process (so its
+ * output, exit code and cancellation stay the panel's), in a transient scope holding it to the
+ * build memory limit, with a fifth of the default CPU and I/O weight and nice 10, as `user`.
+ * The helper's build-scope verb runs the same argv as root.
+ */
+export function buildScopeArgv(o: { unit: string; user: string; memoryMaxMb: number }, argv: string[]): string[] {
+  if (!/^sy-build-[0-9a-f]{12}$/.test(o.unit)) throw new UnitError(`"${o.unit}" is not a build scope name`);
+  if (!USER.test(o.user)) throw new UnitError(`"${o.user}" is not a valid user name`);
+  if (!Number.isInteger(o.memoryMaxMb) || o.memoryMaxMb < 1) throw new UnitError("the build memory limit must be a whole number of MiB");
+  if (!argv[0]?.startsWith("/")) throw new UnitError("a build command must begin with an absolute path");
+  return [
+    "systemd-run",
+    "--scope",
+    "--quiet",
+    "--collect",
+    `--unit=${o.unit}`,
+    `--uid=${o.user}`,
+    `--gid=${o.user}`,
+    `--nice=${BUILD_NICE}`,
+    `--property=MemoryMax=${o.memoryMaxMb}M`,
+    // Over the ceiling means killed, not pushed into swap while the apps wait.
+    "--property=MemorySwapMax=0",
+    `--property=CPUWeight=${BUILD_CPU_WEIGHT}`,
+    `--property=IOWeight=${BUILD_IO_WEIGHT}`,
+    "--",
+    ...argv,
+  ];
 }

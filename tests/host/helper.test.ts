@@ -8,7 +8,15 @@ import { createSystemProxy } from "../../backend/adapters/proxy/index.ts";
 import { helperSystemdHost } from "../../backend/adapters/runtime/systemd.ts";
 import { redisUnitName, redisUnitText } from "../../backend/commands/databases.ts";
 import { type AppConfigOptions, buildAppConfig } from "../../backend/commands/nginx.ts";
-import { buildSlotUnit, buildSocketUnit, controlSocketPath, journalHelperArgs, journalQueryArgv } from "../../backend/commands/systemd.ts";
+import {
+  buildSlotUnit,
+  buildSocketUnit,
+  buildWorkerUnit,
+  controlSocketPath,
+  instanceUnitName,
+  journalHelperArgs,
+  journalQueryArgv,
+} from "../../backend/commands/systemd.ts";
 import { createLogger } from "../../backend/log.ts";
 import { SLOT_UNIT_SPEC } from "../helpers/fixtures.ts";
 
@@ -59,6 +67,7 @@ const nginxConf = buildAppConfig({
   liveSocket: "/var/lib/switchyard/sock/shop.sock",
   slotSockets: { blue: "/var/lib/switchyard/sock/shop-blue.sock", green: "/var/lib/switchyard/sock/shop-green.sock" },
   accessLog: "/var/log/switchyard/shop.access.log",
+  staticDir: "/var/lib/switchyard/static/shop",
 });
 
 describe("privileged helper: what it does", () => {
@@ -248,7 +257,10 @@ describe("privileged helper: hostile input is refused and nothing is written", (
       ["journal", "--json", "--unit", "sy-shop-blue.service"],
       ["journal", "--json", "--unit", "nginx.service", "--lines", "10"],
       ["journal", "--json", "--unit", "sy-shop-blue-socket.service", "--lines", "10"],
-      [...json, "--unit", "sy-a-blue.service", "--unit", "sy-b-blue.service"],
+      [...json, "--unit", "sy-a-blue.service", "--unit", "sy-b-blue.service", "--unit", "sy-c-blue.service", "--unit", "sy-d-blue.service"],
+      [...json, "--unit", "sy-shop-blue*.service"],
+      [...json, "--unit", "sy-shop-*.service"],
+      [...json, "--unit", "sy-shop-blue_worker_1.service"],
       [...json.slice(0, -1), "10001"],
       [...json, "--since", "yesterday"],
       [...json, "--until", "@1;id"],
@@ -322,6 +334,9 @@ describe("privileged helper: hostile input is refused and nothing is written", (
     for (const bad of [
       "include /etc/shadow;",
       "root /;",
+      "root /var/lib/switchyard/static/other-app/live;",
+      "root /var/lib/switchyard/static/shop/live/../../..;",
+      "disable_symlinks off;",
       "location / { alias /etc/; }",
       "load_module /tmp/x.so;",
       "perl_set $x 'sub { }';",
@@ -615,6 +630,7 @@ describe("every directive the nginx builders emit is one the helper accepts", ()
             liveSocket: `/var/lib/switchyard/sock/${app}.sock`,
             slotSockets: { blue: `/var/lib/switchyard/sock/${app}-blue.sock`, green: `/var/lib/switchyard/sock/${app}-green.sock` },
             accessLog: `/var/log/switchyard/${app}.access.log`,
+            staticDir: `/var/lib/switchyard/static/${app}`,
           });
 
   test(`all ${combinations.length} option combinations pass the helper's check and are installed`, () => {
@@ -631,7 +647,88 @@ describe("every directive the nginx builders emit is one the helper accepts", ()
     // The statements the builders write are all known to the helper; and the builders do write a
     // preview server, keep-alive settings and a retry policy, so those were checked too.
     expect([...seen].filter((w) => !allowed.has(w))).toEqual([]);
-    for (const word of ["upstream", "server", "keepalive_time", "proxy_next_upstream_tries", "access_log"])
+    for (const word of ["upstream", "server", "keepalive_time", "proxy_next_upstream_tries", "access_log", "try_files"])
       expect(seen.has(word)).toBe(true);
+  });
+});
+
+describe("privileged helper: web instances and worker processes", () => {
+  const worker = buildWorkerUnit({
+    ...spec,
+    type: "worker",
+    index: 2,
+    command: ["/bin/sh", "-c", "exec bun worker.ts"],
+    volumes: [{ dir: "/var/lib/switchyard/apps/shop/volumes/data", mountAt: "/var/lib/switchyard/apps/shop/releases/rel-1/data" }],
+    ioWeight: 50,
+  });
+
+  test("installs, lists and reads the journal of a slot's further web instances and its workers", () => {
+    const root = testRoot();
+    const web3 = buildSlotUnit({ ...spec, ports: [4100, 4101, 4102], instance: 3, ioWeight: 200 });
+    for (const [name, text] of [
+      [instanceUnitName("shop", "blue", "web", 3), web3],
+      [instanceUnitName("shop", "blue", "worker", 2), worker],
+      ["sy-shop-blue_mail-queue_32.service", worker],
+    ] as const) {
+      const r = helper(["unit-install", name], text, root);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+    }
+    for (const name of ["sy-shop-blue.service", "sy-shop-blue-socket.service", "sshd.service"]) {
+      writeFileSync(join(root, "etc/systemd/system", name), "");
+    }
+    expect(helper(["list"], "", root).stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "sy-shop-blue-socket.service",
+      "sy-shop-blue.service",
+      "sy-shop-blue_mail-queue_32.service",
+      "sy-shop-blue_web_3.service",
+      "sy-shop-blue_worker_2.service",
+    ]);
+    expect(helper(["systemctl", "restart", "sy-shop-blue_worker_2.service"]).stdout).toBe(
+      "would run: systemctl restart sy-shop-blue_worker_2.service\n",
+    );
+    expect(helper(["journal", "sy-shop-green_web_2.service", "10"]).code).toBe(0);
+    // The logs of every process of both slots: each slot's unit and the pattern of its others.
+    const query = {
+      units: ["sy-shop-blue.service", "sy-shop-blue_*.service", "sy-shop-green.service", "sy-shop-green_*.service"],
+      lines: 10,
+    };
+    const r = helper(journalHelperArgs(query));
+    expect(r.stderr).toBe("");
+    // The helper prints what it would run shell-quoted; journalctl itself gets the pattern.
+    expect(r.stdout).toBe(`would run: ${journalQueryArgv(query).join(" ").replaceAll("*", "\\*")}\n`);
+  });
+
+  test("refuses other names, and directives a worker unit does not need", () => {
+    for (const name of [
+      "sy-shop-blue_web_1.service",
+      "sy-shop-blue_web_33.service",
+      "sy-shop-blue_worker_0.service",
+      "sy-shop-blue_worker_33.service",
+      "sy-shop-blue_worker_.service",
+      "sy-shop-blue_Worker_1.service",
+      "sy-shop-blue_1worker_1.service",
+      "sy-shop-blue_worker.service",
+      "sy-shop-blue_worker_1-socket.service",
+      "sy-shop-red_worker_1.service",
+      `sy-shop-blue_${"w".repeat(31)}_1.service`,
+      "sy-shop-blue_worker_1.service;id",
+      "sy-shop-blue_../x_1.service",
+    ]) {
+      const r = helper(["unit-install", name], worker);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr).toContain("refusing unit name");
+    }
+    for (const [from, to] of [
+      ["UnsetEnvironment=PORT", "UnsetEnvironment=PATH"],
+      ["IOWeight=50", "IOWeight=10001"],
+      ["IOWeight=50", "IOWeight=0"],
+      // A worker binds only its own app's volumes.
+      ["BindPaths=/var/lib/switchyard/apps/shop/volumes/data:", "BindPaths=/var/lib/switchyard/apps/other/volumes/data:"],
+    ] as const) {
+      const r = helper(["unit-install", "sy-shop-blue_worker_2.service"], worker.replace(from, to));
+      expect(r.code, to).toBe(2);
+      expect(r.written).toEqual([]);
+    }
   });
 });

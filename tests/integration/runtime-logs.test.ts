@@ -121,6 +121,9 @@ describe(`runtime logs API (${TEST_DB})`, () => {
     const warned = await waitFor(async () => (await logs("?q=warned%20careful")).body.lines[0], { what: "the stderr line" });
     expect(warned).toMatchObject({ stream: "stderr", text: "warned careful", slot: firstSlot });
     expect((await logs("?q=warned&stream=stdout")).body.lines).toEqual([]);
+    // The web's only instance is `web`; no worker printed anything.
+    expect((await logs("?q=warned&process=web")).body.lines.map((l) => l.process)).toEqual(["web"]);
+    expect((await logs("?q=warned&process=worker")).body.lines).toEqual([]);
     expect((await logs("?q=warned&stream=stderr")).body.lines.map((l) => l.text)).toEqual(["warned careful"]);
     const other = firstSlot === "blue" ? "green" : "blue";
     expect((await logs(`?q=said&slot=${other}`)).body.lines).toEqual([]);
@@ -201,6 +204,8 @@ describe(`runtime logs API (${TEST_DB})`, () => {
       ["?to=2026-13-45T00:00:00Z", "validation_failed"],
       ["?slot=red", "validation_failed"],
       ["?stream=stdin", "validation_failed"],
+      ["?process=..%2Fworker", "validation_failed"],
+      ["?process=worker.123", "validation_failed"],
       ["?limit=0", "validation_failed"],
       ["?limit=5001", "validation_failed"],
       ["?regex=maybe&q=x", "validation_failed"],

@@ -63,9 +63,21 @@ describe("the log file format", () => {
       at: "2026-03-01T10:00:00.000Z",
       stream: "stdout",
       releaseId: "rel-1",
+      process: "web",
       text: "hello  world",
     });
     expect(parseLogLine("2026-03-01T10:00:00.000Z supervisor - starting")).toMatchObject({ stream: "system", releaseId: null });
+    // Every process but the web's only instance says which it is.
+    expect(parseLogLine("2026-03-01T10:00:00.000Z stdout:worker.2 rel-1 job done")).toMatchObject({
+      stream: "stdout",
+      process: "worker.2",
+      text: "job done",
+    });
+    expect(parseLogLine("2026-03-01T10:00:00.000Z supervisor:worker rel-1 stopping")).toMatchObject({
+      stream: "system",
+      process: "worker",
+    });
+    expect(parseLogLine("2026-03-01T10:00:00.000Z stdout:Bad/Name rel-1 x")).toBeNull();
     expect(parseLogLine("2026-03-01T10:00:00.000Z stderr r ")).toMatchObject({ stream: "stderr", text: "" });
     for (const junk of ["", "half a line", "2026-03-01T10:00:00.000Z other r x", "2026-03-01 10:00:00.000Z stdout r x"]) {
       expect(parseLogLine(junk)).toBeNull();
@@ -95,6 +107,30 @@ describe("the segment writer", () => {
     for (const f of files.slice(0, -1)) expect(statSync(join(slotLogDir(dir, "shop", "blue"), f)).size).toBeLessThanOrEqual(4096);
     const again = new SegmentWriter(slotLogDir(dir, "shop", "blue"), 4096);
     expect(again.current).toBe(join(slotLogDir(dir, "shop", "blue"), files.at(-1) as string));
+  });
+
+  test("the web's and the workers' supervisors write one slot's segments side by side", () => {
+    const dir = slotLogDir(dataDir(), "shop", "blue");
+    const web = new SegmentWriter(dir, 4096);
+    const worker = new SegmentWriter(dir, 4096);
+    for (let i = 0; i < 400; i++) {
+      // A second apart: each writer looks at the directory again, and joins what the other began.
+      const writer = i % 2 === 0 ? web : worker;
+      writer.append(
+        formatLogLine(
+          new Date(T0 + i * 1000).toISOString(),
+          i % 2 === 0 ? "stdout" : "stdout:worker.1",
+          "r1",
+          `line ${i} ${"x".repeat(30)}`,
+        ),
+        T0 + i * 1000,
+      );
+    }
+    const files = readdirSync(dir).sort();
+    expect(files.length).toBeGreaterThan(5);
+    // Neither writer grows a segment far past the size by not counting the other's lines.
+    for (const f of files) expect(statSync(join(dir, f)).size).toBeLessThanOrEqual(4096 + 200);
+    expect(web.current).toBe(worker.current);
   });
 });
 
@@ -256,6 +292,7 @@ describe("the journal reader", () => {
       slot: "green",
       releaseId: "rel-7",
       stream: "stdout",
+      process: "web",
       text: "key ••••",
     });
     expect(entryLine("shop", entry({ PRIORITY: "3" }), mask)?.stream).toBe("stderr");
@@ -267,6 +304,16 @@ describe("the journal reader", () => {
     });
     expect(entryLine("shop", entry({ MESSAGE: [104, 105] }), mask)?.text).toBe("hi");
     expect(entryLine("shop", entry({ _SYSTEMD_UNIT: "sy-other-blue.service" }), mask)).toBeNull();
+    // Other web instances and workers: the unit names the process.
+    expect(entryLine("shop", entry({ _SYSTEMD_UNIT: "sy-shop-blue_worker_2.service" }), mask)).toMatchObject({
+      slot: "blue",
+      process: "worker.2",
+    });
+    expect(entryLine("shop", entry({ _SYSTEMD_UNIT: "sy-shop-green_web_3.service" }), mask)).toMatchObject({
+      slot: "green",
+      process: "web.3",
+    });
+    expect(entryLine("shop", entry({ _SYSTEMD_UNIT: "sy-shop-green-socket.service" }), mask)).toBeNull();
     expect(parseJournalCursor("12~s=ab;i=3")).toEqual({ us: 12, cursor: "s=ab;i=3" });
     expect(parseJournalCursor("12~s=ab;rm -rf")).toBeNull();
   });
@@ -302,7 +349,12 @@ describe("the journal reader", () => {
     expect(first.lines.map((l) => l.text)).toEqual(["line 3 ••••", "line 4 ••••"]);
     const second = await reader.page("shop", NO_FILTER, { before: first.before, limit: 2 });
     expect(second.lines.map((l) => l.text)).toEqual(["line 1 ••••", "line 2 ••••"]);
-    expect(queries[1]).toMatchObject({ units: ["sy-shop-blue.service", "sy-shop-green.service"], until: (T0 + 3) * 1000, reverse: true });
+    // Each slot's own unit, and the pattern of its other web instances and workers.
+    expect(queries[1]).toMatchObject({
+      units: ["sy-shop-blue.service", "sy-shop-blue_*.service", "sy-shop-green.service", "sy-shop-green_*.service"],
+      until: (T0 + 3) * 1000,
+      reverse: true,
+    });
     const tail = await reader.follow("shop", NO_FILTER, { after: second.lines[1]?.id as string });
     expect((await tail.poll()).lines.map((l) => l.text)).toEqual(["line 3 ••••", "line 4 ••••"]);
   });

@@ -2,7 +2,8 @@ import type { RuntimeLogLine, RuntimeLogStream, SlotColor } from "../../contract
 
 /**
  * One line of a slot's log file: `<ISO time> <stream> <release id or -> <text>`. The supervisor
- * writes `stdout`, `stderr` or `supervisor` (its own notes, the API's `system` stream).
+ * writes `stdout`, `stderr` or `supervisor` (its own notes, the API's `system` stream), followed
+ * by `:<process>` for every process other than the web's only instance (`stdout:worker.1`).
  */
 export function formatLogLine(at: string, stream: string, releaseId: string | null, text: string): string {
   return `${at} ${stream} ${releaseId || "-"} ${text}\n`;
@@ -12,6 +13,8 @@ export interface ParsedLine {
   at: string;
   stream: RuntimeLogStream;
   releaseId: string | null;
+  /** `web` for untagged lines, else the tag: `web.2`, `worker.1`, `worker` (its supervisor's notes). */
+  process: string;
   text: string;
 }
 
@@ -23,7 +26,11 @@ export function parseLogLine(line: string): ParsedLine | null {
   const s = line.indexOf(" ", ISO_LENGTH + 1);
   if (s < 0) return null;
   const r = line.indexOf(" ", s + 1);
-  const word = line.slice(ISO_LENGTH + 1, s);
+  const tagged = line.slice(ISO_LENGTH + 1, s);
+  const colon = tagged.indexOf(":");
+  const word = colon < 0 ? tagged : tagged.slice(0, colon);
+  const process = colon < 0 ? "web" : tagged.slice(colon + 1);
+  if (!/^[a-z][a-z0-9_-]{0,29}(\.\d{1,2})?$/.test(process)) return null;
   const stream: RuntimeLogStream | null = word === "stdout" || word === "stderr" ? word : word === "supervisor" ? "system" : null;
   if (!stream) return null;
   const release = r < 0 ? line.slice(s + 1) : line.slice(s + 1, r);
@@ -31,6 +38,7 @@ export function parseLogLine(line: string): ParsedLine | null {
     at: line.slice(0, ISO_LENGTH),
     stream,
     releaseId: release === "-" || release === "" ? null : release,
+    process,
     text: r < 0 ? "" : line.slice(r + 1),
   };
 }
@@ -73,7 +81,15 @@ export function isAfter(line: FileCursor, cursor: FileCursor): boolean {
 }
 
 export function toRuntimeLine(p: ParsedLine, cursor: FileCursor): RuntimeLogLine {
-  return { id: encodeFileCursor(cursor), at: p.at, slot: cursor.slot, releaseId: p.releaseId, stream: p.stream, text: p.text };
+  return {
+    id: encodeFileCursor(cursor),
+    at: p.at,
+    slot: cursor.slot,
+    releaseId: p.releaseId,
+    stream: p.stream,
+    process: p.process,
+    text: p.text,
+  };
 }
 
 /** The segment file of a slot that starts at `ms`: zero-padded, so names sort as times do. */

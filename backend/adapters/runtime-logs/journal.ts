@@ -1,4 +1,4 @@
-import { isJournalCursor, type JournalQuery, unitName } from "../../commands/systemd.ts";
+import { isJournalCursor, type JournalQuery, parseInstanceUnit, slotExtraUnitsPattern, unitName } from "../../commands/systemd.ts";
 import type { RuntimeLogLine, RuntimeLogPage, RuntimeLogStream, SlotColor } from "../../contract/api.ts";
 import { createMasker } from "../../domain/masking.ts";
 import type { RunResult } from "../exec.ts";
@@ -53,17 +53,21 @@ function messageText(message: JournalEntry["MESSAGE"]): string {
 /** The entry as an API line (slot from its unit), or null for an entry of no slot of the app. */
 export function entryLine(app: string, entry: JournalEntry, mask: (text: string) => string): RuntimeLogLine | null {
   const unit = entry._SYSTEMD_UNIT?.startsWith("sy-") ? entry._SYSTEMD_UNIT : entry.UNIT;
-  const slot: SlotColor | null = unit === unitName(app, "blue") ? "blue" : unit === unitName(app, "green") ? "green" : null;
+  // The unit says the slot and the process: the web's first instance is the slot's own unit.
+  const of = unit ? parseInstanceUnit(unit) : null;
+  const slot: SlotColor | null = of && of.app === app ? of.color : null;
   const us = Number(entry.__REALTIME_TIMESTAMP);
-  if (!slot || !Number.isSafeInteger(us) || !entry.__CURSOR) return null;
-  return {
+  if (!of || !slot || !Number.isSafeInteger(us) || !entry.__CURSOR) return null;
+  const line: RuntimeLogLine = {
     id: encodeJournalCursor(us, entry.__CURSOR),
     at: new Date(Math.floor(us / 1000)).toISOString(),
     slot,
     releaseId: entry.SWITCHYARD_RELEASE ?? null,
     stream: entryStream(entry),
+    process: of.type === "web" && of.index === 1 ? "web" : `${of.type}.${of.index}`,
     text: mask(messageText(entry.MESSAGE)),
   };
+  return line;
 }
 
 export function parseJournalOutput(stdout: string): JournalEntry[] {
@@ -100,7 +104,10 @@ export function createJournalLogReader(o: JournalReaderOptions): RuntimeLogReade
     return parseJournalOutput(result.stdout);
   };
   const units = (app: string, filter: LogFilter) =>
-    filter.slot ? [unitName(app, filter.slot)] : [unitName(app, "blue"), unitName(app, "green")];
+    (filter.slot ? [filter.slot] : (["blue", "green"] as const)).flatMap((color) => [
+      unitName(app, color),
+      slotExtraUnitsPattern(app, color),
+    ]);
   const usOf = (date: Date | null) => (date ? date.getTime() * 1000 : null);
   const inRange = (filter: LogFilter, line: RuntimeLogLine) => {
     const t = Date.parse(line.at);

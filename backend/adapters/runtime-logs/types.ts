@@ -7,6 +7,8 @@ export interface LogFilter {
   slot: SlotColor | null;
   releaseId: string | null;
   stream: RuntimeLogStream | null;
+  /** A process type (`worker`: each of its instances) or one instance (`worker.2`); absent: all. */
+  process?: string | null;
   /** Tests a line's text (already masked: a search cannot find a secret). */
   match: ((text: string) => boolean) | null;
 }
@@ -42,10 +44,18 @@ export interface RuntimeLogReader {
 /** Whether a parsed line passes the filter's fields other than time. */
 export function passes(
   filter: LogFilter,
-  line: { slot: SlotColor; releaseId: string | null; stream: RuntimeLogStream; text: string },
+  line: { slot: SlotColor; releaseId: string | null; stream: RuntimeLogStream; process?: string; text: string },
 ): boolean {
   if (filter.slot && line.slot !== filter.slot) return false;
   if (filter.releaseId && line.releaseId !== filter.releaseId) return false;
   if (filter.stream && line.stream !== filter.stream) return false;
+  if (filter.process && !sameProcess(filter.process, line.process ?? "web")) return false;
   return !filter.match || filter.match(line.text);
+}
+
+/** Whether a line's process (`web`, `web.2`, `worker.1`) is the wanted type or instance. */
+export function sameProcess(wanted: string, process: string): boolean {
+  if (wanted.includes(".")) return process === wanted || (wanted === "web.1" && process === "web");
+  const dot = process.indexOf(".");
+  return (dot < 0 ? process : process.slice(0, dot)) === wanted;
 }

@@ -7,25 +7,36 @@ export const SEGMENT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Appends one slot's log lines to its directory of segment files (`<first line's ms>.log`),
- * starting a new segment once the current one passes `segmentBytes`. Only the slot's supervisor
- * writes here; a later supervisor of the slot goes on in the newest segment.
+ * starting a new segment once the current one passes `segmentBytes`. The slot's supervisors (the
+ * web's and each worker type's) write here side by side: lines are appended whole, and each
+ * writer moves on to a segment another one began (looked for at most once a second).
  */
 export class SegmentWriter {
   private file: string | null = null;
   private bytes = 0;
+  private lookedAt = 0;
 
   constructor(
     readonly dir: string,
     private readonly segmentBytes = SEGMENT_BYTES,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const newest = readdirSync(dir)
+    this.follow();
+  }
+
+  /** Goes on in the newest segment of the directory, when another writer began a newer one. */
+  private follow(now = Date.now()): void {
+    this.lookedAt = now;
+    const newest = readdirSync(this.dir)
       .filter((name) => SEGMENT_FILE.test(name))
       .sort()
       .at(-1);
-    if (newest) {
-      this.file = join(dir, newest);
+    if (newest && join(this.dir, newest) !== this.file && (!this.file || newest > this.file.slice(this.dir.length + 1))) {
+      this.file = join(this.dir, newest);
       this.bytes = statSync(this.file).size;
+    } else if (this.file) {
+      // The others' lines count towards the segment's size too.
+      this.resync();
     }
   }
 
@@ -52,6 +63,11 @@ export class SegmentWriter {
   /** Throws when the write fails (a full disk); the caller decides what a lost line means. */
   append(text: string, now = Date.now()): void {
     const length = Buffer.byteLength(text);
+    if (now - this.lookedAt >= 1000 || now < this.lookedAt) {
+      try {
+        this.follow(now);
+      } catch {}
+    }
     if (!this.file || (this.bytes > 0 && this.bytes + length > this.segmentBytes)) {
       // Never an older name than the newest segment: a clock set back must not reorder files.
       let ms = now;

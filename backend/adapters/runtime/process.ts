@@ -5,8 +5,17 @@ import { writeFileAtomic } from "../files.ts";
 import { confineDataDir, handToOwner } from "../release-store.ts";
 import { createFileLogReader, slotLogDir } from "../runtime-logs/files.ts";
 import { NO_FILTER } from "../runtime-logs/types.ts";
-import { isAlive, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
-import { COLORS, type Color, type Runtime, type SlotSpec, type SlotStatus } from "./types.ts";
+import { type InstanceState, isAlive, overallState, type SupervisorSpec, type SupervisorState, stateInstances } from "./process-state.ts";
+import {
+  COLORS,
+  type Color,
+  type InstanceStatus,
+  type ProcessStatus,
+  type Runtime,
+  type SlotSpec,
+  type SlotStatus,
+  type WorkersSpec,
+} from "./types.ts";
 
 const SUPERVISOR = join(import.meta.dir, "supervisor.ts");
 
@@ -38,71 +47,180 @@ export interface ProcessRuntimeOptions {
   crashWindowMs?: number;
 }
 
+/** A worker type as a directory name (PROCESS_TYPE_PATTERN; never `web`, the slot's own). */
+const WORKER_TYPE = /^[a-z][a-z0-9_-]{0,29}$/;
+
+function checkType(type: string): string {
+  if (!WORKER_TYPE.test(type) || type === "web" || type === "release") throw new Error(`"${type}" is not a worker process type`);
+  return type;
+}
+
 /**
- * Local mode: each slot's app runs under its own small supervisor process, detached from the
- * panel, so apps outlive a panel restart or crash and the next panel adopts them from state.json.
+ * Local mode: each slot's web instances run under one small supervisor process, and each worker
+ * type under one more, detached from the panel, so apps outlive a panel restart or crash and the
+ * next panel adopts them from state.json.
  */
 export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
   const bun = o.bun ?? process.execPath;
   const slotDir = (app: string, color: Color) => join(o.dataDir, "apps", app, "slots", color);
-  const readState = (app: string, color: Color): SupervisorState | null => {
+  const workersDir = (app: string, color: Color) => join(slotDir(app, color), "workers");
+  const workerDir = (app: string, color: Color, type: string) => join(workersDir(app, color), checkType(type));
+  const readStateAt = (dir: string): SupervisorState | null => {
     try {
-      return JSON.parse(readFileSync(join(slotDir(app, color), "state.json"), "utf8")) as SupervisorState;
+      return JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as SupervisorState;
     } catch {
       return null;
     }
+  };
+  const readState = (app: string, color: Color) => readStateAt(slotDir(app, color));
+  const workerTypes = (app: string, color: Color): string[] => {
+    const dir = workersDir(app, color);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((name) => WORKER_TYPE.test(name) && existsSync(join(dir, name, "spec.json")))
+      .sort();
+  };
+
+  /** Each instance as the panel sees it: a supervisor that is gone runs nothing. */
+  const instancesOf = (s: SupervisorState): InstanceStatus[] => {
+    const supervised = isAlive(s.supervisorPid, s.supervisorStart);
+    return stateInstances(s).map((i: InstanceState) => ({
+      index: i.index,
+      state: supervised ? i.state : i.state === "crashed" ? "crashed" : "stopped",
+      pid: supervised && i.pid && isAlive(i.pid, i.pidStart) ? i.pid : null,
+      port: i.port,
+      restarts: i.restarts,
+      startedAt: i.startedAt ? new Date(i.startedAt) : null,
+      lastExit: i.lastExit ? { code: i.lastExit.code, signal: i.lastExit.signal, at: new Date(i.lastExit.at) } : null,
+    }));
   };
 
   const status = async (app: string, color: Color): Promise<SlotStatus> => {
     const s = readState(app, color);
     if (!s) return { state: "stopped", pid: null, releaseId: null, port: null, startedAt: null, restarts: 0, lastExit: null };
-    const supervised = isAlive(s.supervisorPid, s.supervisorStart);
-    const state = supervised ? s.state : s.state === "crashed" ? "crashed" : "stopped";
+    const instances = instancesOf(s);
+    const first = instances[0] as InstanceStatus;
     return {
-      state: state === "stopped" && s.state === "crashed" ? "crashed" : state,
-      pid: supervised && s.pid && isAlive(s.pid, s.pidStart) ? s.pid : null,
+      state: overallState(instances),
+      pid: first.pid,
       releaseId: s.releaseId,
       port: s.port,
-      startedAt: s.startedAt ? new Date(s.startedAt) : null,
-      restarts: s.restarts,
-      lastExit: s.lastExit ? { code: s.lastExit.code, signal: s.lastExit.signal, at: new Date(s.lastExit.at) } : null,
-      exits: s.crashes.slice(-10),
+      startedAt: first.startedAt,
+      restarts: instances.reduce((sum, i) => sum + i.restarts, 0),
+      lastExit: first.lastExit,
+      exits: stateInstances(s)
+        .flatMap((i) => i.crashes)
+        .sort((x, y) => x.at.localeCompare(y.at))
+        .slice(-10),
+      instances,
     };
   };
 
-  const stop = async (app: string, color: Color, options: { graceMs?: number } = {}) => {
-    const s = readState(app, color);
+  /** Stops the supervisor in `dir` and whatever is left of its instances' process groups. */
+  const stopAt = async (dir: string, graceMs: number) => {
+    const s = readStateAt(dir);
     if (!s) return;
-    const grace = options.graceMs ?? 10_000;
     const supervised = isAlive(s.supervisorPid, s.supervisorStart);
     if (supervised) {
+      try {
+        writeFileAtomic(join(dir, "stop.json"), JSON.stringify({ graceMs }), 0o600);
+      } catch {}
       try {
         process.kill(s.supervisorPid, "SIGTERM");
       } catch {}
     }
-    const deadline = Date.now() + grace + 2_000;
-    while (Date.now() < deadline && (isAlive(s.supervisorPid, s.supervisorStart) || isAlive(s.pid, s.pidStart))) await Bun.sleep(20);
-    // Whatever is left of the supervisor or the app's process group now gets the hard stop.
-    for (const [pid, start, group] of [
-      [s.supervisorPid, s.supervisorStart, false],
-      [s.pid, s.pidStart, true],
-    ] as const) {
-      if (pid && isAlive(pid, start)) {
-        try {
-          process.kill(group ? -pid : pid, "SIGKILL");
-        } catch {}
-      }
+    const pids = () => {
+      const now = readStateAt(dir) ?? s;
+      // The pids of the state read at first too: an instance's restart may have been recorded since.
+      return [...stateInstances(s), ...stateInstances(now)].filter((i) => i.pid !== null) as Array<InstanceState & { pid: number }>;
+    };
+    const deadline = Date.now() + graceMs + 2_000;
+    while (Date.now() < deadline && (isAlive(s.supervisorPid, s.supervisorStart) || pids().some((i) => isAlive(i.pid, i.pidStart)))) {
+      await Bun.sleep(20);
     }
-    if (s.pid) {
+    // Whatever is left of the supervisor or the app's process groups now gets the hard stop.
+    if (isAlive(s.supervisorPid, s.supervisorStart)) {
       try {
-        process.kill(-s.pid, "SIGKILL");
+        process.kill(s.supervisorPid, "SIGKILL");
       } catch {}
     }
-    const current = readState(app, color);
+    for (const i of pids()) {
+      try {
+        process.kill(-i.pid, "SIGKILL");
+      } catch {}
+    }
+    rmSync(join(dir, "stop.json"), { force: true });
+    const current = readStateAt(dir);
     if (current && current.state !== "stopped" && current.state !== "crashed") {
-      writeFileAtomic(join(slotDir(app, color), "state.json"), `${JSON.stringify({ ...current, state: "stopped", pid: null })}\n`, 0o600);
+      const instances = stateInstances(current).map((i) => ({
+        ...i,
+        state: i.state === "crashed" ? i.state : ("stopped" as const),
+        pid: null,
+      }));
+      writeFileAtomic(join(dir, "state.json"), `${JSON.stringify({ ...current, state: "stopped", pid: null, instances })}\n`, 0o600);
     }
   };
+
+  const stopWorkers = async (app: string, color: Color, options: { types?: string[]; graceMs?: number } = {}) => {
+    const types = options.types ?? workerTypes(app, color);
+    await Promise.all(types.map((type) => stopAt(workerDir(app, color, type), options.graceMs ?? 10_000)));
+  };
+
+  const stop = async (app: string, color: Color, options: { graceMs?: number } = {}) => {
+    const grace = options.graceMs ?? 10_000;
+    await Promise.all([stopAt(slotDir(app, color), grace), stopWorkers(app, color, { graceMs: grace })]);
+  };
+
+  /** What the supervisors get of the app user (as root), with the release and volumes handed to it. */
+  const prepareUser = async (releaseDir: string, volumes: SlotSpec["volumes"]) => {
+    // As root, the app runs as the app user: it owns its release and HOME, and passes through
+    // the data dir without reading it. The supervisor stays root to keep the slot's files.
+    const user = await appUserFor(o.appUser ?? "switchyard-app", o.dataDir);
+    if (user) {
+      confineDataDir(o.dataDir);
+      handToOwner(o.dataDir, releaseDir, user);
+      for (const volume of volumes ?? []) handToOwner(o.dataDir, volume.dir, user);
+      handToOwner(o.dataDir, user.home, user);
+    }
+    return user ? { uid: user.uid, gid: user.gid, home: user.home } : null;
+  };
+
+  /** Starts a supervisor on `dir`'s spec; resolves once every instance's process exists (or died trying). */
+  const launch = async (dir: string, supervisorSpec: SupervisorSpec, what: string) => {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(join(dir, "spec.json"), JSON.stringify(supervisorSpec), 0o600);
+    rmSync(join(dir, "state.json"), { force: true });
+    rmSync(join(dir, "stop.json"), { force: true });
+    const out = openSync(join(dir, "supervisor.log"), "a", 0o600);
+    try {
+      const proc = Bun.spawn([bun, "--smol", SUPERVISOR, dir], {
+        detached: true,
+        stdio: ["ignore", out, out],
+        cwd: dir,
+        env: supervisorEnv(),
+      });
+      proc.unref();
+    } finally {
+      closeSync(out);
+    }
+    // Started means the app's processes exist (or already died trying); health is the caller's.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const s = readStateAt(dir);
+      if (s && stateInstances(s).every((i) => i.pid || i.state !== "running")) return;
+      await Bun.sleep(10);
+    }
+    throw new Error(`The supervisor of ${what} did not start; see ${join(dir, "supervisor.log")}.`);
+  };
+
+  const crashPolicy = () => ({
+    backoffMs: o.backoffMs ?? 1_000,
+    backoffMaxMs: o.backoffMaxMs ?? 30_000,
+    maxCrashes: o.maxCrashes ?? 10,
+    crashWindowMs: o.crashWindowMs ?? 5 * 60_000,
+  });
+
+  const processOf = (type: string, s: SupervisorState): ProcessStatus => ({ type, releaseId: s.releaseId, instances: instancesOf(s) });
 
   const logReader = createFileLogReader(o.dataDir);
 
@@ -112,18 +230,10 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
     status,
     stop,
     async start(spec: SlotSpec) {
-      await stop(spec.app, spec.color);
-      const dir = slotDir(spec.app, spec.color);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      // As root, the app runs as the app user: it owns its release and HOME, and passes through
-      // the data dir without reading it. The supervisor stays root to keep the slot's files.
-      const user = await appUserFor(o.appUser ?? "switchyard-app", o.dataDir);
-      if (user) {
-        confineDataDir(o.dataDir);
-        handToOwner(o.dataDir, spec.releaseDir, user);
-        for (const volume of spec.volumes ?? []) handToOwner(o.dataDir, volume.dir, user);
-        handToOwner(o.dataDir, user.home, user);
-      }
+      // Replaces the slot's web; its workers are startWorkers' to replace.
+      await stopAt(slotDir(spec.app, spec.color), 10_000);
+      const ports = spec.ports && spec.ports.length > 0 ? spec.ports : [spec.port];
+      if (ports[0] !== spec.port) throw new Error(`the first web instance's port must be ${spec.port}, not ${ports[0]}`);
       const supervisorSpec: SupervisorSpec = {
         app: spec.app,
         color: spec.color,
@@ -132,42 +242,98 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
         command: spec.command,
         envFile: spec.envFile,
         port: spec.port,
+        instances: ports.map((port) => ({ port })),
+        process: "web",
         secrets: spec.secrets,
         socketPath: spec.socketPath ?? null,
         logDir: slotLogDir(o.dataDir, spec.app, spec.color),
-        user: user ? { uid: user.uid, gid: user.gid, home: user.home } : null,
+        user: await prepareUser(spec.releaseDir, spec.volumes),
         graceMs: 10_000,
-        backoffMs: o.backoffMs ?? 1_000,
-        backoffMaxMs: o.backoffMaxMs ?? 30_000,
-        maxCrashes: o.maxCrashes ?? 10,
-        crashWindowMs: o.crashWindowMs ?? 5 * 60_000,
+        ...crashPolicy(),
       };
-      writeFileAtomic(join(dir, "spec.json"), JSON.stringify(supervisorSpec), 0o600);
-      rmSync(join(dir, "state.json"), { force: true });
-      const out = openSync(join(dir, "supervisor.log"), "a", 0o600);
-      try {
-        const proc = Bun.spawn([bun, "--smol", SUPERVISOR, dir], {
-          detached: true,
-          stdio: ["ignore", out, out],
-          cwd: dir,
-          env: supervisorEnv(),
-        });
-        proc.unref();
-      } finally {
-        closeSync(out);
+      await launch(slotDir(spec.app, spec.color), supervisorSpec, `${spec.app}/${spec.color}`);
+    },
+    async startWorkers(spec: WorkersSpec) {
+      const wanted = spec.processes.filter((p) => p.instances > 0);
+      for (const p of wanted) checkType(p.type);
+      // Types no longer run go first; then each listed type is replaced.
+      const gone = workerTypes(spec.app, spec.color).filter((type) => !wanted.some((p) => p.type === type));
+      await stopWorkers(spec.app, spec.color, { types: gone });
+      for (const type of gone) rmSync(workerDir(spec.app, spec.color, type), { recursive: true, force: true });
+      if (wanted.length === 0) return;
+      const user = await prepareUser(spec.releaseDir, spec.volumes);
+      await stopWorkers(spec.app, spec.color, { types: wanted.map((p) => p.type) });
+      await Promise.all(
+        wanted.map((p) =>
+          launch(
+            workerDir(spec.app, spec.color, p.type),
+            {
+              app: spec.app,
+              color: spec.color,
+              releaseId: spec.releaseId,
+              releaseDir: spec.releaseDir,
+              command: p.command,
+              envFile: spec.envFile,
+              port: null,
+              instances: Array.from({ length: p.instances }, () => ({ port: null })),
+              process: p.type,
+              secrets: spec.secrets,
+              socketPath: null,
+              logDir: slotLogDir(o.dataDir, spec.app, spec.color),
+              user,
+              graceMs: 10_000,
+              ...crashPolicy(),
+            },
+            `${spec.app}/${spec.color} ${p.type}`,
+          ),
+        ),
+      );
+    },
+    stopWorkers,
+    async restartWorkers(app, color, type) {
+      const dir = workerDir(app, color, type);
+      const s = readStateAt(dir);
+      if (!s) throw new Error(`${app}/${color} runs no ${type} process`);
+      if (!isAlive(s.supervisorPid, s.supervisorStart)) {
+        // Its supervisor is gone (it gave up, or the machine restarted): start the type afresh.
+        const spec = JSON.parse(readFileSync(join(dir, "spec.json"), "utf8")) as SupervisorSpec;
+        await launch(dir, spec, `${app}/${color} ${type}`);
+        return;
       }
-      // Started means the app process exists (or already died trying); health is the caller's.
-      const deadline = Date.now() + 15_000;
+      const before = new Map(stateInstances(s).map((i) => [i.index, i.pid]));
+      process.kill(s.supervisorPid, "SIGUSR1");
+      // Done once every instance runs a new process (or gave up trying).
+      const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
-        const s = readState(spec.app, spec.color);
-        if (s && (s.pid || s.state !== "running")) return;
-        await Bun.sleep(10);
+        const now = readStateAt(dir);
+        if (
+          now &&
+          stateInstances(now).every(
+            (i) => i.state === "crashed" || (i.pid !== null && i.pid !== before.get(i.index) && isAlive(i.pid, i.pidStart)),
+          )
+        )
+          return;
+        if (!isAlive(s.supervisorPid, s.supervisorStart)) break;
+        await Bun.sleep(20);
       }
-      throw new Error(`The supervisor of ${spec.app}/${spec.color} did not start; see ${join(dir, "supervisor.log")}.`);
+      throw new Error(`${app}/${color} ${type} did not restart; see ${join(dir, "supervisor.log")}.`);
+    },
+    async processes(app, color) {
+      const out: ProcessStatus[] = [];
+      const web = readState(app, color);
+      if (web) out.push(processOf("web", web));
+      for (const type of workerTypes(app, color)) {
+        const s = readStateAt(workerDir(app, color, type));
+        if (s) out.push(processOf(type, s));
+      }
+      return out;
     },
     async logs(app, color, options = {}) {
       const page = await logReader.page(app, { ...NO_FILTER, slot: color }, { before: null, limit: options.lines ?? 200 });
-      return page.lines.map((l) => `${l.at} ${l.stream === "system" ? "supervisor" : l.stream} ${l.text}`);
+      return page.lines.map(
+        (l) =>
+          `${l.at} ${l.stream === "system" ? "supervisor" : l.stream}${l.process && l.process !== "web" ? `:${l.process}` : ""} ${l.text}`,
+      );
     },
     async drain(app, color, options = {}) {
       const s = readState(app, color);
@@ -186,17 +352,6 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
         await Bun.sleep(20);
       }
       return -1;
-    },
-    // Filled in with worker processes (see types.ts).
-    async startWorkers() {
-      throw new Error("workers are not supported by this runtime yet");
-    },
-    async stopWorkers() {},
-    async restartWorkers() {
-      throw new Error("workers are not supported by this runtime yet");
-    },
-    async processes() {
-      return [];
     },
     async list() {
       const root = join(o.dataDir, "apps");

@@ -1,13 +1,16 @@
 #!/usr/bin/env bun
 /**
- * Keeps one slot's app running, outside the panel: `bun --smol supervisor.ts <slotDir>`.
- * It starts the app from <slotDir>/spec.json, writes its output (secrets masked) to the slot's log
- * segments (spec.logDir, see runtime-logs/writer.ts), each line with its time, stream and release,
- * restarts it after a crash with back-off, answers on the slot's unix socket (a forwarder to
- * PORT), and records everything in state.json so a restarted panel can adopt it.
- * SIGTERM stops the app gracefully; SIGUSR2 drains the socket (see forwarder.ts).
+ * Keeps one process type of a slot running, outside the panel: `bun --smol supervisor.ts <dir>`.
+ * It starts each instance of the app from <dir>/spec.json (the web's instances each with their
+ * own PORT; a worker's with none), writes their output (secrets masked) to the slot's log
+ * segments (spec.logDir, see runtime-logs/writer.ts), each line with its time, stream, process
+ * and release, restarts an instance after a crash with its own back-off, answers on the slot's
+ * unix socket (a forwarder balancing across the web's ports), and records everything in
+ * state.json so a restarted panel can adopt it.
+ * SIGTERM stops every instance gracefully (within stop.json's graceMs when the panel left one);
+ * SIGUSR1 restarts the instances one after another; SIGUSR2 drains the socket (see forwarder.ts).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEnvFile } from "../../domain/env.ts";
 import { LineSplitter } from "../../domain/lines.ts";
@@ -16,16 +19,26 @@ import { writeFileAtomic } from "../files.ts";
 import { formatLogLine } from "../runtime-logs/format.ts";
 import { SegmentWriter } from "../runtime-logs/writer.ts";
 import { type Forwarder, startForwarder } from "./forwarder.ts";
-import { processStartTime, type SupervisorSpec, type SupervisorState } from "./process-state.ts";
+import {
+  type InstanceState,
+  overallState,
+  processStartTime,
+  processTag,
+  type SupervisorSpec,
+  type SupervisorState,
+} from "./process-state.ts";
 
 if (!process.argv[2]) {
-  console.error("usage: supervisor.ts <slotDir>");
+  console.error("usage: supervisor.ts <dir>");
   process.exit(2);
 }
 const slotDir: string = process.argv[2];
 const spec = JSON.parse(readFileSync(join(slotDir, "spec.json"), "utf8")) as SupervisorSpec;
 const mask = createMasker(spec.secrets);
 const logs = new SegmentWriter(spec.logDir ?? join(slotDir, "..", "..", "logs", spec.color));
+
+const type = spec.process ?? "web";
+const slots: Array<{ port: number | null }> = spec.instances && spec.instances.length > 0 ? spec.instances : [{ port: spec.port }];
 
 const state: SupervisorState = {
   state: "running",
@@ -39,13 +52,38 @@ const state: SupervisorState = {
   restarts: 0,
   lastExit: null,
   crashes: [],
+  instances: slots.map((slot, i) => ({
+    index: i + 1,
+    state: "running",
+    pid: null,
+    pidStart: null,
+    port: slot.port,
+    startedAt: null,
+    restarts: 0,
+    lastExit: null,
+    crashes: [],
+  })),
 };
+const records = state.instances as InstanceState[];
+
+/** The tag of the supervisor's notes about the whole set: none for the web's only instance, else the type. */
+const setTag = processTag(type, 1, slots.length) === null ? null : type;
+
 let unsaved = false;
 /**
  * Writes the state the panel reads. A failed write (a full disk) must not end the supervisor and
  * its app: the state is written again at the next change, or within 5 s.
  */
 function save(): void {
+  // The top-level fields stay instance 1's, as the panel's older readers expect.
+  const first = records[0] as InstanceState;
+  state.state = overallState(records);
+  state.pid = first.pid;
+  state.pidStart = first.pidStart;
+  state.startedAt = first.startedAt;
+  state.restarts = first.restarts;
+  state.lastExit = first.lastExit;
+  state.crashes = first.crashes;
   try {
     writeFileAtomic(join(slotDir, "state.json"), `${JSON.stringify(state)}\n`, 0o600);
     unsaved = false;
@@ -67,9 +105,11 @@ let dropped = { lines: 0, reason: "", partial: false };
 /**
  * Never throws: a failed write must not stop the pumps, or the app's pipes fill and it blocks on
  * its next write. The app keeps running, its lines are counted, and writing resumes by itself.
+ * `tag` names the process and instance (`worker.2`); the web's only instance has none.
  */
-function log(stream: string, line: string): void {
+function log(stream: string, line: string, tag: string | null = setTag): void {
   const at = new Date().toISOString();
+  const word = tag ? `${stream}:${tag}` : stream;
   try {
     if (dropped.lines > 0) {
       // A write cut short left half a line: the note starts on a line of its own.
@@ -78,7 +118,7 @@ function log(stream: string, line: string): void {
       );
       dropped = { lines: 0, reason: "", partial: false };
     }
-    logs.append(formatLogLine(at, stream, spec.releaseId, mask(line)));
+    logs.append(formatLogLine(at, word, spec.releaseId, mask(line)));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === "ENOSPC" || code === "EDQUOT" ? "disk full" : `log not writable (${code ?? "error"})`;
@@ -88,28 +128,43 @@ function log(stream: string, line: string): void {
   }
 }
 
-function childEnv(): Record<string, string> {
+function childEnv(port: number | null): Record<string, string> {
   const fromFile = parseEnvFile(readFileSync(spec.envFile, "utf8"));
   const home = spec.user?.home ?? process.env.HOME ?? "/tmp";
-  return { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: home, ...fromFile, PORT: String(spec.port) };
+  const env: Record<string, string> = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: home, ...fromFile };
+  // A worker takes no traffic: the slot's env file has the web's PORT, which is not its own.
+  if (port === null) delete env.PORT;
+  else env.PORT = String(port);
+  return env;
 }
 
-let child: ReturnType<typeof Bun.spawn> | null = null;
+interface Instance {
+  record: InstanceState;
+  tag: string | null;
+  child: ReturnType<typeof Bun.spawn> | null;
+  /** Set when the panel asked for a restart: the next exit is neither a crash nor waited out. */
+  restartRequested: boolean;
+  /** Wakes the back-off wait early (a restart request during it). */
+  wake: (() => void) | null;
+  done: Promise<void>;
+}
+
 let stopping = false;
 let forwarder: Forwarder | null = null;
 
-async function pump(stream: ReadableStream<Uint8Array>, name: string): Promise<void> {
+async function pump(stream: ReadableStream<Uint8Array>, name: string, tag: string | null): Promise<void> {
   const splitter = new LineSplitter();
   const decoder = new TextDecoder();
-  for await (const chunk of stream) for (const line of splitter.push(decoder.decode(chunk, { stream: true }))) log(name, line);
-  for (const line of splitter.end()) log(name, line);
+  for await (const chunk of stream) for (const line of splitter.push(decoder.decode(chunk, { stream: true }))) log(name, line, tag);
+  for (const line of splitter.end()) log(name, line, tag);
 }
 
-async function runOnce(): Promise<{ code: number | null; signal: string | null; upMs: number }> {
+async function runOnce(instance: Instance): Promise<{ code: number | null; signal: string | null; upMs: number }> {
   const started = Date.now();
-  child = Bun.spawn(spec.command, {
+  const record = instance.record;
+  const child = Bun.spawn(spec.command, {
     cwd: spec.releaseDir,
-    env: childEnv(),
+    env: childEnv(record.port),
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -117,21 +172,23 @@ async function runOnce(): Promise<{ code: number | null; signal: string | null; 
     // The app's own user: it cannot read this process's environment, the panel's, or the data dir.
     ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
   });
-  state.pid = child.pid;
-  state.pidStart = processStartTime(child.pid);
-  state.startedAt = new Date(started).toISOString();
-  state.state = "running";
+  instance.child = child;
+  record.pid = child.pid;
+  record.pidStart = processStartTime(child.pid);
+  record.startedAt = new Date(started).toISOString();
+  record.state = "running";
   save();
   const pumps = Promise.all([
-    pump(child.stdout as ReadableStream<Uint8Array>, "stdout"),
-    pump(child.stderr as ReadableStream<Uint8Array>, "stderr"),
+    pump(child.stdout as ReadableStream<Uint8Array>, "stdout", instance.tag),
+    pump(child.stderr as ReadableStream<Uint8Array>, "stderr", instance.tag),
   ]);
   const code = await child.exited;
   await pumps.catch(() => {});
   return { code: child.signalCode ? null : code, signal: child.signalCode ? String(child.signalCode) : null, upMs: Date.now() - started };
 }
 
-function killGroup(signal: NodeJS.Signals): void {
+function killGroup(instance: Instance, signal: NodeJS.Signals): void {
+  const child = instance.child;
   if (!child) return;
   try {
     process.kill(-child.pid, signal);
@@ -142,24 +199,137 @@ function killGroup(signal: NodeJS.Signals): void {
   }
 }
 
+/** One instance's life: run, and after an exit restart with back-off, until it gives up or the set stops. */
+async function keep(instance: Instance): Promise<void> {
+  const record = instance.record;
+  const name = instance.tag ?? type;
+  let backoff = spec.backoffMs;
+  for (;;) {
+    const exit = await runOnce(instance);
+    if (stopping) return;
+    const now = Date.now();
+    record.lastExit = { code: exit.code, signal: exit.signal, at: new Date(now).toISOString() };
+    if (instance.restartRequested) {
+      instance.restartRequested = false;
+      record.restarts++;
+      record.pid = null;
+      record.state = "restarting";
+      save();
+      backoff = spec.backoffMs;
+      continue;
+    }
+    record.crashes = [...record.crashes, { code: exit.code, signal: exit.signal, at: new Date(now).toISOString() }].slice(-20);
+    const recent = record.crashes.filter((c) => now - Date.parse(c.at) < spec.crashWindowMs).length;
+    if (exit.upMs >= 60_000) backoff = spec.backoffMs;
+    if (recent >= spec.maxCrashes) {
+      log(
+        "supervisor",
+        `${name} exited with ${exit.code ?? exit.signal}; ${recent} crashes within ${spec.crashWindowMs / 1000} s, giving up`,
+        instance.tag,
+      );
+      record.state = "crashed";
+      record.pid = null;
+      save();
+      return;
+    }
+    record.restarts++;
+    record.state = "restarting";
+    record.pid = null;
+    save();
+    log(
+      "supervisor",
+      `${name} exited with ${exit.code ?? exit.signal}; restarting in ${backoff / 1000}s (restart ${record.restarts})`,
+      instance.tag,
+    );
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, backoff);
+      instance.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    instance.wake = null;
+    if (stopping) return;
+    backoff = Math.min(backoff * 2, spec.backoffMaxMs);
+  }
+}
+
+/** How long a stop may take: the panel's stop.json (stopWorkers' graceMs), else the spec's. */
+function graceMs(): number {
+  try {
+    const file = join(slotDir, "stop.json");
+    if (!existsSync(file)) return spec.graceMs;
+    const { graceMs } = JSON.parse(readFileSync(file, "utf8")) as { graceMs?: unknown };
+    rmSync(file, { force: true });
+    return typeof graceMs === "number" && graceMs >= 0 ? graceMs : spec.graceMs;
+  } catch {
+    return spec.graceMs;
+  }
+}
+
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
+  const grace = graceMs();
   log("supervisor", "stopping");
-  killGroup("SIGTERM");
-  const exited = child?.exited ?? Promise.resolve(0);
+  for (const instance of instances) {
+    instance.wake?.();
+    killGroup(instance, "SIGTERM");
+  }
   const timer = setTimeout(() => {
-    log("supervisor", `still running after ${spec.graceMs} ms; killing`);
-    killGroup("SIGKILL");
-  }, spec.graceMs);
-  await exited;
+    log("supervisor", `still running after ${grace} ms; killing`);
+    for (const instance of instances) killGroup(instance, "SIGKILL");
+  }, grace);
+  await Promise.all(instances.map((i) => i.child?.exited ?? Promise.resolve(0)));
   clearTimeout(timer);
-  killGroup("SIGKILL");
+  for (const instance of instances) {
+    killGroup(instance, "SIGKILL");
+    instance.record.state = "stopped";
+    instance.record.pid = null;
+  }
   forwarder?.stop(true);
-  state.state = "stopped";
-  state.pid = null;
   save();
   process.exit(0);
+}
+
+let rolling = false;
+/**
+ * Restarts the instances one after another, each once its successor's process runs, so a
+ * process type with several instances never has all of them down at once.
+ */
+async function rollingRestart(): Promise<void> {
+  if (rolling || stopping) return;
+  rolling = true;
+  try {
+    log("supervisor", `restarting ${type} (${instances.length} instance${instances.length === 1 ? "" : "s"})`);
+    for (const instance of instances) {
+      if (stopping) return;
+      if (instance.record.state === "crashed") {
+        instance.record.crashes = [];
+        instance.record.state = "restarting";
+        instance.done = keep(instance);
+        await waitStarted(instance, null);
+        continue;
+      }
+      const before = instance.record.pid;
+      instance.restartRequested = true;
+      if (instance.wake) instance.wake();
+      else killGroup(instance, "SIGTERM");
+      const timer = setTimeout(() => {
+        if (instance.record.pid === before) killGroup(instance, "SIGKILL");
+      }, spec.graceMs);
+      await waitStarted(instance, before);
+      clearTimeout(timer);
+    }
+  } finally {
+    rolling = false;
+  }
+}
+
+async function waitStarted(instance: Instance, before: number | null): Promise<void> {
+  while (!stopping && (instance.record.pid === null || instance.record.pid === before) && instance.record.state !== "crashed") {
+    await Bun.sleep(10);
+  }
 }
 
 async function drain(): Promise<void> {
@@ -168,37 +338,45 @@ async function drain(): Promise<void> {
   writeFileAtomic(join(slotDir, "drain-result.json"), JSON.stringify({ id: request.id, left }));
 }
 
+const instances: Instance[] = records.map((record) => ({
+  record,
+  tag: processTag(type, record.index, records.length),
+  child: null,
+  restartRequested: false,
+  wake: null,
+  done: Promise.resolve(),
+}));
+
 process.on("SIGTERM", () => void stop());
 process.on("SIGINT", () => void stop());
+process.on(
+  "SIGUSR1",
+  () => void rollingRestart().catch((error: unknown) => log("supervisor", `restart failed: ${(error as Error).message}`)),
+);
 process.on("SIGUSR2", () => void drain().catch((error: unknown) => log("supervisor", `drain failed: ${(error as Error).message}`)));
 
 writeFileSync(join(slotDir, "supervisor.pid"), `${process.pid}\n`);
-if (spec.socketPath) forwarder = startForwarder({ socketPath: spec.socketPath, port: spec.port });
-log("supervisor", `starting ${spec.command.join(" ")} (release ${spec.releaseId}, port ${spec.port})`);
+const ports = slots.map((s) => s.port).filter((p): p is number => p !== null);
+if (spec.socketPath && ports.length > 0) forwarder = startForwarder({ socketPath: spec.socketPath, ports });
+log(
+  "supervisor",
+  `starting ${spec.command.join(" ")} (release ${spec.releaseId}, ${
+    ports.length > 0
+      ? `port${ports.length === 1 ? "" : "s"} ${ports.join(", ")}`
+      : `${slots.length} instance${slots.length === 1 ? "" : "s"}`
+  })`,
+);
 
-let backoff = spec.backoffMs;
+for (const instance of instances) instance.done = keep(instance);
+// The supervisor lives while any instance does; once every one gave up, the set has crashed.
 for (;;) {
-  const exit = await runOnce();
+  await Promise.all(instances.map((i) => i.done));
   if (stopping) break;
-  const now = Date.now();
-  state.lastExit = { code: exit.code, signal: exit.signal, at: new Date(now).toISOString() };
-  state.crashes = [...state.crashes, { code: exit.code, signal: exit.signal, at: new Date(now).toISOString() }].slice(-20);
-  const recent = state.crashes.filter((c) => now - Date.parse(c.at) < spec.crashWindowMs).length;
-  if (exit.upMs >= 60_000) backoff = spec.backoffMs;
-  if (recent >= spec.maxCrashes) {
-    log("supervisor", `app exited with ${exit.code ?? exit.signal}; ${recent} crashes within ${spec.crashWindowMs / 1000} s, giving up`);
-    state.state = "crashed";
-    state.pid = null;
-    save();
-    forwarder?.stop(true);
-    process.exit(1);
+  if (rolling || instances.some((i) => i.record.state !== "crashed")) {
+    await Bun.sleep(50);
+    continue;
   }
-  state.restarts++;
-  state.state = "restarting";
-  state.pid = null;
+  forwarder?.stop(true);
   save();
-  log("supervisor", `app exited with ${exit.code ?? exit.signal}; restarting in ${backoff / 1000}s (restart ${state.restarts})`);
-  await Bun.sleep(backoff);
-  if (stopping) break;
-  backoff = Math.min(backoff * 2, spec.backoffMaxMs);
+  process.exit(1);
 }

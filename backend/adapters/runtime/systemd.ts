@@ -3,11 +3,14 @@ import { join } from "node:path";
 import {
   buildSlotUnit,
   buildSocketUnit,
+  buildWorkerUnit,
   controlSocketPath,
+  instanceUnitName,
   type JournalQuery,
   journalctlArgv,
   journalHelperArgs,
   journalQueryArgv,
+  parseInstanceUnit,
   systemctlArgv,
   unitName,
 } from "../../commands/systemd.ts";
@@ -17,7 +20,8 @@ import { linkBun, writeFileAtomic } from "../files.ts";
 import { HelperError, type Privilege } from "../privilege.ts";
 import { createJournalLogReader } from "../runtime-logs/journal.ts";
 import { requestDrain } from "./forwarder.ts";
-import { COLORS, type Color, type Runtime, type SlotStatus } from "./types.ts";
+import { overallState } from "./process-state.ts";
+import { COLORS, type Color, type InstanceStatus, type ProcessStatus, type Runtime, type SlotStatus } from "./types.ts";
 
 /** What the systemd runtime needs from the machine; server mode routes it through the privileged helper. */
 export interface SystemdHost {
@@ -28,11 +32,11 @@ export interface SystemdHost {
   journalctl(args: string[]): Promise<RunResult>;
   /** JSON entries of the slots' journal (journalQueryArgv), for the logs API. */
   journal(query: JournalQuery): Promise<RunResult>;
-  /** The names of the installed sy-*.service unit files. */
+  /** The names of the installed sy-*.service unit files of app slots (their instances and workers included). */
   listUnits(): Promise<string[]>;
 }
 
-const UNIT_FILE = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-(blue|green)(-socket)?\.service$/;
+const UNIT_FILE = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-(blue|green)(-socket|_[a-z][a-z0-9_-]{0,29}_\d{1,2})?\.service$/;
 
 export function directSystemdHost(unitDir = "/etc/systemd/system"): SystemdHost {
   return {
@@ -103,15 +107,31 @@ function stableTools(toolsDir: string): { bun: string; forwarder: string } {
   return { bun, forwarder };
 }
 
-/** Server mode: each slot is `sy-<app>-<color>.service` plus its socket forwarder unit. */
+/**
+ * Server mode: each slot is `sy-<app>-<color>.service` (its first web instance) plus its socket
+ * forwarder unit, a `sy-<app>-<color>_web_<k>.service` for every further web instance, and a
+ * `sy-<app>-<color>_<type>_<k>.service` for every worker instance (see instanceUnitName).
+ */
 export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
   const host = o.host ?? directSystemdHost();
   const tools = () =>
     o.toolsDir ? stableTools(o.toolsDir) : { bun: o.bun ?? process.execPath, forwarder: join(import.meta.dir, "forwarder.ts") };
   const metaFile = (app: string, color: Color) => join(o.stateDir, app, "slots", `${color}.json`);
-  const meta = (app: string, color: Color): { releaseId: string; port: number; secrets: string[]; socketPath?: string | null } | null => {
+  const meta = (
+    app: string,
+    color: Color,
+  ): { releaseId: string; port: number; ports?: number[]; secrets: string[]; socketPath?: string | null } | null => {
     try {
       return JSON.parse(readFileSync(metaFile(app, color), "utf8"));
+    } catch {
+      return null;
+    }
+  };
+  /** The slot's worker types and release, as startWorkers last left them. */
+  const workersFile = (app: string, color: Color) => join(o.stateDir, app, "slots", `${color}.workers.json`);
+  const workersMeta = (app: string, color: Color): { releaseId: string; secrets: string[] } | null => {
+    try {
+      return JSON.parse(readFileSync(workersFile(app, color), "utf8"));
     } catch {
       return null;
     }
@@ -130,7 +150,12 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
   };
   const logReader = createJournalLogReader({
     read: (query) => host.journal(query),
-    secrets: (app) => [...new Set([...pastSecrets(app), ...COLORS.flatMap((color) => meta(app, color)?.secrets ?? [])])],
+    secrets: (app) => [
+      ...new Set([
+        ...pastSecrets(app),
+        ...COLORS.flatMap((color) => [...(meta(app, color)?.secrets ?? []), ...(workersMeta(app, color)?.secrets ?? [])]),
+      ]),
+    ],
   });
   /** systemctl's answer for a unit that is not there: nothing to stop or disable. */
   const absent = (result: RunResult) => /not loaded|does not exist|not found|no such file/i.test(result.stderr);
@@ -150,21 +175,69 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     );
   };
 
-  const status = async (app: string, color: Color): Promise<SlotStatus> => {
-    const m = meta(app, color);
-    const props = await show(unitName(app, color));
+  /** The installed units of a slot's processes, by type, each type's in instance order. */
+  const slotUnits = async (app: string, color: Color) => {
+    const units = (await host.listUnits())
+      .map((name) => ({ name, of: parseInstanceUnit(name) }))
+      .filter(
+        (u): u is { name: string; of: NonNullable<ReturnType<typeof parseInstanceUnit>> } => u.of?.app === app && u.of.color === color,
+      )
+      .sort((x, y) => x.of.index - y.of.index);
+    return units.map((u) => ({ name: u.name, type: u.of.type, index: u.of.index }));
+  };
+
+  const instanceStatus = async (unit: string, index: number, port: number | null): Promise<InstanceStatus> => {
+    const props = await show(unit);
     const active = props.ActiveState;
     const state = active === "active" ? "running" : active === "activating" ? "restarting" : active === "failed" ? "crashed" : "stopped";
     const pid = Number(props.MainPID ?? 0);
+    const started = props.ExecMainStartTimestamp ? new Date(props.ExecMainStartTimestamp) : null;
     return {
+      index,
       state,
       pid: pid > 0 ? pid : null,
-      releaseId: m?.releaseId ?? null,
-      port: m?.port ?? null,
-      startedAt: props.ExecMainStartTimestamp ? new Date(props.ExecMainStartTimestamp) : null,
+      port,
       restarts: Number(props.NRestarts ?? 0),
+      startedAt: started && !Number.isNaN(started.getTime()) ? started : null,
       lastExit: props.ExecMainStatus && active !== "active" ? { code: Number(props.ExecMainStatus), signal: null, at: new Date() } : null,
     };
+  };
+
+  const webInstances = async (app: string, color: Color): Promise<InstanceStatus[]> => {
+    const m = meta(app, color);
+    const ports = m?.ports && m.ports.length > 0 ? m.ports : [m?.port ?? null];
+    return Promise.all(ports.map((port, i) => instanceStatus(instanceUnitName(app, color, "web", i + 1), i + 1, port)));
+  };
+
+  const status = async (app: string, color: Color): Promise<SlotStatus> => {
+    const m = meta(app, color);
+    const instances = await webInstances(app, color);
+    const first = instances[0] as InstanceStatus;
+    return {
+      state: overallState(instances),
+      pid: first.pid,
+      releaseId: m?.releaseId ?? null,
+      port: m?.port ?? null,
+      startedAt: first.startedAt,
+      restarts: instances.reduce((sum, i) => sum + i.restarts, 0),
+      lastExit: first.lastExit,
+      instances,
+    };
+  };
+
+  /** Stops, disables and (with `remove`) uninstalls units; one that is not there is nothing to do. */
+  const retire = async (units: string[], remove: boolean) => {
+    for (const unit of units) await ctl("stop", unit);
+    for (const unit of units) await ctl("disable", unit);
+    if (remove) for (const unit of units) await host.removeUnit(unit);
+  };
+
+  const stopWorkers = async (app: string, color: Color, options: { types?: string[] } = {}) => {
+    const units = (await slotUnits(app, color)).filter((u) => u.type !== "web" && (!options.types || options.types.includes(u.type)));
+    await retire(
+      units.map((u) => u.name),
+      false,
+    );
   };
 
   return {
@@ -172,15 +245,20 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     logReader,
     status,
     async start(spec) {
+      const ports = spec.ports && spec.ports.length > 0 ? spec.ports : [spec.port];
+      if (ports[0] !== spec.port) throw new Error(`the first web instance's port must be ${spec.port}, not ${ports[0]}`);
       mkdirSync(join(o.stateDir, spec.app, "slots"), { recursive: true, mode: 0o700 });
       const masks = [...new Set([...spec.secrets, ...pastSecrets(spec.app)])].slice(0, 500);
       writeFileAtomic(masksFile(spec.app), JSON.stringify(masks), 0o600);
       writeFileAtomic(
         metaFile(spec.app, spec.color),
-        JSON.stringify({ releaseId: spec.releaseId, port: spec.port, secrets: spec.secrets, socketPath: spec.socketPath ?? null }),
+        JSON.stringify({ releaseId: spec.releaseId, port: spec.port, ports, secrets: spec.secrets, socketPath: spec.socketPath ?? null }),
         0o600,
       );
-      await host.writeUnit(unitName(spec.app, spec.color), buildSlotUnit({ ...spec, user: o.user, stateDir: join(o.stateDir, spec.app) }));
+      const web = ports.map((_, i) => instanceUnitName(spec.app, spec.color, "web", i + 1));
+      for (const [i, unit] of web.entries()) {
+        await host.writeUnit(unit, buildSlotUnit({ ...spec, ports, instance: i + 1, user: o.user, stateDir: join(o.stateDir, spec.app) }));
+      }
       if (spec.socketPath) {
         await host.writeUnit(
           unitName(spec.app, spec.color, "socket"),
@@ -190,21 +268,28 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
             ...tools(),
             socketPath: spec.socketPath,
             port: spec.port,
+            ports,
             user: o.user,
           }),
         );
       }
+      // Fewer instances than before: the extra ones go.
+      const extra = (await slotUnits(spec.app, spec.color)).filter((u) => u.type === "web" && u.index > ports.length).map((u) => u.name);
+      await retire(extra, true);
       await ctl("daemon-reload");
-      await ctl("restart", unitName(spec.app, spec.color));
+      for (const unit of web) await ctl("restart", unit);
       if (spec.socketPath) await ctl("restart", unitName(spec.app, spec.color, "socket"));
       // Enabled, so a running slot comes back after the server reboots; stop() disables it.
-      await ctl("enable", unitName(spec.app, spec.color));
+      for (const unit of web) await ctl("enable", unit);
       if (spec.socketPath) await ctl("enable", unitName(spec.app, spec.color, "socket"));
     },
     async stop(app, color) {
-      await ctl("stop", unitName(app, color, "socket"));
-      await ctl("stop", unitName(app, color));
-      for (const unit of [unitName(app, color, "socket"), unitName(app, color)]) await ctl("disable", unit);
+      const units = await slotUnits(app, color);
+      await retire(
+        [unitName(app, color, "socket"), ...new Set([unitName(app, color), ...units.filter((u) => u.type === "web").map((u) => u.name)])],
+        false,
+      );
+      await stopWorkers(app, color);
     },
     async logs(app, color, options = {}) {
       const mask = createMasker(meta(app, color)?.secrets ?? []);
@@ -236,16 +321,54 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
       }
       return 0;
     },
-    // Filled in with worker processes (see types.ts).
-    async startWorkers() {
-      throw new Error("workers are not supported by this runtime yet");
+    async startWorkers(spec) {
+      const wanted = spec.processes.filter((p) => p.instances > 0);
+      const units = wanted.flatMap((p) =>
+        Array.from({ length: p.instances }, (_, i) => ({
+          name: instanceUnitName(spec.app, spec.color, p.type, i + 1),
+          text: buildWorkerUnit({
+            ...spec,
+            type: p.type,
+            index: i + 1,
+            command: p.command,
+            user: o.user,
+            stateDir: join(o.stateDir, spec.app),
+          }),
+        })),
+      );
+      if (wanted.some((p) => p.type === "web")) throw new Error("web instances are started with the slot");
+      mkdirSync(join(o.stateDir, spec.app, "slots"), { recursive: true, mode: 0o700 });
+      const masks = [...new Set([...spec.secrets, ...pastSecrets(spec.app)])].slice(0, 500);
+      writeFileAtomic(masksFile(spec.app), JSON.stringify(masks), 0o600);
+      writeFileAtomic(workersFile(spec.app, spec.color), JSON.stringify({ releaseId: spec.releaseId, secrets: spec.secrets }), 0o600);
+      // Types no longer run, and instances beyond a type's new count, go first.
+      const keep = new Set(units.map((u) => u.name));
+      const gone = (await slotUnits(spec.app, spec.color)).filter((u) => u.type !== "web" && !keep.has(u.name)).map((u) => u.name);
+      await retire(gone, true);
+      for (const unit of units) await host.writeUnit(unit.name, unit.text);
+      await ctl("daemon-reload");
+      for (const unit of units) await ctl("restart", unit.name);
+      for (const unit of units) await ctl("enable", unit.name);
     },
-    async stopWorkers() {},
-    async restartWorkers() {
-      throw new Error("workers are not supported by this runtime yet");
+    stopWorkers,
+    async restartWorkers(app, color, type) {
+      const units = (await slotUnits(app, color)).filter((u) => u.type === type && type !== "web");
+      if (units.length === 0) throw new Error(`${app}/${color} runs no ${type} process`);
+      // One instance after another: systemctl restart returns once the new process has started.
+      for (const unit of units) await ctl("restart", unit.name);
+      for (const unit of units) await ctl("enable", unit.name);
     },
-    async processes() {
-      return [];
+    async processes(app, color) {
+      const out: ProcessStatus[] = [];
+      const m = meta(app, color);
+      if (m) out.push({ type: "web", releaseId: m.releaseId, instances: await webInstances(app, color) });
+      const workers = (await slotUnits(app, color)).filter((u) => u.type !== "web");
+      const releaseId = workersMeta(app, color)?.releaseId ?? null;
+      for (const type of [...new Set(workers.map((u) => u.type))].sort()) {
+        const instances = await Promise.all(workers.filter((u) => u.type === type).map((u) => instanceStatus(u.name, u.index, null)));
+        out.push({ type, releaseId, instances });
+      }
+      return out;
     },
     async list() {
       const slots = new Map<string, { app: string; color: Color }>();
@@ -260,9 +383,10 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     async remove(app) {
       for (const color of COLORS) {
         await this.stop(app, color);
-        await host.removeUnit(unitName(app, color));
-        await host.removeUnit(unitName(app, color, "socket"));
+        const units = (await slotUnits(app, color)).map((u) => u.name);
+        for (const unit of new Set([unitName(app, color), unitName(app, color, "socket"), ...units])) await host.removeUnit(unit);
         rmSync(metaFile(app, color), { force: true });
+        rmSync(workersFile(app, color), { force: true });
       }
       rmSync(masksFile(app), { force: true });
       await ctl("daemon-reload");

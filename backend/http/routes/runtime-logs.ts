@@ -35,6 +35,10 @@ const logQuery = z.object({
   slot: z.enum(SLOT_COLORS, { error: "must be blue or green" }).optional(),
   release: z.string().trim().max(64).optional(),
   stream: z.enum(LOG_STREAMS, { error: `must be one of ${LOG_STREAMS.join(", ")}` }).optional(),
+  process: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,29}(\.\d{1,2})?$/, "must be a process type (worker) or one instance of it (worker.2)")
+    .optional(),
   before: cursor.optional(),
   after: cursor.optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(500),
@@ -87,6 +91,7 @@ async function filterOf(c: Context, app: App, q: LogQuery): Promise<{ filter: Lo
     slot: q.slot ?? null,
     releaseId: q.release ? await releaseId(c, app, q.release) : null,
     stream: q.stream ?? null,
+    process: q.process ?? null,
     match: matcher ? (text) => (matcher as Matcher).test(text) : null,
   };
   return { filter, matcher };
@@ -94,7 +99,8 @@ async function filterOf(c: Context, app: App, q: LogQuery): Promise<{ filter: Lo
 
 function textLine(line: RuntimeLogLine, numbers: Map<string, number>): string {
   const release = line.releaseId ? `v${numbers.get(line.releaseId) ?? "?"}` : "-";
-  return `${line.at} ${line.slot} ${release} ${line.stream} ${line.text}\n`;
+  const process = line.process && line.process !== "web" ? `:${line.process}` : "";
+  return `${line.at} ${line.slot} ${release} ${line.stream}${process} ${line.text}\n`;
 }
 
 /** The filtered range as a text file, read forward and written as it is read. */
