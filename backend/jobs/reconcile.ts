@@ -12,6 +12,7 @@ import { findReleaseById } from "../db/queries/releases.ts";
 import type { App, Job } from "../db/schema/index.ts";
 import { decideRepair, type Intent } from "../domain/deploy-state.ts";
 import type { Services } from "../services.ts";
+import { reconcileWorkers } from "./formation.ts";
 import { appPaths } from "./paths.ts";
 import * as store from "./store.ts";
 
@@ -77,6 +78,10 @@ export async function reconcileSlots(services: Services, recovered: Job[] = []):
     const kind = switching && "step" in switching && (switching as Intent).step === "revert" ? "auto-rollback" : switchKindOf(job?.kind);
     const { changed } = await store.recordTruth(services, app, { live, running, releaseOf, kind, jobId: job?.id ?? null });
     if (changed > 0) log.info("slots reconciled with what runs", { app: app.name, live });
+    // A worker problem is the app's, not the start-up's: logged, and the next deploy or start sets them right.
+    await reconcileWorkers(services, app, live).catch((error: unknown) =>
+      log.warn("workers were not reconciled", { app: app.name, error }),
+    );
     for (const intent of appIntents) if (intent.step === "retain") await finishPrune(services, intent.releaseIds);
   }
 

@@ -85,6 +85,7 @@ describe(`deploy pipeline (${TEST_DB})`, () => {
       "start:succeeded",
       "health:succeeded",
       "switch:succeeded",
+      "workers:skipped",
       "drain:skipped",
       "watch:skipped",
       "retain:succeeded",
@@ -195,7 +196,9 @@ describe(`deploy pipeline (${TEST_DB})`, () => {
     await createApp("hello-static", site.url);
     const siteJob = await finished(await deploy("hello-static"));
     expect(siteJob.job.status).toBe("succeeded");
-    expect(await (await fetch(`http://127.0.0.1:${(await liveSlot("hello-static")).port}/`)).text()).toContain("static!");
+    // nginx serves a static site itself: no process answers on the slot's port.
+    const served = await fetch(`http://127.0.0.1:${api.config.proxyPort}/`, { headers: { host: "hello-static.localhost" } });
+    expect(await served.text()).toContain("static!");
   });
 
   test("the releases list shows the live one; rollback to the standby puts it back", async () => {

@@ -1,4 +1,4 @@
-import { eq, inArray } from "drizzle-orm";
+import { arrayOverlaps, eq, inArray, or, sql } from "drizzle-orm";
 import { osFreePorts } from "../../adapters/ports.ts";
 import type { Db } from "../client.ts";
 import { uniqueViolation } from "../errors.ts";
@@ -16,13 +16,21 @@ export type PortOffer = (count: number) => number[];
 async function unheldPorts(db: Db, count: number, offer: PortOffer): Promise<number[]> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const offered = offer(count);
-    const held = await db.select({ port: slots.port }).from(slots).where(inArray(slots.port, offered));
+    // Distinct among themselves too: a slot's instances each need their own.
+    if (new Set(offered).size !== offered.length) continue;
+    const held = await db
+      .select({ port: slots.port })
+      .from(slots)
+      .where(or(inArray(slots.port, offered), arrayOverlaps(slots.ports, offered)));
     if (held.length === 0) return offered;
   }
   throw new Error("The kernel kept offering ports that slots already hold.");
 }
 
-const isPortClash = (error: unknown) => uniqueViolation(error)?.constraint === "slots_port_idx";
+/** Another slot took one of the ports as an instance's between the check and the write. */
+class PortClash extends Error {}
+
+const isPortClash = (error: unknown) => error instanceof PortClash || uniqueViolation(error)?.constraint === "slots_port_idx";
 
 /**
  * Runs `write` with fresh ports until no other slot holds one of them: the unique index on
@@ -53,9 +61,29 @@ export async function insertSlotPair(db: Db, appId: string, offer: PortOffer = o
 
 /** Gives one slot a new port the kernel offers and no other slot holds (before each start of the slot). */
 export async function assignFreshPort(db: Db, slotId: string, offer: PortOffer = osFreePorts): Promise<number> {
-  return withFreshPorts(db, 1, offer, async (tx, [port = 0]) => {
-    const [row] = await tx.update(slots).set({ port, updatedAt: new Date() }).where(eq(slots.id, slotId)).returning({ port: slots.port });
+  const [port = 0] = await assignFreshPorts(db, slotId, 1, offer);
+  return port;
+}
+
+/**
+ * Gives one slot `count` new ports, one per web instance (slots.port is the first, slots.ports
+ * all of them), none held by another slot as its port or an instance's. The unique index covers
+ * slots.port only, so the check of the arrays runs again under a lock inside the write.
+ */
+export async function assignFreshPorts(db: Db, slotId: string, count: number, offer: PortOffer = osFreePorts): Promise<number[]> {
+  return withFreshPorts(db, count, offer, async (tx, ports) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('switchyard.slot-ports'))`);
+    const clash = await tx
+      .select({ id: slots.id })
+      .from(slots)
+      .where(or(inArray(slots.port, ports), arrayOverlaps(slots.ports, ports)));
+    if (clash.some((r) => r.id !== slotId)) throw new PortClash();
+    const [row] = await tx
+      .update(slots)
+      .set({ port: ports[0] ?? 0, ports, updatedAt: new Date() })
+      .where(eq(slots.id, slotId))
+      .returning({ ports: slots.ports });
     if (!row) throw new Error(`slot ${slotId} not found`);
-    return row.port;
+    return row.ports;
   });
 }

@@ -1,5 +1,6 @@
 import { appSlots, productionEnvironment } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
+import { lastLiveReleaseId } from "../../db/queries/processes.ts";
 import { findRelease } from "../../db/queries/releases.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
@@ -18,7 +19,12 @@ export const restartHandler: JobHandler = {
   async run(ctx) {
     const app = requireApp(ctx);
     const rows = await appSlots(ctx.services.db, app.id);
-    const slot = rows.find((s) => s.state === "live") ?? rows.find((s) => s.releaseId && s.state !== "empty");
+    // After a stop both slots keep a release: the one that took the traffic last comes back, not the standby's.
+    const last = await lastLiveReleaseId(ctx.services.db, app.id);
+    const slot =
+      rows.find((s) => s.state === "live") ??
+      rows.find((s) => last !== null && s.releaseId === last) ??
+      rows.find((s) => s.releaseId && s.state !== "empty");
     if (!slot?.releaseId) throw new JobFailed("Nothing to restart: the app has no release running or stopped.");
     const release = await findRelease(ctx.services.db, app.id, slot.releaseId);
     if (!release || release.pruned) throw new JobFailed("The release of that slot is no longer on disk; deploy again.");

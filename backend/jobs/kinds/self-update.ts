@@ -19,7 +19,7 @@ import type { Services } from "../../services.ts";
 import { notifySafely } from "../notify.ts";
 import { type JobContext, JobFailed, type JobHandler } from "../orchestrator.ts";
 import { runSteps, type Step } from "../runner.ts";
-import { goLiveOver } from "../steps/go-live.ts";
+import { goLiveOver, PANEL_GO_LIVE } from "../steps/go-live.ts";
 import { type PanelGoLive, panelTarget } from "../targets/panel.ts";
 
 const SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt";
@@ -172,7 +172,7 @@ export const SELF_UPDATE: readonly Step<SelfUpdateState>[] = [
   installStep,
   buildStep,
   migrateStep,
-  ...goLiveOver<SelfUpdateState>((s) => s.golive),
+  ...goLiveOver<SelfUpdateState>((s) => s.golive, PANEL_GO_LIVE),
 ];
 
 export const selfUpdateHandler: JobHandler = {

@@ -9,6 +9,8 @@ const stopSlots: Step<null> = {
   async run(ctx) {
     const app = requireApp(ctx);
     for (const slot of await appSlots(ctx.services.db, app.id)) {
+      // Workers first, so none keeps working against a stopped web; stop then ends the web instances.
+      await ctx.services.runtime.stopWorkers(app.name, slot.color, { graceMs: 10_000 });
       await ctx.services.runtime.stop(app.name, slot.color, { graceMs: 10_000 });
       if (slot.state !== "empty" && slot.state !== "stopped") await store.moveSlot(ctx.services, app, slot.color, "stop");
       ctx.log(`Stopped the ${slot.color} slot.`);
@@ -18,7 +20,7 @@ const stopSlots: Step<null> = {
   },
 };
 
-/** Stops both slots; the app stays configured and can be deployed or started again. */
+/** Stops both slots, web and workers; the app stays configured and can be deployed or started again. */
 export const stopHandler: JobHandler = {
   steps: () => [stopSlots.name],
   async run(ctx) {

@@ -42,6 +42,15 @@ export interface SlotTarget {
    * Absent: the switch stands (an app's new release stays live; the job says what failed after).
    */
   takeBack?(ctx: JobContext, g: GoLive): Promise<void>;
+  /**
+   * After the switch: the new slot's workers start (the release's Procfile types, as the
+   * formation says), then the old slot's stop gracefully. Absent: the target runs no workers.
+   */
+  startWorkers?(ctx: JobContext, g: GoLive): Promise<void>;
+  /** Why startWorkers has nothing to do this time (no workers to start or stop), or null. */
+  workersIdle?(ctx: JobContext, g: GoLive): Promise<string | null>;
+  /** Traffic went back to g.from after startWorkers: g.from's workers run again, g.to's stop. */
+  restoreWorkers?(ctx: JobContext, g: GoLive): Promise<void>;
   drain(ctx: JobContext, g: GoLive): Promise<void>;
   look(ctx: JobContext, g: GoLive): Promise<WatchLook>;
   /** Traffic is already back on g.from: stop g.to and record why. */
@@ -62,4 +71,6 @@ export interface GoLive {
   started?: boolean;
   switchMs?: number;
   switchedAt?: number;
+  /** Set by the workers step once g.from's workers were asked to stop; undone when traffic goes back. */
+  workersMoved?: boolean;
 }
