@@ -1,87 +1,47 @@
 /**
  * What the new-app wizard shows before anything is created: the deploy's own detection
- * (detect.ts), with the package manager, the framework, the Procfile's processes and how the app
- * is reached, read from the same files. Nothing here changes how a deploy builds.
+ * (detect.ts) with the package manager, the framework, the runtime versions, the Procfile's
+ * processes and how the app is reached. Nothing here changes how a deploy builds.
  */
-import { PACKAGE_MANAGERS, type PackageManager, type ProjectPreview } from "../contract/api.ts";
+import type { ProjectPreview } from "../contract/api.ts";
 import {
+  choosePackageManager,
   DetectError,
   type DetectResult,
   type DetectSettings,
   detectProject,
+  filesUnder,
   type ProjectFiles,
+  procfileProcesses,
   type Runtime,
+  readPackageJson,
   STATIC_DIRS,
 } from "./detect.ts";
+import { detectFramework as frameworkOf, type PackageJson } from "./frameworks.ts";
 
 type PackageManagerFound = NonNullable<ProjectPreview["packageManager"]>;
 type Framework = NonNullable<ProjectPreview["framework"]>;
 type ProcfilePreview = NonNullable<ProjectPreview["procfile"]>;
 
-interface PackageJson {
-  packageManager?: unknown;
-  dependencies?: Record<string, unknown>;
-  devDependencies?: Record<string, unknown>;
-}
-
 function readPackage(files: ProjectFiles): PackageJson | null {
-  const text = files.read("package.json");
-  if (text === null) return null;
   try {
-    const parsed: unknown = JSON.parse(text);
-    return parsed && typeof parsed === "object" ? (parsed as PackageJson) : null;
+    return readPackageJson(files);
   } catch {
     return null;
   }
 }
 
-/** Lock files in the order they are trusted when a repository has more than one. */
-const LOCK_FILES: Array<[string, PackageManager]> = [
-  ["bun.lock", "bun"],
-  ["bun.lockb", "bun"],
-  ["pnpm-lock.yaml", "pnpm"],
-  ["yarn.lock", "yarn"],
-  ["package-lock.json", "npm"],
-  ["npm-shrinkwrap.json", "npm"],
-];
-
 /** The package manager the project declares: `packageManager` in package.json ("pnpm@9.1.0"), else its lock file. */
-export function detectPackageManager(files: ProjectFiles): PackageManagerFound | null {
+export function detectPackageManager(files: ProjectFiles, root: ProjectFiles = files): PackageManagerFound | null {
   const pkg = readPackage(files);
   if (!pkg) return null;
-  if (typeof pkg.packageManager === "string") {
-    const name = pkg.packageManager.split("@")[0] as PackageManager;
-    if (PACKAGE_MANAGERS.includes(name)) return { name, source: `packageManager: ${pkg.packageManager}` };
-  }
-  const lock = LOCK_FILES.find(([file]) => files.exists(file));
-  return lock ? { name: lock[1], source: lock[0] } : null;
+  const pm = choosePackageManager(files, root, pkg, null);
+  return pm ? { name: pm.name, source: pm.source } : null;
 }
-
-/** Meta-frameworks before the servers and bundlers they are built on (a SvelteKit app depends on vite too). */
-const FRAMEWORKS: Array<{ id: Framework["id"]; name: string; match: (dep: string) => boolean }> = [
-  { id: "next", name: "Next.js", match: (d) => d === "next" },
-  { id: "sveltekit", name: "SvelteKit", match: (d) => d === "@sveltejs/kit" },
-  { id: "astro", name: "Astro", match: (d) => d === "astro" },
-  { id: "nuxt", name: "Nuxt", match: (d) => d === "nuxt" },
-  // The router library alone is a dependency of many single-page apps: only its framework packages tell.
-  { id: "react-router", name: "React Router / Remix", match: (d) => d.startsWith("@remix-run/") || d.startsWith("@react-router/") },
-  { id: "hono", name: "Hono", match: (d) => d === "hono" },
-  { id: "elysia", name: "Elysia", match: (d) => d === "elysia" },
-  { id: "express", name: "Express", match: (d) => d === "express" },
-  { id: "fastify", name: "Fastify", match: (d) => d === "fastify" },
-  { id: "vite", name: "Vite", match: (d) => d === "vite" },
-];
 
 /** The framework, best-effort, from package.json's dependencies and devDependencies. */
 export function detectFramework(files: ProjectFiles): Framework | null {
-  const pkg = readPackage(files);
-  if (!pkg) return null;
-  const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})];
-  for (const f of FRAMEWORKS) {
-    const dependency = deps.find(f.match);
-    if (dependency) return { id: f.id, name: f.name, dependency };
-  }
-  return null;
+  return frameworkOf(readPackage(files));
 }
 
 /** Every process type of the Procfile (`name: command` lines), or null when there is none. */
@@ -124,17 +84,25 @@ function portHandling(runtime: Runtime | null): ProjectPreview["port"] {
   return {
     variable: "PORT",
     description:
-      "Each slot's process is started with PORT set to its own port; the app must listen on it (on 127.0.0.1 or all addresses). nginx reaches it through Switchyard, so nothing else needs configuring.",
+      "Each slot's process is started with PORT set to its own port and HOST=127.0.0.1; the app must listen on it (on 127.0.0.1 or all addresses). nginx reaches it through Switchyard, so nothing else needs configuring.",
   };
 }
 
 /** The wizard's preview of a checkout, decided by the deploy's own detection with the settings given. */
-export async function previewProject(files: ProjectFiles, settings: DetectSettings): Promise<ProjectPreview> {
+export async function previewProject(checkout: ProjectFiles, settings: DetectSettings): Promise<ProjectPreview> {
+  const rootDir = settings.rootDir || null;
+  const files = filesUnder(checkout, rootDir);
   const framework = detectFramework(files);
-  const common = { packageManager: detectPackageManager(files), framework, procfile: readProcfile(files) };
+  const pm = readPackage(files) ? choosePackageManager(files, checkout, readPackage(files), settings.packageManager) : null;
+  const common = {
+    packageManager: pm ? { name: pm.name, source: pm.source } : null,
+    framework,
+    procfile: readProcfile(files),
+    rootDir,
+  };
   let detected: DetectResult;
   try {
-    detected = await detectProject(files, settings);
+    detected = await detectProject(checkout, settings);
   } catch (error) {
     if (!(error instanceof DetectError)) throw error;
     return {
@@ -144,22 +112,32 @@ export async function previewProject(files: ProjectFiles, settings: DetectSettin
       buildCommand: settings.buildCommand ?? null,
       startCommand: settings.startCommand ?? null,
       releaseCommand: settings.releaseCommand ?? null,
-      outputDir: null,
+      outputDir: settings.outputDir ?? null,
       port: portHandling(settings.runtime ?? null),
       notes: [],
       problem: error.message,
+      versions: { bun: null, node: null },
+      processes: procfileProcesses(files),
     };
   }
+  const inRoot = (dir: string | null) => (dir && rootDir ? (dir === "." ? rootDir : `${rootDir}/${dir}`) : dir);
   const outputDir =
-    detected.runtime !== "static" ? null : (detected.staticDir ?? predictedOutputDir(files, framework) ?? (detected.build ? null : "."));
+    detected.runtime !== "static"
+      ? null
+      : (detected.staticDir ?? inRoot(predictedOutputDir(files, framework)) ?? (detected.build ? null : (rootDir ?? ".")));
   const notes = [...detected.notes];
   if (detected.runtime === "static" && !detected.staticDir && outputDir) {
     notes.push(`Output: ${outputDir}/ once the build has run (${framework?.name ?? "build"} default).`);
   } else if (detected.runtime === "static" && !outputDir) {
     notes.push(`Output: the first of ${STATIC_DIRS.map((d) => `${d}/`).join(", ")} the build leaves an index.html in.`);
   }
+  if (detected.runtimes.bun || detected.runtimes.node)
+    notes.push("Runtime versions: the newest matching version is installed from npm at deploy.");
   return {
     ...common,
+    packageManager: detected.packageManager
+      ? { name: detected.packageManager.name, source: detected.packageManager.source }
+      : common.packageManager,
     runtime: detected.runtime,
     installCommand: commandText(detected.install),
     buildCommand: detected.build,
@@ -169,5 +147,7 @@ export async function previewProject(files: ProjectFiles, settings: DetectSettin
     port: portHandling(detected.runtime),
     notes,
     problem: null,
+    versions: detected.runtimes,
+    processes: detected.processes,
   };
 }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { readEnvSnapshot } from "../adapters/release-store.ts";
 import type { App, Release } from "../db/schema/index.ts";
 import { parseEnvFile } from "../domain/env.ts";
@@ -20,4 +21,10 @@ export function releaseProcessEnv(services: Services, app: App, release: Release
     ...snapshot,
     ...volumeEnv(services, app),
   };
+}
+
+/** Where a release's own commands run: its root directory within the checkout (a monorepo's package), else the checkout. */
+export function releaseWorkDir(release: Pick<Release, "dir" | "details">): string {
+  const rootDir = release.details?.rootDir;
+  return typeof rootDir === "string" && rootDir !== "" ? join(release.dir, rootDir) : release.dir;
 }

@@ -5,11 +5,13 @@
  */
 import { checkRepository, GitError, withCheckout } from "../adapters/git.ts";
 import { projectFiles } from "../adapters/project-files.ts";
-import type { DetectPreview } from "../contract/api.ts";
+import type { DetectPreview, ProjectPreview } from "../contract/api.ts";
 import { accountById, accountForUser, accountToken } from "../db/queries/github.ts";
 import type { DetectSettings } from "../domain/detect.ts";
 import { previewProject } from "../domain/preview.ts";
 import type { Services } from "../services.ts";
+import { JobFailed } from "./orchestrator.ts";
+import { resolveRuntimes } from "./runtimes.ts";
 
 /** How long `git ls-remote` may take before the repository counts as unreachable. */
 export const CHECK_TIMEOUT_MS = 20_000;
@@ -77,7 +79,7 @@ export async function previewRepository(services: Services, source: Source, sett
         repoUrl: source.repoUrl,
         branch: source.branch,
         commit: { sha: head.commitSha, message: head.message, author: head.authorName },
-        ...(await previewProject(projectFiles(dir), settings)),
+        ...(await withExactVersions(await previewProject(projectFiles(dir), settings))),
       }),
     );
   } catch (error) {
@@ -86,5 +88,28 @@ export async function previewRepository(services: Services, source: Source, sett
       throw new RepositoryProblem(/^Branch /.test(error.message) ? "branch" : "repoUrl", error.message.replace(/\.$/, ""));
     }
     throw error;
+  }
+}
+
+/** The exact Bun and Node versions a deploy would install now; a range nothing satisfies becomes the preview's problem. */
+async function withExactVersions(preview: ProjectPreview): Promise<ProjectPreview> {
+  const { bun, node } = preview.versions;
+  if (!bun && !node) return preview;
+  try {
+    const resolved = await resolveRuntimes({ bun: bun ?? null, node: node ?? null });
+    return {
+      ...preview,
+      versions: {
+        bun: bun ? { ...bun, version: resolved.bun?.version ?? null } : null,
+        node: node ? { ...node, version: resolved.node?.version ?? null } : null,
+      },
+    };
+  } catch (error) {
+    if (!(error instanceof JobFailed)) throw error;
+    // The registry not answering is no reason to hide the rest of the preview.
+    const unreachable = /did not answer|answered \d+/.test(error.message);
+    return unreachable
+      ? { ...preview, notes: [...preview.notes, error.message] }
+      : { ...preview, problem: preview.problem ?? error.message };
   }
 }

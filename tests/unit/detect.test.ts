@@ -74,6 +74,134 @@ describe("project detection", () => {
   });
 });
 
+describe("package managers", () => {
+  const app = { "package.json": pkg({ scripts: { build: "x", start: "node s.js" } }) };
+
+  test.each([
+    ["package-lock.json", "npm", ["npm", "ci", "--no-audit", "--no-fund"], "npm run build"],
+    ["pnpm-lock.yaml", "pnpm", ["pnpm", "install", "--frozen-lockfile"], "pnpm run build"],
+    ["yarn.lock", "yarn", ["yarn", "install", "--frozen-lockfile"], "yarn run build"],
+    ["bun.lock", "bun", ["bun", "install", "--frozen-lockfile"], "bun run build"],
+  ])("%s: %s installs frozen and runs the build script", async (lock, name, install, build) => {
+    const r = await detectProject(project({ ...app, [lock]: "" }), {});
+    expect(r.packageManager).toEqual({ name: name as never, version: null, berry: false, source: lock });
+    expect(r).toMatchObject({ install, build, installDir: "." });
+  });
+
+  test("Yarn 2+ (a .yarnrc.yml) installs with --immutable", async () => {
+    const r = await detectProject(project({ ...app, "yarn.lock": "", ".yarnrc.yml": "nodeLinker: node-modules\n" }), {});
+    expect(r.install).toEqual(["yarn", "install", "--immutable"]);
+    expect(r.packageManager?.berry).toBe(true);
+  });
+
+  test("packageManager in package.json wins over the lock file, with its version (the hash dropped)", async () => {
+    const files = project({
+      "package.json": pkg({ packageManager: "pnpm@9.12.1+sha512.abc", scripts: { start: "node s.js" } }),
+      "package-lock.json": "{}",
+    });
+    const r = await detectProject(files, {});
+    expect(r.packageManager).toMatchObject({ name: "pnpm", version: "9.12.1", source: "packageManager: pnpm@9.12.1+sha512.abc" });
+    // Its own lock file is missing: nothing to freeze.
+    expect(r.install).toEqual(["pnpm", "install"]);
+    expect(r.notes).toContain("Install: pnpm install (no lock file to freeze).");
+  });
+
+  test("the app's setting wins over both", async () => {
+    const r = await detectProject(project({ ...app, "package-lock.json": "{}", "yarn.lock": "" }), { packageManager: "yarn" });
+    expect(r.packageManager).toMatchObject({ name: "yarn", source: "the app's settings" });
+    expect(r.install).toEqual(["yarn", "install", "--frozen-lockfile"]);
+    expect(r.build).toBe("yarn run build");
+  });
+
+  test("packageManager: bun@… pins Bun itself unless a Bun version is set", async () => {
+    const files = project({ "package.json": pkg({ packageManager: "bun@1.2.4", scripts: { start: "bun s.ts" } }), "bun.lock": "" });
+    expect((await detectProject(files, {})).runtimes.bun).toEqual({ range: "1.2.4", source: "packageManager in package.json" });
+    expect((await detectProject(files, { bunVersion: "1.1" })).runtimes.bun).toEqual({ range: "1.1", source: "the app's settings" });
+  });
+
+  test("no lock file and no field: Bun installs", async () => {
+    const r = await detectProject(project(app), {});
+    expect(r.packageManager).toMatchObject({ name: "bun", source: "no lock file" });
+    expect(r.install).toEqual(["bun", "install"]);
+  });
+});
+
+describe("monorepo root directory", () => {
+  const repo = {
+    "package.json": pkg({ workspaces: ["apps/*"] }),
+    "pnpm-lock.yaml": "",
+    ".nvmrc": "22\n",
+    "apps/web/package.json": pkg({ scripts: { build: "vite build" }, devDependencies: { vite: "6" } }),
+    "apps/api/package.json": pkg({ scripts: { start: "node server.js" } }),
+    "apps/api/.bun-version": "1.2.3\n",
+    "apps/own/package.json": pkg({ scripts: { start: "node s.js" } }),
+    "apps/own/package-lock.json": "{}",
+  };
+
+  test("a workspace's lock file at the root: install at the root, build and serve in the app's directory", async () => {
+    const r = await detectProject(project(repo), { rootDir: "apps/web" });
+    expect(r).toMatchObject({
+      rootDir: "apps/web",
+      installDir: ".",
+      install: ["pnpm", "install", "--frozen-lockfile"],
+      build: "pnpm run build",
+      runtime: "static",
+      staticDir: "apps/web/dist",
+      staticDirFixed: true,
+    });
+    expect(r.notes).toContain("Install at the repository root: its pnpm-lock.yaml covers the workspace.");
+  });
+
+  test("the app's own version files come first, then the repository root's", async () => {
+    const r = await detectProject(project(repo), { rootDir: "apps/api" });
+    expect(r.runtimes).toEqual({ bun: { range: "1.2.3", source: ".bun-version" }, node: { range: "22", source: ".nvmrc" } });
+    expect(r.start).toBe("node server.js");
+  });
+
+  test("a package with its own lock file installs in its own directory", async () => {
+    const r = await detectProject(project(repo), { rootDir: "apps/own" });
+    expect(r).toMatchObject({ installDir: "apps/own", install: ["npm", "ci", "--no-audit", "--no-fund"] });
+  });
+
+  test("an output directory from the settings is relative to the root directory", async () => {
+    const r = await detectProject(project(repo), { rootDir: "apps/web", outputDir: "build/client" });
+    expect(r).toMatchObject({ staticDir: "apps/web/build/client", staticDirFixed: true });
+  });
+
+  test("a root directory that is not there is a DetectError", async () => {
+    await expect(detectProject(project(repo), { rootDir: "apps/none" })).rejects.toThrow(
+      "The root directory apps/none/ is not in the repository.",
+    );
+  });
+
+  test("start runs in the root directory", () => {
+    expect(startArgv("node server.js", "apps/api")).toEqual(["/bin/sh", "-c", "cd 'apps/api' && exec node server.js"]);
+  });
+});
+
+describe("Procfile processes", () => {
+  test("every line but web and release, names lower-cased; names that cannot be a process type are skipped with a note", async () => {
+    const r = await detectProject(
+      project({
+        "package.json": pkg({}),
+        Procfile:
+          "web: bun web.ts\nrelease: bun migrate.ts\nWorker: bun worker.ts\nclock: bun clock.ts\n9lives: bun x.ts\nworker: bun again.ts\n",
+      }),
+      {},
+    );
+    expect(r.processes).toEqual({ worker: "bun worker.ts", clock: "bun clock.ts" });
+    expect(r.notes.some((n) => n.startsWith("Procfile 9lives: skipped"))).toBe(true);
+  });
+});
+
+describe("runtime versions in detection", () => {
+  test("a setting wins over the files; a bad one is a DetectError naming its source", async () => {
+    const files = project({ "package.json": pkg({ engines: { node: ">=20" }, scripts: { start: "node s.js" } }), ".nvmrc": "lts/*" });
+    expect((await detectProject(files, { nodeVersion: "22" })).runtimes.node).toEqual({ range: "22", source: "the app's settings" });
+    await expect(detectProject(files, {})).rejects.toThrow('Node version "lts/*" from .nvmrc is not a version or range');
+  });
+});
+
 describe("release command", () => {
   const procfile = (text: string) => project({ "package.json": pkg({ scripts: { start: "bun s.ts" } }), Procfile: text });
 

@@ -120,6 +120,37 @@ describe("preview", () => {
     expect(custom.outputDir).toBe("site");
   });
 
+  test("a monorepo package: its root directory, the package manager of the workspace, runtime versions and processes", async () => {
+    const p = await previewProject(
+      project({
+        "package.json": pkg({ workspaces: ["apps/*"] }),
+        "pnpm-lock.yaml": "",
+        ".nvmrc": "22",
+        "apps/api/package.json": pkg({ scripts: { build: "tsc", start: "node dist/server.js" }, dependencies: { express: "4" } }),
+        "apps/api/Procfile": "web: node dist/server.js\nworker: node dist/worker.js\n",
+      }),
+      { rootDir: "apps/api", bunVersion: "1.2" },
+    );
+    expect(p).toMatchObject({
+      rootDir: "apps/api",
+      runtime: "node",
+      packageManager: { name: "pnpm", source: "pnpm-lock.yaml" },
+      framework: { id: "express" },
+      installCommand: "pnpm install --frozen-lockfile",
+      buildCommand: "pnpm run build",
+      startCommand: "node dist/server.js",
+      versions: { bun: { range: "1.2", source: "the app's settings" }, node: { range: "22", source: ".nvmrc" } },
+      processes: { worker: "node dist/worker.js" },
+      problem: null,
+    });
+    expect(p.notes).toContain("Install at the repository root: its pnpm-lock.yaml covers the workspace.");
+  });
+
+  test("a version that is not one is the preview's problem", async () => {
+    const p = await previewProject(project({ "package.json": pkg({ scripts: { start: "node s.js" } }), ".nvmrc": "lts/*" }), {});
+    expect(p.problem).toContain('Node version "lts/*" from .nvmrc is not a version or range');
+  });
+
   test("a plain static site is served from where its index.html is", async () => {
     expect((await previewProject(project({ "public/index.html": "<h1>hi</h1>" }), {})).outputDir).toBe("public");
     expect((await previewProject(project({ "index.html": "<h1>hi</h1>" }), {})).outputDir).toBe(".");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { RUNTIMES } from "../../contract/api.ts";
+import { PACKAGE_MANAGERS, RUNTIMES } from "../../contract/api.ts";
 import { appSettingsSchema } from "../../domain/app-settings.ts";
 import { previewRepository, RepositoryProblem } from "../../jobs/repository.ts";
 import { type Context, readQuery } from "../context.ts";
@@ -27,6 +27,15 @@ const detectQuery = z.object({
   buildCommand: settings.buildCommand,
   startCommand: settings.startCommand,
   releaseCommand: settings.releaseCommand,
+  rootDir: settings.rootDir.optional(),
+  outputDir: settings.outputDir.optional(),
+  // As in the settings: empty means "detect".
+  packageManager: z
+    .enum(["", ...PACKAGE_MANAGERS], { error: `must be one of ${PACKAGE_MANAGERS.join(", ")}, or empty to detect` })
+    .optional()
+    .transform((v) => v || null),
+  bunVersion: settings.bunVersion.optional(),
+  nodeVersion: settings.nodeVersion.optional(),
 });
 
 export function detectRoutes(r: Router): void {
