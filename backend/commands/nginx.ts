@@ -90,7 +90,7 @@ http {
     keepalive_timeout 65s;
     client_max_body_size 64m;
     server_names_hash_bucket_size 128;
-${commonHttp()}${indent(routerMaps(router))}
+${STATIC_TYPES}${commonHttp()}${indent(routerMaps(router))}
     include ${confDir}/*.conf;
 
     # Every host name no app file names: custom domains, by their route, or a 404.
@@ -107,6 +107,42 @@ ${indent(indent(routerBody(router, `    return 404 "${UNKNOWN_HOST}\\n";`)))}
 }
 
 const UNKNOWN_HOST = "No Switchyard app answers to this host name.";
+
+/**
+ * What static sites' files are sent as (the system nginx has its own mime.types): a module
+ * script or a stylesheet sent as anything else is refused by browsers.
+ */
+const STATIC_TYPES = `    types {
+        text/html html htm;
+        text/css css;
+        text/javascript js mjs;
+        application/json json map webmanifest;
+        application/wasm wasm;
+        application/xml xml;
+        application/rss+xml rss;
+        application/atom+xml atom;
+        application/pdf pdf;
+        application/zip zip;
+        text/plain txt;
+        text/markdown md;
+        text/csv csv;
+        image/svg+xml svg svgz;
+        image/png png;
+        image/jpeg jpg jpeg;
+        image/gif gif;
+        image/webp webp;
+        image/avif avif;
+        image/x-icon ico;
+        font/woff woff;
+        font/woff2 woff2;
+        font/ttf ttf;
+        font/otf otf;
+        audio/mpeg mp3;
+        audio/ogg ogg;
+        video/mp4 mp4;
+        video/webm webm;
+    }
+`;
 
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, "    ");
@@ -185,6 +221,7 @@ location /.well-known/acme-challenge/ {
 }
 
 location / {
+    recursive_error_pages on;
     error_page 418 = @route;
     if (-d $sy_route) {
         return 418;
@@ -222,10 +259,97 @@ location @route {
         set $sy_hsts_value "max-age=31536000";
     }
     add_header Strict-Transport-Security $sy_hsts_value always;
+    # A static site's files, when its live link is there (the app's static dir, through the route).
+    recursive_error_pages on;
+    error_page 419 = @route_static;
+    if (-d $sy_route/static/live) {
+        return 419;
+    }
     # A variable target: nginx opens a new connection per request through the links, so a
     # switch (the app's live link replaced) or a route's new app applies from the next request.
     proxy_pass http://unix:$sy_route/upstream.sock:;
 ${PROXY_SETTINGS}
+}
+
+${staticLocations({
+  name: "route_static",
+  dir: "$sy_route/static",
+  root: "$sy_route/static/live",
+  // A log path with variables is opened under the location's rule, which would refuse the route's
+  // access.log link: the published copy has no links to follow anyway (see adapters/proxy/static.ts).
+  symlinks: "off",
+  each: `access_log ${routes}/$sy_host/access.log switchyard_json;
+open_log_file_cache max=1000 inactive=20s valid=1s;
+add_header Strict-Transport-Security $sy_hsts_value always;`,
+})}`;
+}
+
+/** A path segment of 8 or more hash characters (hex or base64url), written without braces. */
+const HASH_SEGMENT = `[A-Za-z0-9_-]${"[A-Za-z0-9_-]".repeat(7)}+`;
+
+/**
+ * Paths a static site never serves, wherever they are: dotfiles and dot-directories (.git, .env;
+ * .well-known excepted) and node_modules. nginx matches the decoded, normalized path, so
+ * /%2Egit/config and /assets/../.env are caught too.
+ */
+export const STATIC_HIDDEN = "/(\\.(?!well-known/)|node_modules(/|$))";
+
+/**
+ * Names that carry their content's hash (Vite's /assets/index-BxYz12ab.js, webpack's
+ * main.3f2a9c1b.css) or sit in a build tool's immutable directory: cached for a year. Everything
+ * else, HTML first, is revalidated on each use, since a deploy changes it under the same name.
+ */
+export const STATIC_IMMUTABLE = `(^/(_app/immutable|_next/static|_astro)/|^/assets/(.*/)?[^/]*[.-]${HASH_SEGMENT}\\.[A-Za-z0-9]+$|[.-](?=[A-Za-z_-]*[0-9])${HASH_SEGMENT}\\.[A-Za-z0-9]+$)`;
+
+/**
+ * How a static site's files are served, as named locations (\`@<name>\` is the entry). The first
+ * decides, with \`if\`s that only set variables (try_files is not inherited into an \`if\`, so the
+ * files are served from a location without any): what is hidden, the Cache-Control, the
+ * fallback. The second serves: \`root\` is the slot's link (the switch replaced it, so the next
+ * request reads the new release's files with no reload), and nginx follows no symbolic link below
+ * it (a repository's \`dist/passwd -> /etc/passwd\`, or a link into the data dir, is answered 404),
+ * except in the router, whose access log is a link; the published copy has no links anyway.
+ * \`dir\` holds the app's \`spa-fallback\` marker: while it exists, a missing path without an
+ * extension gets /index.html (a missing /assets/x.js stays a 404, never HTML cached for a year).
+ * \`each\` is what every location needs (the router's access log, its HSTS header).
+ */
+function staticLocations(o: { name: string; dir: string; root: string; symlinks: "on" | "off"; each?: string }): string {
+  const each = o.each ? `${indent(o.each)}\n` : "";
+  return `location @${o.name} {
+${each}    recursive_error_pages on;
+    error_page 420 = @${o.name}_files;
+    if ($uri ~ "${STATIC_HIDDEN}") {
+        return 404;
+    }
+    set $sy_cache "no-cache";
+    if ($uri ~ "${STATIC_IMMUTABLE}") {
+        set $sy_cache "public, max-age=31536000, immutable";
+    }
+    set $sy_spa "";
+    if (-f ${o.dir}/spa-fallback) {
+        set $sy_spa "on";
+    }
+    if ($uri ~ "\\.[A-Za-z0-9]+$") {
+        set $sy_spa "$sy_spa+file";
+    }
+    set $sy_fallback $uri;
+    if ($sy_spa = "on") {
+        set $sy_fallback /index.html;
+    }
+    return 420;
+}
+
+location @${o.name}_files {
+${each}    root ${o.root};
+    disable_symlinks ${o.symlinks === "on" ? "on from=$document_root" : "off"};
+    default_type application/octet-stream;
+    error_page 403 = @${o.name}_missing;
+    try_files $uri/index.html $uri $sy_fallback =404;
+    add_header Cache-Control $sy_cache;
+}
+
+location @${o.name}_missing {
+${each}    return 404;
 }`;
 }
 
@@ -269,6 +393,13 @@ export interface AppConfigOptions {
   liveSocket: string;
   slotSockets: { blue: string; green: string };
   accessLog: string;
+  /**
+   * The app's static-site dir: \`live\`, \`blue\` and \`green\` links to a release's output directory
+   * and the \`spa-fallback\` marker. While the link a host uses exists, nginx serves its files itself;
+   * otherwise it proxies to the slot's socket. Checked per request, so a switch between a static
+   * release and a running one needs no reload either.
+   */
+  staticDir: string;
 }
 
 /**
@@ -300,15 +431,23 @@ export function buildAppConfig(o: AppConfigOptions): string {
     keepalive_timeout 10s;
 }
 `;
-  const server = (serverNames: string, upstreamName: string) => `server {
+  const staticDir = assertPath(o.staticDir, "static dir");
+  const server = (serverNames: string, upstreamName: string, link: "live" | "blue" | "green") => `server {
     listen ${listen};
     server_name ${serverNames};
     access_log ${assertPath(o.accessLog, "access log")} switchyard_json;
 
     location / {
+        recursive_error_pages on;
+        error_page 418 = @static;
+        if (-d ${staticDir}/${link}) {
+            return 418;
+        }
         proxy_pass http://${upstreamName};
 ${indent(PROXY_SETTINGS)}
     }
+
+${indent(staticLocations({ name: "static", dir: staticDir, root: `${staticDir}/${link}`, symlinks: "on" }))}
 }
 `;
   let text = `# Generated by Switchyard for app ${app}; changes are overwritten.\n`;
@@ -319,11 +458,11 @@ ${indent(PROXY_SETTINGS)}
     server unix:${assertPath(o.liveSocket, "socket")} max_fails=0;
 }
 `;
-  text += server(names, `sy_${id}`);
-  text += server(confirmHostname(app), `sy_${id}_confirm`);
+  text += server(names, `sy_${id}`, "live");
+  text += server(confirmHostname(app), `sy_${id}_confirm`, "live");
   if (o.previewNames) {
-    text += server(assertHostname(o.previewNames.blue), `sy_${id}_blue`);
-    text += server(assertHostname(o.previewNames.green), `sy_${id}_green`);
+    text += server(assertHostname(o.previewNames.blue), `sy_${id}_blue`, "blue");
+    text += server(assertHostname(o.previewNames.green), `sy_${id}_green`, "green");
   }
   return text;
 }

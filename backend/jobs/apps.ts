@@ -94,6 +94,8 @@ export async function changeApp(services: Services, app: App, changes: AppChange
     await syncWebhook(services, app, changes.autoDeploy);
   }
   const updated = await updateApp(services.db, app.id, changes);
+  // A static site's single-page fallback is a marker nginx reads per request: it applies now, no deploy.
+  if (changes.spaFallback !== undefined && services.proxy.enabled) services.proxy.staticSites.setFallback(app.name, updated.spaFallback);
   await services.events.publish({ type: "app.updated", appId: app.id, app: app.name });
   const domainsChanged = changes.domains !== undefined && changes.domains.join(" ") !== app.domains.join(" ");
   const job =

@@ -38,6 +38,7 @@ describe.skipIf(!findNginx())("server-mode nginx files", () => {
           liveSocket: `${dir}/shop.sock`,
           slotSockets: { blue: `${dir}/shop-blue.sock`, green: `${dir}/shop-green.sock` },
           accessLog: `${dir}/logs/shop.access.log`,
+          staticDir: `${dir}/static/shop`,
         }),
       );
       return buildServerInclude({

@@ -19,10 +19,16 @@ const base = (overrides: Partial<AppConfigOptions> = {}): AppConfigOptions => ({
   liveSocket: "/var/lib/switchyard/sock/shop.sock",
   slotSockets: { blue: "/var/lib/switchyard/sock/shop-blue.sock", green: "/var/lib/switchyard/sock/shop-green.sock" },
   accessLog: "/var/log/switchyard/shop.access.log",
+  staticDir: "/var/lib/switchyard/static/shop",
   ...overrides,
 });
 
 const LOCATION = `    location / {
+        recursive_error_pages on;
+        error_page 418 = @static;
+        if (-d /var/lib/switchyard/static/shop/LINK) {
+            return 418;
+        }
         proxy_pass http://UPSTREAM;
         proxy_http_version 1.1;
         proxy_set_header Host $host;
@@ -52,12 +58,65 @@ const upstream = (name: string, socket: string) => `upstream ${name} {
 }
 `;
 
-const server = (names: string, up: string) => `server {
+const HASH = "[A-Za-z0-9_-]".repeat(8);
+
+/** A static site's named locations: `each` goes in every one (the router's access log and HSTS). */
+const STATIC_BLOCK = (o: { name: string; dir: string; root: string; symlinks: string; each?: string }) => {
+  const each = o.each ? `${o.each}\n` : "";
+  return `    location @${o.name} {
+${each}        recursive_error_pages on;
+        error_page 420 = @${o.name}_files;
+        if ($uri ~ "/(\\.(?!well-known/)|node_modules(/|$))") {
+            return 404;
+        }
+        set $sy_cache "no-cache";
+        if ($uri ~ "(^/(_app/immutable|_next/static|_astro)/|^/assets/(.*/)?[^/]*[.-]${HASH}+\\.[A-Za-z0-9]+$|[.-](?=[A-Za-z_-]*[0-9])${HASH}+\\.[A-Za-z0-9]+$)") {
+            set $sy_cache "public, max-age=31536000, immutable";
+        }
+        set $sy_spa "";
+        if (-f ${o.dir}/spa-fallback) {
+            set $sy_spa "on";
+        }
+        if ($uri ~ "\\.[A-Za-z0-9]+$") {
+            set $sy_spa "$sy_spa+file";
+        }
+        set $sy_fallback $uri;
+        if ($sy_spa = "on") {
+            set $sy_fallback /index.html;
+        }
+        return 420;
+    }
+
+    location @${o.name}_files {
+${each}        root ${o.root};
+        disable_symlinks ${o.symlinks};
+        default_type application/octet-stream;
+        error_page 403 = @${o.name}_missing;
+        try_files $uri/index.html $uri $sy_fallback =404;
+        add_header Cache-Control $sy_cache;
+    }
+
+    location @${o.name}_missing {
+${each}        return 404;
+    }`;
+};
+
+const STATIC = (link: string) =>
+  STATIC_BLOCK({
+    name: "static",
+    dir: "/var/lib/switchyard/static/shop",
+    root: `/var/lib/switchyard/static/shop/${link}`,
+    symlinks: "on from=$document_root",
+  });
+
+const server = (names: string, up: string, link = "live") => `server {
     listen 127.0.0.1:8080;
     server_name ${names};
     access_log /var/log/switchyard/shop.access.log switchyard_json;
 
-${LOCATION.replace("UPSTREAM", up)}
+${LOCATION.replace("UPSTREAM", up).replace("LINK", link)}
+
+${STATIC(link)}
 }
 `;
 
@@ -76,7 +135,9 @@ describe("app config", () => {
 
   test("preview hosts add one server per slot", () => {
     const text = buildAppConfig(base({ previewNames: { blue: "shop--blue.localhost", green: "shop--green.localhost" } }));
-    expect(text).toEndWith(`${server("shop--blue.localhost", "sy_shop_blue")}${server("shop--green.localhost", "sy_shop_green")}`);
+    expect(text).toEndWith(
+      `${server("shop--blue.localhost", "sy_shop_blue", "blue")}${server("shop--green.localhost", "sy_shop_green", "green")}`,
+    );
   });
 
   test("several host names share the live server; dashes become underscores in upstream names", () => {
@@ -94,6 +155,8 @@ describe("app config", () => {
     ["a relative socket path", { liveSocket: "sock/shop.sock" }],
     ["a parent dir in a path", { accessLog: "/var/log/../../etc/passwd" }],
     ["a brace in a path", { accessLog: "/var/log/x{.log" }],
+    ["a relative static dir", { staticDir: "static/shop" }],
+    ["a directive in the static dir", { staticDir: "/var/lib/x; root /" }],
     ["a bad port", { port: 70000 }],
   ])("refuses %s", (_what, overrides) => {
     expect(() => buildAppConfig(base(overrides as Partial<AppConfigOptions>))).toThrow(NginxConfigError);
@@ -141,11 +204,27 @@ const ROUTE = `    location @route {
             set $sy_hsts_value "max-age=31536000";
         }
         add_header Strict-Transport-Security $sy_hsts_value always;
+        # A static site's files, when its live link is there (the app's static dir, through the route).
+        recursive_error_pages on;
+        error_page 419 = @route_static;
+        if (-d $sy_route/static/live) {
+            return 419;
+        }
         # A variable target: nginx opens a new connection per request through the links, so a
         # switch (the app's live link replaced) or a route's new app applies from the next request.
         proxy_pass http://unix:$sy_route/upstream.sock:;
-${LOCATION.split("\n").slice(2, -1).join("\n")}
-    }`;
+${LOCATION.split("\n").slice(7, -1).join("\n")}
+    }
+
+${STATIC_BLOCK({
+  name: "route_static",
+  dir: "$sy_route/static",
+  root: "$sy_route/static/live",
+  symlinks: "off",
+  each: `        access_log /d/routes/$sy_host/access.log switchyard_json;
+        open_log_file_cache max=1000 inactive=20s valid=1s;
+        add_header Strict-Transport-Security $sy_hsts_value always;`,
+})}`;
 
 describe("router", () => {
   test("whole router server of the private nginx: http and TLS default server, certificates by SNI, routes by host", () => {
@@ -172,6 +251,7 @@ describe("router", () => {
         }
 
         location / {
+            recursive_error_pages on;
             error_page 418 = @route;
             if (-d $sy_route) {
                 return 418;
@@ -236,6 +316,7 @@ describe("server include", () => {
     const text = buildServerInclude(include());
     const port80 = text.slice(text.indexOf("server {\n    listen 80"), text.indexOf("# Port 443"));
     expect(port80).toContain(`    location / {
+        recursive_error_pages on;
         error_page 418 = @route;
         if (-d $sy_route) {
             return 418;

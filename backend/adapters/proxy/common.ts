@@ -6,6 +6,7 @@ import type { CanonicalHost } from "../../contract/api.ts";
 import { run } from "../exec.ts";
 import { replaceSymlink, writeFileAtomic } from "../files.ts";
 import type { Color } from "../runtime/types.ts";
+import type { StaticSites } from "./static.ts";
 
 export class NginxError extends Error {
   override name = "NginxError";
@@ -16,6 +17,8 @@ export interface ProxyPaths {
   liveSocket(app: string): string;
   slotSocket(app: string, color: Color): string;
   accessLog(app: string): string;
+  /** A static site's links and marker (see static.ts): served by nginx itself while its live link exists. */
+  staticDir(app: string): string;
 }
 
 /**
@@ -44,6 +47,8 @@ export interface AppProxy {
   /** Why it is disabled, in words for the user (e.g. nginx is not installed). */
   readonly problem: string | null;
   readonly paths: ProxyPaths;
+  /** The static sites nginx serves from releases' output directories, by their slots' links. */
+  readonly staticSites: StaticSites;
   /** Starts (or adopts) the proxy; the system nginx is only checked. */
   start(): Promise<void>;
   /**
@@ -76,7 +81,11 @@ export interface AppProxy {
   removeCertificate(name: string): void;
   /** The names of the installed certificates. */
   installedCertificates(): string[];
-  /** Moves the app's traffic to a slot: one atomic symlink replacement, no reload. */
+  /**
+   * Moves the app's traffic to a slot: one atomic symlink replacement, no reload. A slot with a
+   * static site takes its static link live; a slot without one takes the site off static serving
+   * after its socket is live, so nothing falls between.
+   */
   switchTo(app: string, color: Color): void;
   liveColor(app: string): Color | null;
   /** The app's address on this machine (`http://<app>.localhost:<port>`), which health checks and the switch's confirmation use. */
@@ -111,6 +120,7 @@ export function proxyPaths(dataDir: string, logDir: string): ProxyPaths {
     liveSocket: (app) => join(sockets, `${app}.sock`),
     slotSocket: (app, color) => join(sockets, `${app}-${color}.sock`),
     accessLog: (app) => join(logDir, `${app}.access.log`),
+    staticDir: (app) => join(dataDir, "static", app),
   };
 }
 
@@ -129,6 +139,7 @@ export function appConfigText(
     liveSocket: o.paths.liveSocket(app),
     slotSockets: { blue: o.paths.slotSocket(app, "blue"), green: o.paths.slotSocket(app, "green") },
     accessLog: o.paths.accessLog(app),
+    staticDir: o.paths.staticDir(app),
   });
 }
 
@@ -219,10 +230,20 @@ function readErrorsSince(path: string, offset: number): string | null {
 }
 
 /** The switch's symlinks, the same for both proxies. */
-export function socketLinks(paths: ProxyPaths): Pick<AppProxy, "switchTo" | "liveColor"> & { removeSockets(app: string): void } {
+export function socketLinks(
+  paths: ProxyPaths,
+  sites: StaticSites,
+): Pick<AppProxy, "switchTo" | "liveColor"> & { removeSockets(app: string): void } {
   return {
     switchTo(app, color) {
-      replaceSymlink(paths.liveSocket(app), paths.slotSocket(app, color));
+      // The socket link moves too, so the live color reads the same for both kinds of release.
+      if (sites.slot(app, color)) {
+        sites.switchTo(app, color);
+        replaceSymlink(paths.liveSocket(app), paths.slotSocket(app, color));
+      } else {
+        replaceSymlink(paths.liveSocket(app), paths.slotSocket(app, color));
+        sites.switchTo(app, color);
+      }
     },
     liveColor(app) {
       try {
@@ -235,6 +256,7 @@ export function socketLinks(paths: ProxyPaths): Pick<AppProxy, "switchTo" | "liv
     removeSockets(app) {
       const slots = [paths.slotSocket(app, "blue"), paths.slotSocket(app, "green")];
       for (const path of [paths.liveSocket(app), ...slots, ...slots.map(controlSocketPath)]) rmSync(path, { force: true });
+      sites.remove(app);
     },
   };
 }

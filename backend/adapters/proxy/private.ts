@@ -17,6 +17,7 @@ import {
   socketLinks,
 } from "./common.ts";
 import { type RouteFiles, routeFiles } from "./routes.ts";
+import { staticSites } from "./static.ts";
 
 export interface PrivateProxyOptions {
   dataDir: string;
@@ -81,7 +82,8 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & RouteFile
   const logDir = join(prefix, "logs");
   const host = o.host ?? "127.0.0.1";
   const paths = proxyPaths(o.dataDir, logDir);
-  const links = socketLinks(paths);
+  const sites = staticSites(o.dataDir);
+  const links = socketLinks(paths, sites);
   const problem = binary ? null : NO_NGINX;
   const appUrl = (app: string) => `http://${app}.localhost:${o.port}`;
   // nginx's workers run as the panel's user (or root): the access logs need no group.
@@ -114,6 +116,7 @@ export function createPrivateProxy(o: PrivateProxyOptions): AppProxy & RouteFile
     tlsPort: o.tlsPort,
     problem,
     paths,
+    staticSites: sites,
     async start() {
       if (!binary) {
         o.log.warn(NO_NGINX);

@@ -149,6 +149,8 @@ export function routeFiles(o: RouteFilesOptions): RouteFiles {
     const links: Record<string, string> = {
       "upstream.sock": o.paths.liveSocket(app),
       "access.log": o.paths.accessLog(app),
+      // The app's static-site dir: nginx serves its live link's files when the app is a static site.
+      static: o.paths.staticDir(app),
     };
     if (route.certificate) links.tls = join(tlsDir, certificateDir(route.certificate));
     const markers = new Set<Marker>();
@@ -163,10 +165,13 @@ export function routeFiles(o: RouteFilesOptions): RouteFiles {
     const dir = join(routesDir, assertRouteHost(host));
     const upstream = linkTarget(join(dir, "upstream.sock"));
     if (!upstream) return null;
+    const app = basename(upstream).replace(/\.sock$/, "");
+    // A route written before static sites were served has no `static` link: read as none, so the next sync writes it whole.
+    if (linkTarget(join(dir, "static")) !== o.paths.staticDir(app)) return null;
     const tls = linkTarget(join(dir, "tls"));
     const has = (m: Marker) => existsSync(join(dir, m));
     return {
-      app: basename(upstream).replace(/\.sock$/, ""),
+      app,
       certificate: tls ? certificateNameOfFile(basename(tls)) : null,
       httpsRedirect: has("https"),
       hsts: has("hsts"),
@@ -226,7 +231,10 @@ export function routeFiles(o: RouteFilesOptions): RouteFiles {
 
     routedHosts: () => entries(routesDir),
     removeAppRoutes(app) {
-      for (const host of entries(routesDir)) if (readRoute(host)?.app === app) removeDir(routesDir, host);
+      for (const host of entries(routesDir)) {
+        const upstream = linkTarget(join(routesDir, host, "upstream.sock"));
+        if (upstream && basename(upstream) === `${app}.sock`) removeDir(routesDir, host);
+      }
     },
     readRoute,
 

@@ -15,6 +15,7 @@ import {
   socketLinks,
 } from "./common.ts";
 import { routeFiles } from "./routes.ts";
+import { staticSites } from "./static.ts";
 
 export interface SystemProxyOptions {
   dataDir: string;
@@ -43,7 +44,8 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
   const logDir = o.logDir ?? "/var/log/switchyard";
   const host = o.host ?? "0.0.0.0";
   const paths = proxyPaths(o.dataDir, logDir);
-  const links = socketLinks(paths);
+  const sites = staticSites(o.dataDir);
+  const links = socketLinks(paths, sites);
   const appUrl = (app: string) => `http://${app}.localhost:${o.port}`;
   // nginx's workers (www-data) write the apps' access logs through the routes' links.
   const routes = routeFiles({ dataDir: o.dataDir, paths, sharedLogs: true, port: o.port, tlsPort: o.tlsPort, appUrl });
@@ -93,6 +95,7 @@ export function createSystemProxy(o: SystemProxyOptions): AppProxy {
     tlsPort: o.tlsPort,
     problem: binary ? null : NO_NGINX,
     paths,
+    staticSites: sites,
     async start() {
       if (!binary) {
         o.log.warn(NO_NGINX);

@@ -10,14 +10,18 @@ import { confirmHostname } from "../../commands/nginx.ts";
 import { appSlots, findAppById, listReleases } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { hasQueuedJob } from "../../db/queries/jobs-state.ts";
-import { assignFreshPort } from "../../db/queries/ports.ts";
+import { assignFreshPorts } from "../../db/queries/ports.ts";
+import { formationRows } from "../../db/queries/processes.ts";
+import { findRelease } from "../../db/queries/releases.ts";
 import { slotFigures } from "../../db/queries/request-stats.ts";
 import type { App, Release, Slot } from "../../db/schema/index.ts";
 import { renderEnvFile } from "../../domain/env.ts";
+import { releaseWorkers, runnableWorkers, webInstances } from "../../domain/formation.ts";
 import { bucketOf } from "../../domain/metrics.ts";
 import { RETAINED_RELEASES, rollbackEligible } from "../../domain/retention.ts";
 import { DEFAULT_WATCH, judge, type Tally } from "../../domain/watch.ts";
 import type { Services } from "../../services.ts";
+import { applySlotWorkers, releaseFormation, workersLine } from "../formation.ts";
 import { ingesterOf } from "../ingest.ts";
 import { notifyAutomaticRollback } from "../notification-sources.ts";
 import { appPaths } from "../paths.ts";
@@ -26,6 +30,7 @@ import { syncRoutes } from "../routes.ts";
 import { knownSecrets } from "../secrets.ts";
 import * as store from "../store.ts";
 import { attachVolumes } from "../volumes.ts";
+import { staticTarget } from "./static.ts";
 import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
 
 /** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
@@ -38,7 +43,8 @@ export async function planGoLive(services: Services, app: App, release: Release)
     (await services.runtime.status(app.name, standby.color)).state === "running" &&
     (live === null || live.color !== standby.color);
   const to: Color = warm && standby ? standby.color : live ? otherColor(live.color) : "blue";
-  return { target: appTarget(services, app, release), to, from: live ? live.color : null, warm };
+  const target = release.runtime === "static" ? staticTarget(services, app, release) : appTarget(services, app, release);
+  return { target, to, from: live ? live.color : null, warm };
 }
 
 export function appTarget(services: Services, app: App, release: Release): SlotTarget {
@@ -65,9 +71,11 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
 
     async start(ctx, g) {
       const row = await slot(g.to);
-      // A port the OS hands out now, which no other slot holds: two panels or test runs on one
-      // machine cannot pick the same one, and the health check proves who answers on it.
-      const port = await assignFreshPort(db, row.id);
+      // Ports the OS hands out now, one per web instance, which no other slot holds: two panels or
+      // test runs on one machine cannot pick the same one, and the health check proves who answers.
+      const instances = webInstances(await formationRows(db, app.id));
+      const ports = await assignFreshPorts(db, row.id, instances);
+      const port = ports[0] as number;
       // Again here: a rollback may go to a release made before a volume was added.
       const volumes = attachVolumes(services, app, release.dir, (line) => ctx.log(line));
       const slotEnv = paths.slotEnv(g.to);
@@ -80,7 +88,11 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
       // Today's secrets, the snapshot's (a rotated secret's old value) and those of the other kept releases.
       const secrets = await knownSecrets(services, app.id, await readEnvVars(db, masterKey, release.environmentId));
       await store.moveSlot(services, app, g.to, "start", { releaseId: release.id });
-      ctx.log(`Starting v${release.number} in the ${g.to} slot on port ${port}: ${release.startCommand.join(" ")}`);
+      ctx.log(
+        instances === 1
+          ? `Starting v${release.number} in the ${g.to} slot on port ${port}: ${release.startCommand.join(" ")}`
+          : `Starting v${release.number} in the ${g.to} slot, ${instances} web instances on ports ${ports.join(", ")}: ${release.startCommand.join(" ")}`,
+      );
       await runtime.start({
         app: app.name,
         color: g.to,
@@ -89,10 +101,12 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
         command: release.startCommand,
         envFile: slotEnv,
         port,
+        ports,
         socketPath: proxy.paths.slotSocket(app.name, g.to),
         secrets,
         memoryMax: app.memoryMax,
         cpuQuota: app.cpuQuota,
+        ioWeight: app.ioWeight,
         volumes: volumes.map(({ dir, mountAt }) => ({ dir, mountAt })),
       });
     },
@@ -106,26 +120,44 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
 
     async probe(ctx, g): Promise<Probe> {
       const status = await runtime.status(app.name, g.to);
-      if (status.state === "crashed" || status.state === "stopped" || (status.state === "restarting" && status.restarts > 0)) {
+      const row = await slot(g.to);
+      const ports = row.ports.length > 0 ? row.ports : [row.port];
+      const units = status.instances ?? [
+        { index: 1, state: status.state, pid: status.pid, port: row.port, restarts: status.restarts, lastExit: status.lastExit },
+      ];
+      const down = [{ state: status.state, restarts: status.restarts, lastExit: status.lastExit }, ...units].find(
+        (u) => u.state === "crashed" || u.state === "stopped" || (u.state === "restarting" && u.restarts > 0),
+      );
+      if (down) {
         const tail = await runtime.logs(app.name, g.to, { lines: 20 }).catch(() => []);
         for (const line of tail) ctx.log(line, "stderr");
-        const exit = status.lastExit ? ` (exit ${status.lastExit.code ?? status.lastExit.signal})` : "";
+        const exit = down?.lastExit ? ` (exit ${down.lastExit.code ?? down.lastExit.signal})` : "";
         return { ok: false, problem: "exited", dead: `The app exited before it became healthy${exit}; its last output is above.` };
       }
-      const { port } = await slot(g.to);
-      const url = `http://127.0.0.1:${port}${app.healthPath}`;
-      const answer = await probeHttp(url);
-      if ("error" in answer) {
-        return {
-          ok: false,
-          problem: `${url} ${answer.error === "timeout" ? "did not answer within 2 s" : "is not accepting connections yet"}`,
-        };
+      if (units.length < ports.length) return { ok: false, problem: `${units.length} of ${ports.length} web instances started so far` };
+      // Every instance answers, each from its own process: the set switches together or not at all.
+      const answers: string[] = [];
+      for (const [i, port] of ports.entries()) {
+        const unit = units.find((u) => u.index === i + 1);
+        const which = ports.length > 1 ? `instance ${i + 1}: ` : "";
+        const url = `http://127.0.0.1:${port}${app.healthPath}`;
+        const answer = await probeHttp(url);
+        if ("error" in answer) {
+          return {
+            ok: false,
+            problem: `${which}${url} ${answer.error === "timeout" ? "did not answer within 2 s" : "is not accepting connections yet"}`,
+          };
+        }
+        if (!isHealthyStatus(answer.status)) return { ok: false, problem: `${which}${url} answered ${answer.status}` };
+        if (!unit || unit.pid === null) return { ok: false, problem: `${which}${url} answered, but the slot's process is not known yet` };
+        const owner = checkListener(port, unit.pid);
+        if (!owner.ok)
+          return { ok: false, problem: `${which}${url} answered ${answer.status}, but not from the ${g.to} slot: ${owner.why}` };
+        answers.push(String(answer.status));
       }
-      if (!isHealthyStatus(answer.status)) return { ok: false, problem: `${url} answered ${answer.status}` };
-      if (status.pid === null) return { ok: false, problem: `${url} answered, but the slot's process is not known yet` };
-      const owner = checkListener(port, status.pid);
-      if (!owner.ok) return { ok: false, problem: `${url} answered ${answer.status}, but not from the ${g.to} slot: ${owner.why}` };
-      return { ok: true, detail: `${answer.status} from the ${g.to} slot's process` };
+      return ports.length === 1
+        ? { ok: true, detail: `${answers[0]} from the ${g.to} slot's process` }
+        : { ok: true, detail: `${answers[0]} from each of the ${g.to} slot's ${ports.length} web instances` };
     },
 
     async route(_ctx, color) {
@@ -160,6 +192,35 @@ export function appTarget(services: Services, app: App, release: Release): SlotT
         at: new Date(g.switchedAt ?? Date.now()),
         jobId: ctx.job.id,
       });
+    },
+
+    async startWorkers(ctx, g) {
+      const started = await applySlotWorkers(services, app, g.to, release, ctx.log);
+      if (started.length > 0) ctx.log(`Started the ${g.to} slot's workers: ${workersLine(started)}.`);
+      if (!g.from) return;
+      // After the switch, so there is never a moment with no worker while the web serves.
+      await runtime.stopWorkers(app.name, g.from, { graceMs: app.drainSeconds * 1000 });
+      ctx.log(started.length > 0 ? `Stopped the ${g.from} slot's workers.` : `No workers to run; the ${g.from} slot's are stopped.`);
+    },
+
+    async workersIdle(_ctx, g) {
+      const wanted = runnableWorkers(await releaseFormation(services, app, release));
+      if (wanted.length > 0) return null;
+      const running = g.from ? await runtime.processes(app.name, g.from) : [];
+      if (running.some((p) => p.type !== "web" && p.instances.some((i) => i.state !== "stopped"))) return null;
+      return Object.keys(releaseWorkers(release.details)).length > 0
+        ? `v${release.number}'s workers are stopped or scaled to 0`
+        : `v${release.number} declares no worker processes`;
+    },
+
+    async restoreWorkers(ctx, g) {
+      if (!g.from) return;
+      await runtime.stopWorkers(app.name, g.to, { graceMs: app.drainSeconds * 1000 }).catch(() => {});
+      const row = await slot(g.from);
+      const back = row.releaseId ? await findRelease(db, app.id, row.releaseId) : null;
+      if (!back) return;
+      const started = await applySlotWorkers(services, app, g.from, back, ctx.log);
+      if (started.length > 0) ctx.log(`The ${g.from} slot's workers run again: ${workersLine(started)}.`);
     },
 
     async drain(ctx, g) {
