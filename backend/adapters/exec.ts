@@ -1,4 +1,5 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { groupRssBytes, type IoClass, type ProcStat, parseProcStat, RSS_WATCH_MS } from "../domain/build-limits.ts";
 import { LineSplitter } from "../domain/lines.ts";
 
 export type Stream = "stdout" | "stderr";
@@ -23,6 +24,13 @@ export interface RunOptions {
   pidFile?: string;
   /** Run as this user and group (the panel runs as root), with no supplementary groups. */
   user?: { uid: number; gid: number } | null;
+  /**
+   * Sums the resident memory of the command's process group every half second and kills the
+   * group (SIGKILL) once it is over this many bytes: a build cannot push the apps into swap.
+   */
+  memoryMaxBytes?: number;
+  /** Called once when the command is being killed (time-out, cancel, memory), e.g. to stop its systemd scope too. */
+  onKill?: () => void;
 }
 
 export interface RunResult {
@@ -33,6 +41,10 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   ms: number;
+  /** Killed for going over `memoryMaxBytes`. */
+  memoryExceeded?: boolean;
+  /** The largest resident memory of the group seen by the watch (with `memoryMaxBytes`). */
+  peakRssBytes?: number;
 }
 
 export class CommandError extends Error {
@@ -68,7 +80,31 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
   if (options.pidFile) writeFileSync(options.pidFile, `${proc.pid}\n`);
   let timedOut = false;
   let cancelled = false;
-  const killTree = () => killGroup(proc.pid, proc.exited);
+  let memoryExceeded = false;
+  let peakRssBytes = 0;
+  let killing = false;
+  const killTree = () => {
+    if (!killing) {
+      killing = true;
+      try {
+        options.onKill?.();
+      } catch {}
+    }
+    killGroup(proc.pid, proc.exited);
+  };
+  const watch = options.memoryMaxBytes
+    ? setInterval(() => {
+        const rss = groupRssBytes(readProcStats(), proc.pid, pageSize());
+        peakRssBytes = Math.max(peakRssBytes, rss);
+        if (rss <= (options.memoryMaxBytes ?? Number.POSITIVE_INFINITY) || memoryExceeded) return;
+        memoryExceeded = true;
+        killTree();
+        // Memory runs out fast: no grace period for a group already over the ceiling.
+        try {
+          process.kill(-proc.pid, "SIGKILL");
+        } catch {}
+      }, RSS_WATCH_MS)
+    : null;
   const timer = options.timeoutMs
     ? setTimeout(() => {
         timedOut = true;
@@ -92,12 +128,72 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
       stdout,
       stderr,
       ms: performance.now() - started,
+      ...(options.memoryMaxBytes ? { memoryExceeded, peakRssBytes } : {}),
     };
   } finally {
     if (timer) clearTimeout(timer);
+    if (watch) clearInterval(watch);
     options.signal?.removeEventListener("abort", onAbort);
     if (options.pidFile) rmSync(options.pidFile, { force: true });
   }
+}
+
+let pageSizeBytes: number | undefined;
+
+/** The kernel's page size (rss in /proc/<pid>/stat counts pages); asked once. */
+function pageSize(): number {
+  if (pageSizeBytes !== undefined) return pageSizeBytes;
+  pageSizeBytes = 4096;
+  try {
+    const n = Number.parseInt(Bun.spawnSync(["getconf", "PAGESIZE"]).stdout.toString(), 10);
+    if (Number.isInteger(n) && n > 0) pageSizeBytes = n;
+  } catch {}
+  return pageSizeBytes;
+}
+
+/** Every process's /proc/<pid>/stat that can still be read (processes come and go while we look). */
+export function readProcStats(): ProcStat[] {
+  const out: ProcStat[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    try {
+      const stat = parseProcStat(readFileSync(`/proc/${name}/stat`, "utf8"));
+      if (stat) out.push(stat);
+    } catch {}
+  }
+  return out;
+}
+
+let ioClassProbe: IoClass | undefined;
+
+/**
+ * How far this machine lets a build's I/O priority be lowered: the idle class where allowed, else
+ * the lowest best-effort level, else (no ionice) not at all. Asked once.
+ */
+export function buildIoClass(): IoClass {
+  if (ioClassProbe !== undefined) return ioClassProbe;
+  const tries: Array<[IoClass, string[]]> = [
+    ["idle", ["ionice", "-c", "3", "true"]],
+    ["best-effort", ["ionice", "-c", "2", "-n", "7", "true"]],
+  ];
+  ioClassProbe = null;
+  for (const [io, argv] of tries) {
+    try {
+      if (Bun.spawnSync(argv, { stdout: "ignore", stderr: "ignore" }).exitCode === 0) {
+        ioClassProbe = io;
+        break;
+      }
+    } catch {
+      break; // no ionice on this machine
+    }
+  }
+  return ioClassProbe;
 }
 
 /** Kills the process group recorded in a pid file by an earlier `run` and removes the file. */

@@ -2,12 +2,14 @@
 /**
  * Benchmarks: prints figures and rewrites docs/benchmarks.md.
  *   bun tests/bench/run.ts            all
- *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, rollback, gui, metrics, metrics-api, backup, domains);
+ *   bun tests/bench/run.ts memory     some sections (memory, deploy, switch, rollback, gui, metrics, metrics-api, backup, domains,
+ *                                     build-hog);
  *                                     the rest of the file, its header included, is kept
  *   A name also runs the sections named after it: `metrics` runs metrics and metrics-api.
  */
 import { apiLoadBench } from "./api-load.ts";
 import { backupBench } from "./backup.ts";
+import { buildHogBench } from "./build-hog.ts";
 import { deployBench } from "./deploy.ts";
 import { domainsBench } from "./domains.ts";
 import { BENCHMARKS_FILE, writeSections } from "./file.ts";
@@ -28,6 +30,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ["metrics-api", apiLoadBench],
   ["backup", backupBench],
   ["domains", domainsBench],
+  ["build-hog", buildHogBench],
 ];
 
 const cpu = (await Bun.file("/proc/cpuinfo").text()).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { twoFactorState } from "../../auth/totp.ts";
+import { getBuildSettings, setBuildSettings } from "../../db/queries/build-settings.ts";
 import { getRetention, RETENTION_LIMITS, setRetention } from "../../db/queries/retention.ts";
 import { getSecurity, setSecurity } from "../../db/queries/security.ts";
+import { buildSettingsBody } from "../../domain/build-limits.ts";
 import { audit } from "../audit.ts";
 import { readJson } from "../context.ts";
 import { badRequest } from "../errors.ts";
@@ -38,6 +40,20 @@ export function settingsRoutes(r: Router): void {
     const retention = await setRetention(c.services.db, body);
     await audit(c, "settings.retention", "settings:retention", { ...body });
     return Response.json({ retention });
+  });
+
+  // How many builds run at once and the memory each may use (BuildSettings).
+  r.get("/api/v1/settings/builds", { auth: "owner" }, async (c) => {
+    requireRole(c, "owner");
+    return Response.json({ builds: await getBuildSettings(c.services.db) });
+  });
+
+  r.put("/api/v1/settings/builds", { auth: "owner" }, async (c) => {
+    requireRole(c, "owner");
+    const body = await readJson(c, buildSettingsBody);
+    const builds = await setBuildSettings(c.services.db, body);
+    await audit(c, "settings.builds", "settings:builds", { ...body });
+    return Response.json({ builds });
   });
 
   r.get("/api/v1/settings/security", { auth: "owner" }, async (c) => {

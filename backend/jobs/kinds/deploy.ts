@@ -1,7 +1,9 @@
 import { removeDir } from "../../adapters/release-store.ts";
+import { isFullSha } from "../../commands/git.ts";
 import { findAppById, productionEnvironment } from "../../db/queries/apps.ts";
 import { readEnvVars } from "../../db/queries/env.ts";
 import { createMasker } from "../../domain/masking.ts";
+import { type BuildSlot, holdBuildSlot } from "../build-slots.ts";
 import { reportCommitStatus } from "../commit-status.ts";
 import { notifyDeployFinished } from "../notification-sources.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
@@ -29,6 +31,27 @@ export const DEPLOY: readonly Step<DeployState>[] = [
   ...goLiveOver<DeployState>((s) => s.golive),
 ];
 
+/**
+ * The steps, with the build slot given back once the release step is done and recorded: as the
+ * step after it begins, so the next build's fetch never starts before this release has finished.
+ */
+function releasingAfterBuild(steps: readonly Step<DeployState>[], slot: BuildSlot): Step<DeployState>[] {
+  const after = steps.indexOf(releaseStep) + 1;
+  return steps.map((step, i) => {
+    if (i !== after || after === 0) return step;
+    const skip = step.skip?.bind(step);
+    return {
+      name: step.name,
+      run: step.run.bind(step),
+      ...(step.undo ? { undo: step.undo.bind(step) } : {}),
+      async skip(ctx, state) {
+        await slot.release();
+        return skip ? skip(ctx, state) : null;
+      },
+    };
+  });
+}
+
 export const deployHandler: JobHandler = {
   steps: () => DEPLOY.map((s) => s.name),
   async run(ctx) {
@@ -43,10 +66,18 @@ export const deployHandler: JobHandler = {
     const state: DeployState = { app, environment, vars, paths, buildId, buildDir: paths.build(ctx.job.id) };
     await store.setAppStatus(ctx.services, app, "building");
     try {
-      await runSteps(ctx, DEPLOY, state);
+      // Fetch to release runs inside a build slot (the build concurrency); going live does not wait for one.
+      const slot = await holdBuildSlot(ctx);
+      try {
+        await runSteps(ctx, releasingAfterBuild(DEPLOY, slot), state);
+      } finally {
+        await slot.release();
+      }
     } catch (error) {
       const cancelled = ctx.signal.aborted;
-      const sha = state.commit?.sha ?? (typeof ctx.job.params.ref === "string" ? ctx.job.params.ref : null);
+      const ref = typeof ctx.job.params.ref === "string" ? ctx.job.params.ref : null;
+      // A branch or tag name is no commit to report on.
+      const sha = state.commit?.sha ?? (ref && isFullSha(ref) ? ref : null);
       if (sha) {
         const why = cancelled ? "Deploy cancelled" : `Deploy failed: ${(error as Error).message}`;
         await reportCommitStatus(ctx, app, sha, cancelled ? "error" : "failure", why);

@@ -1,6 +1,10 @@
 import { appUserFor } from "../../adapters/app-user.ts";
-import { run } from "../../adapters/exec.ts";
+import { buildIoClass, type RunResult, run } from "../../adapters/exec.ts";
+import { HELPER_PATH, processPrivilege } from "../../adapters/privilege.ts";
 import { confineDataDir, handToOwner } from "../../adapters/release-store.ts";
+import { buildScopeArgv } from "../../commands/systemd.ts";
+import { getBuildSettings } from "../../db/queries/build-settings.ts";
+import { buildScopeName, lowPriorityArgv, memoryExceededMessage, memoryKilledMessage } from "../../domain/build-limits.ts";
 import { type JobContext, JobFailed } from "../orchestrator.ts";
 import { toolsPath } from "../tools.ts";
 import { buildEnv, type DeployState } from "./build-state.ts";
@@ -16,12 +20,19 @@ export interface AppCommand {
   writes: string[];
   /** Holds the process group while it runs (see killLeftover): a build dir's `<dir>.pid`. */
   pidFile: string;
+  /** Put on PATH right after the directory's node_modules/.bin: a workspace root's bins, pinned runtimes, package managers. */
+  binDirs?: string[];
 }
 
 /**
  * Runs one of the app's own commands (install, build, release), logged and masked. When the panel
  * runs as root in local mode, the command runs as the app user, which owns the directories it
  * writes to and the shared caches and cannot read the rest of the data dir.
+ *
+ * It must not starve the apps already running: locally it runs under `nice`/`ionice` with its
+ * process group's memory watched; on a server in a transient systemd scope (MemoryMax=, low CPU
+ * and I/O weight, nice) as the panel's user. Either way the build memory limit of Settings → Builds
+ * holds, and going over it fails the step with a message that says so.
  */
 export async function runAppCommand(ctx: JobContext, command: AppCommand): Promise<void> {
   const { dataDir, appUser, mode } = ctx.services.config;
@@ -43,29 +54,80 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
   }
   const shell = argv[0] === "/bin/sh";
   ctx.log(`$ ${shell ? argv.slice(2).join(" ") : argv.join(" ")}`);
-  const result = await run(argv, {
+  const { memoryMaxMb } = await getBuildSettings(ctx.services.db);
+  const env: Record<string, string> = {
+    ...command.env,
+    PATH: [`${command.cwd}/node_modules/.bin`, ...(command.binDirs ?? []), toolsPath(dataDir)].join(":"),
+    ...(user ? { HOME: user.home } : {}),
+  };
+  const common = {
     cwd: command.cwd,
-    env: {
-      ...command.env,
-      PATH: `${command.cwd}/node_modules/.bin:${toolsPath(dataDir)}`,
-      ...(user ? { HOME: user.home } : {}),
-    },
     signal: ctx.signal,
     timeoutMs: timeoutSec * 1000,
-    onLine: (stream, line) => ctx.log(line, stream),
+    onLine: (stream: "stdout" | "stderr", line: string) => ctx.log(line, stream),
     pidFile: command.pidFile,
-    user,
-  });
+    memoryMaxBytes: memoryMaxMb * 1024 * 1024,
+  };
+  let result: RunResult;
+  if (mode === "server") {
+    const scope = buildScopeName(ctx.job.id);
+    // systemd-run looks a command up in its own PATH, not the build's: it gets an absolute one.
+    const program = argv[0]?.startsWith("/") ? argv[0] : Bun.which(argv[0] ?? "", { PATH: env.PATH });
+    if (!program) throw new JobFailed(`${argv[0]} was not found on the build's PATH.`);
+    const scoped = [program, ...argv.slice(1)];
+    const privilege = processPrivilege();
+    // The scope is stopped too, so nothing the build started outlives a cancel or a time-out.
+    const onKill = () =>
+      void (privilege.root ? run(["systemctl", "stop", `${scope}.scope`]) : privilege.helper(["build-stop", scope])).catch(() => {});
+    if (privilege.root) {
+      result = await run(buildScopeArgv({ unit: scope, user: SERVER_BUILD_USER, memoryMaxMb }, scoped), { ...common, env, onKill });
+    } else {
+      // sudo hands the helper a clean environment: the build's own comes on stdin.
+      result = await run(["sudo", "-n", HELPER_PATH, "build-scope", scope, String(memoryMaxMb), "--", ...scoped], {
+        ...common,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        stdin: envOnStdin(env),
+        onKill,
+      });
+    }
+  } else {
+    result = await run(lowPriorityArgv(argv, buildIoClass()), { ...common, env, user });
+  }
   ctx.throwIfCancelled();
+  if (result.memoryExceeded) throw new JobFailed(capitalize(memoryExceededMessage(memoryMaxMb)));
   if (result.timedOut) throw new JobFailed(`${argv.join(" ")} did not finish within ${timeoutSec} s.`);
+  // In a scope the kernel enforces MemoryMax= itself, with SIGKILL.
+  if (mode === "server" && (result.signalCode === "SIGKILL" || result.code === 137))
+    throw new JobFailed(capitalize(memoryKilledMessage(memoryMaxMb)));
   if (result.code !== 0) throw new JobFailed(`${shell ? argv[2] : argv.join(" ")} exited with ${result.code ?? result.signalCode}.`);
 }
 
+/** install.sh's panel user: on a server builds run as the panel does, never as root. */
+const SERVER_BUILD_USER = "switchyard";
+
+/** `KEY=VALUE` entries, each ended by a NUL (values may hold newlines), as the helper's build-scope reads them. */
+export function envOnStdin(env: Record<string, string | undefined>): string {
+  let out = "";
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && !value.includes("\0")) out += `${key}=${value}\0`;
+  return out;
+}
+
+function capitalize(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
+}
+
 /** Runs one of the app's build commands (install, build) in the build dir. */
-export function runUserCommand(ctx: JobContext, state: DeployState, argv: string[], timeoutSec: number): Promise<void> {
+export function runUserCommand(
+  ctx: JobContext,
+  state: DeployState,
+  argv: string[],
+  timeoutSec: number,
+  where: { cwd?: string; binDirs?: string[] } = {},
+): Promise<void> {
   return runAppCommand(ctx, {
     argv,
-    cwd: state.buildDir,
+    cwd: where.cwd ?? state.buildDir,
+    binDirs: where.binDirs,
     env: buildEnv(state),
     timeoutSec,
     writes: [state.buildDir, state.paths.bunCache, state.paths.npmCache],
