@@ -1,3 +1,4 @@
+import { pruneCronRuns } from "../db/queries/cron.ts";
 import { getRetention, type PruneTally, pruneExpired } from "../db/queries/retention.ts";
 import type { Services } from "../services.ts";
 import { metricsHousekeeping } from "./metrics-retention.ts";
@@ -32,6 +33,8 @@ export async function housekeeping(services: Services, now = new Date()): Promis
   }
   await metricsHousekeeping(services);
   await pruneRuntimeLogs(services).catch((error: unknown) => services.log.warn("runtime log pruning failed", { error }));
+  // Each cron job keeps its newest 100 runs, none older than 30 days: a job every few seconds stays small.
+  await pruneCronRuns(services.db).catch((error: unknown) => services.log.warn("cron run pruning failed", { error }));
   if (now.getTime() - (lastPrune.get(services) ?? 0) < PRUNE_EVERY_MS) return;
   lastPrune.set(services, now.getTime());
   await pruneOnce(services, now);
