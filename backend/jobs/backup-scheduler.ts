@@ -6,6 +6,7 @@
 import { backupJobPending, failOrphanedBackups, scheduledDatabases, withSchedulerLock } from "../db/queries/backups.ts";
 import { scheduleDue } from "../domain/backups.ts";
 import type { Services } from "../services.ts";
+import { queueDueVolumeBackups } from "./volume-backups.ts";
 
 export const SCHEDULER_MS = 30_000;
 
@@ -26,6 +27,8 @@ export async function queueDueBackups(services: Services, now = new Date()): Pro
       });
       queued++;
     }
+    // App volumes on a schedule of their own (per app), judged the same way.
+    queued += await queueDueVolumeBackups(services, now);
   };
   // The embedded database has one panel by construction (and one connection: no lock to hold beside it).
   if (services.database.kind === "pglite") await pass();

@@ -38,6 +38,7 @@ import {
   updateBackup,
 } from "../db/queries/backups.ts";
 import { findDatabaseById, findDatabaseByName } from "../db/queries/databases.ts";
+import { appsUsingDestination } from "../db/queries/volume-backups.ts";
 import type { Backup, BackupDestination, DatabaseRow, Job } from "../db/schema/index.ts";
 import { backupKey, backupsToPrune, countDifferences, isGood } from "../domain/backups.ts";
 import { backupFailed as backupFailedMessage } from "../domain/notification-messages.ts";
@@ -424,7 +425,7 @@ export async function createDestination(services: Services, input: DestinationIn
 
 /** Removes a destination no database's schedule uses; its backups' rows stay (their files are left where they are). */
 export async function removeDestination(services: Services, id: string): Promise<boolean> {
-  const users = await databasesUsingDestination(services.db, id);
+  const users = [...(await databasesUsingDestination(services.db, id)), ...(await appsUsingDestination(services.db, id))];
   if (users.length > 0) {
     throw new DestinationRefused(
       409,

@@ -156,7 +156,7 @@ describe(`persistent volumes (${TEST_DB})`, () => {
       // The volume already holds data: the repository's copy is set aside, not used.
       expect(job.log).toContain("the volume already holds data, so the repository's own data/ is not used");
       expect(await throughNginx("keeps", "/seed")).toBe("from the repository v1");
-      expect(await throughNginx("keeps", "/write?text=" + version)).toBe("ok");
+      expect(await throughNginx("keeps", `/write?text=${version}`)).toBe("ok");
     }
     const notes = "v1:first\nv2:v2\nv3:v3\nv4:v4\n";
     expect(await throughNginx("keeps", "/read")).toBe(notes);
