@@ -3,16 +3,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   cloneArgv,
-  fetchShaArgvs,
+  fetchRefArgvs,
   gitEnv,
   headInfoArgv,
   historyFetchArgvs,
   isAncestorArgv,
+  isFullSha,
   lsRemoteArgv,
   missingBranch,
   parseHeads,
   tokenOrigin,
   validateBranch,
+  validateRef,
   validateRepoUrl,
   validateSha,
 } from "../commands/git.ts";
@@ -26,6 +28,7 @@ export class GitError extends Error {
 export interface FetchOptions {
   repoUrl: string;
   branch: string;
+  /** A full commit sha, or a branch or tag name; null: the head of `branch`. */
   sha?: string | null;
   dir: string;
   token?: string | null;
@@ -45,7 +48,7 @@ export interface Head {
 
 /** A shallow checkout of a branch head, or of exactly one commit, into `dir`. */
 export async function fetchSource(o: FetchOptions): Promise<Head> {
-  const bad = validateRepoUrl(o.repoUrl) ?? validateBranch(o.branch) ?? (o.sha ? validateSha(o.sha) : null);
+  const bad = validateRepoUrl(o.repoUrl) ?? validateBranch(o.branch) ?? (o.sha ? validateRef(o.sha) : null);
   if (bad) throw new GitError(`Cannot fetch: ${bad}.`);
   const origin = o.token && o.githubUrl ? tokenOrigin(o.repoUrl, o.githubUrl) : null;
   const token = origin ? o.token : null;
@@ -70,7 +73,7 @@ export async function fetchSource(o: FetchOptions): Promise<Head> {
   };
   if (o.sha) {
     await mkdir(o.dir, { recursive: true });
-    for (const argv of fetchShaArgvs(o.repoUrl, o.sha)) await step(argv, o.dir);
+    for (const argv of fetchRefArgvs(o.repoUrl, o.sha)) await step(argv, o.dir);
   } else {
     await step(cloneArgv(o.repoUrl, o.branch, o.dir));
   }
@@ -83,7 +86,9 @@ export async function fetchSource(o: FetchOptions): Promise<Head> {
 function explain(output: string, o: FetchOptions): string {
   const text = output.trim();
   if (/Remote branch .* not found|couldn't find remote ref/i.test(text)) {
-    return o.sha ? `Commit ${o.sha} was not found in ${o.repoUrl}.` : `Branch ${o.branch} was not found in ${o.repoUrl}.`;
+    return o.sha
+      ? `${isFullSha(o.sha) ? "Commit" : "Branch or tag"} ${o.sha} was not found in ${o.repoUrl}.`
+      : `Branch ${o.branch} was not found in ${o.repoUrl}.`;
   }
   if (/not found|does not appear to be a git repository|Authentication failed|could not read Username|403|401/i.test(text)) {
     return `Repository ${o.repoUrl} was not found, or access was denied.`;

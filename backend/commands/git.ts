@@ -36,12 +36,24 @@ export function validateSha(sha: string): string | null {
   return /^[0-9a-f]{40}$/.test(sha) ? null : "must be a full 40-character commit sha";
 }
 
+export const isFullSha = (ref: string) => /^[0-9a-f]{40}$/.test(ref);
+
+/**
+ * What a deploy may be asked to fetch: a full commit sha, or a branch or tag name (git's ref-name
+ * rules; never an option or a refspec). An abbreviated sha cannot be fetched from a remote.
+ */
+export function validateRef(ref: string): string | null {
+  if (isFullSha(ref)) return null;
+  if (/^[0-9a-f]{7,39}$/.test(ref)) return "is an abbreviated sha: give the full 40-character sha, or a branch or tag name";
+  return validateBranch(ref) ? "must be a branch or tag name, or a full 40-character commit sha" : null;
+}
+
 export function cloneArgv(url: string, branch: string, dir: string): string[] {
   return ["git", "clone", "--depth", "1", "--single-branch", "--branch", branch, "--no-tags", "--progress", "--", url, dir];
 }
 
-/** Fetches exactly one commit into a fresh repository at `dir` (run in order, each in `dir`). */
-export function fetchShaArgvs(url: string, sha: string): string[][] {
+/** Fetches exactly one commit (a full sha, or the head of a branch or tag) into a fresh repository at `dir` (run in order, each in `dir`). */
+export function fetchRefArgvs(url: string, sha: string): string[][] {
   return [
     ["git", "init", "-q"],
     ["git", "remote", "add", "origin", url],

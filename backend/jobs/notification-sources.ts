@@ -4,6 +4,7 @@
  * none throws: telling someone must never fail what it tells of.
  */
 import { and, asc, desc, eq, gt, inArray, isNotNull, lt, sql } from "drizzle-orm";
+import { isFullSha } from "../commands/git.ts";
 import type { Db } from "../db/client.ts";
 import {
   type App,
@@ -81,7 +82,7 @@ export async function notifyDeployFinished(services: S, job: Job, app: Pick<App,
       error: job.error ?? "The deploy failed.",
       lines: lines.map((l) => l.line).reverse(),
       release: made ?? null,
-      commitSha: typeof job.params.ref === "string" ? job.params.ref : null,
+      commitSha: typeof job.params.ref === "string" && isFullSha(job.params.ref) ? job.params.ref : null,
       jobId: job.id,
       trigger: job.trigger,
     });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { cloneArgv, fetchShaArgvs, gitEnv, validateBranch, validateRepoUrl, validateSha } from "../../backend/commands/git.ts";
+import { cloneArgv, fetchRefArgvs, gitEnv, validateBranch, validateRef, validateRepoUrl, validateSha } from "../../backend/commands/git.ts";
 
 describe("repository URLs", () => {
   test("https, http and absolute file URLs pass", () => {
@@ -55,6 +55,14 @@ describe("branches and shas", () => {
     expect(validateSha("abc123")).toBe("must be a full 40-character commit sha");
     expect(validateSha("A".repeat(40))).not.toBeNull();
   });
+
+  test("a deploy's ref is a full sha, or a branch or tag name; never a short sha, an option or a refspec", () => {
+    for (const good of ["a".repeat(40), "main", "release/2.4", "v2.4.0", "feature-x"]) expect(validateRef(good)).toBeNull();
+    expect(validateRef("abc1234")).toContain("abbreviated sha");
+    for (const bad of ["-upload-pack=x", "main:refs/heads/x", "a..b", "has space", "", "x.lock", "@{1}"]) {
+      expect(validateRef(bad)).not.toBeNull();
+    }
+  });
 });
 
 describe("git argv and environment", () => {
@@ -62,7 +70,7 @@ describe("git argv and environment", () => {
     const argv = cloneArgv("https://h/r.git", "main", "/tmp/b");
     expect(argv.slice(-3)).toEqual(["--", "https://h/r.git", "/tmp/b"]);
     expect(argv).toContain("--depth");
-    expect(fetchShaArgvs("https://h/r.git", "a".repeat(40))[2]).toEqual([
+    expect(fetchRefArgvs("https://h/r.git", "a".repeat(40))[2]).toEqual([
       "git",
       "fetch",
       "--depth",
