@@ -8,8 +8,10 @@ import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { generatePassword, hashPassword } from "./auth/passwords.ts";
 import { readSetupCode } from "./auth/setup-code.ts";
 import { clearTwoFactor } from "./auth/totp.ts";
+import { CRON_USAGE, cronCommand } from "./cli-cron.ts";
 import { backupPanelCommand, CliFailure, DB_USAGE, dbCommand, restorePanelCommand } from "./cli-databases.ts";
 import { certificatesCommand, DOMAINS_USAGE, domainsCommand } from "./cli-domains.ts";
+import { PROCESSES_USAGE, processesCommand } from "./cli-processes.ts";
 import { serverConfig } from "./commands/nginx-server-config.ts";
 import { ConfigError, loadConfig, VERSION } from "./config.ts";
 import { recordAudit } from "./db/queries/audit.ts";
@@ -43,7 +45,7 @@ Commands:
                                  panel runs the job; this prints its log until it ends.
                                  --check only lists what is available; --to a kept or newer
                                  revision (a kept one is a rollback)
-${DB_USAGE}${DOMAINS_USAGE}  version                        print the version
+${DB_USAGE}${DOMAINS_USAGE}${PROCESSES_USAGE}${CRON_USAGE}  version                        print the version
 `;
 
 class CliError extends Error {}
@@ -71,6 +73,12 @@ async function main(argv: string[]): Promise<void> {
       return domainsCommand(loadConfig(), args);
     case "certificates":
       return certificatesCommand(loadConfig());
+    case "cron":
+      return cronCommand(loadConfig(), args);
+    case "ps":
+    case "scale":
+    case "apps":
+      return processesCommand(loadConfig(), command, args);
     case "backup-panel":
       return backupPanelCommand(loadConfig());
     case "restore-panel":

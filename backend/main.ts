@@ -5,6 +5,7 @@ import { closeEngines } from "./adapters/databases/engine.ts";
 import { createGitHub } from "./adapters/github.ts";
 import { type Privilege, processPrivilege } from "./adapters/privilege.ts";
 import { createProxy } from "./adapters/proxy/index.ts";
+import { withStaticSites } from "./adapters/proxy/static-runtime.ts";
 import { createProcessRuntime } from "./adapters/runtime/process.ts";
 import { createSystemdRuntime, directSystemdHost, helperSystemdHost } from "./adapters/runtime/systemd.ts";
 import type { Runtime } from "./adapters/runtime/types.ts";
@@ -18,6 +19,7 @@ import { endEventStreams } from "./http/sse.ts";
 import { startAlerts, stopAlerts } from "./jobs/alerts.ts";
 import { startBackupScheduler, stopBackupScheduler } from "./jobs/backup-scheduler.ts";
 import { startCertificateRenewal, stopCertificateRenewal } from "./jobs/certificate-renewal.ts";
+import { startCronScheduler, stopCronScheduler } from "./jobs/cron-scheduler.ts";
 import { ensureDatabasesRunning, startDatabasePolling, stopDatabasePolling } from "./jobs/database-stats.ts";
 import { EventBus } from "./jobs/events.ts";
 import { jobHandlers } from "./jobs/handlers.ts";
@@ -98,6 +100,8 @@ export function createServices(
     proxy: overrides.proxy ?? createProxy(config, processPrivilege(), log),
     ...overrides,
   } as Services;
+  // Static sites' slots are links nginx serves, not processes: the runtime answers for both.
+  services.runtime = withStaticSites(services.runtime, services.proxy.staticSites);
   services.orchestrator ??= new Orchestrator(services, jobHandlers, {
     staleMs: config.jobStaleSeconds * 1000,
     heartbeatMs: Math.min(5_000, (config.jobStaleSeconds * 1000) / 3),
@@ -135,6 +139,7 @@ export async function startBackground(services: Services, options: { monitorMs?:
   startDatabasePolling(services);
   startBackupScheduler(services);
   startCertificateRenewal(services);
+  startCronScheduler(services);
   await startNotificationWorker(services);
   await startAlerts(services);
   const tidy = () => void housekeeping(services).catch((error: unknown) => services.log.warn("housekeeping failed", { error }));
@@ -156,6 +161,7 @@ export async function stopBackground(services: Services): Promise<void> {
   stopDatabasePolling(services);
   stopBackupScheduler(services);
   stopCertificateRenewal(services);
+  await stopCronScheduler(services);
   await stopAlerts(services);
   await stopNotificationWorker(services);
   await ingesterOf(services).stop();

@@ -36,6 +36,9 @@ export const JOB_KINDS = [
   "db-rotate",
   "db-delete",
   "issue-certificate",
+  "volume-backup",
+  "volume-restore",
+  "scale",
 ] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
@@ -742,6 +745,8 @@ export interface RuntimeLogLine {
   slot: SlotColor;
   releaseId: string | null;
   stream: RuntimeLogStream;
+  /** Which process printed it: `web` (the web's only instance), or `<type>.<instance>` (`web.2`, `worker.1`); `<type>` alone for a worker supervisor's own notes. */
+  process?: string;
   text: string;
 }
 
@@ -1229,6 +1234,28 @@ export interface ProjectPreview {
   notes: string[];
   /** Why a deploy would stop at its detect step (set a start command, say), or null. */
   problem: string | null;
+  /** The app's directory in the repository (the rootDir setting); null: the root. */
+  rootDir: string | null;
+  /** Bun and Node as the app asks for them (a deploy installs the newest matching version); null: the default. */
+  versions: { bun: RuntimeVersionRequest | null; node: RuntimeVersionRequest | null };
+  /** Procfile process types besides web and release, with their commands (each runs as its own process). */
+  processes: Record<string, string>;
+}
+
+/** A runtime version range and where it was read (`.nvmrc`, `engines.node in package.json`, the app's settings). */
+export interface RuntimeVersionRequest {
+  range: string;
+  source: string;
+  /** The exact version a deploy now would install (the newest published match); null when the registry did not say. */
+  version?: string | null;
+}
+
+/** What a release records of its runtimes (`release.details.versions`): exact versions and where they are. */
+export interface ReleaseVersions {
+  bun: string | null;
+  node: string | null;
+  /** Directories put first on PATH of every process of the release. */
+  binDirs: string[];
 }
 
 export interface DetectPreview extends ProjectPreview {
@@ -1352,4 +1379,17 @@ export interface BuildSettings {
   concurrency: number;
   /** A build's memory ceiling in MiB (a systemd scope's MemoryMax= on a server, a watched RSS locally). */
   memoryMaxMb: number;
+}
+
+/** An app's volume backup schedule and retention (`GET|PUT /apps/:app/volume-backups/schedule`); every volume of the app. */
+export interface VolumeBackupSchedule {
+  /** Cron expression (UTC); null: on demand only, the default. */
+  cron: string | null;
+  /** Good backups kept per volume (the newest is never removed). */
+  keep: number;
+  /** Good backups older than this are removed (failed ones once past it). */
+  keepDays: number;
+  /** Where scheduled, manual and safety backups go; null: the data dir's backups directory. */
+  destinationId: string | null;
+  next: IsoDate | null;
 }

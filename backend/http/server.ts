@@ -13,6 +13,7 @@ import { alertRoutes } from "./routes/alerts.ts";
 import { appRoutes } from "./routes/apps.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { backupRoutes } from "./routes/backups.ts";
+import { cronRoutes } from "./routes/cron.ts";
 import { databaseRoutes } from "./routes/databases.ts";
 import { detectRoutes } from "./routes/detect.ts";
 import { domainRoutes } from "./routes/domains.ts";
@@ -23,6 +24,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { notificationRoutes } from "./routes/notifications.ts";
+import { processRoutes } from "./routes/processes.ts";
 import { releaseCommandRoutes } from "./routes/release-command.ts";
 import { runtimeLogRoutes } from "./routes/runtime-logs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
@@ -50,6 +52,8 @@ export const coreRoutes: RouteModule[] = [
   domainRoutes,
   envRoutes,
   volumeRoutes,
+  cronRoutes,
+  processRoutes,
   jobRoutes,
   metricsRoutes,
   releaseCommandRoutes,

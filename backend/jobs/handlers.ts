@@ -10,8 +10,11 @@ import { issueCertificateHandler } from "./kinds/issue-certificate.ts";
 import { releaseCommandHandler } from "./kinds/release-command.ts";
 import { restartHandler } from "./kinds/restart.ts";
 import { rollbackHandler } from "./kinds/rollback.ts";
+import { scaleHandler } from "./kinds/scale.ts";
 import { selfUpdateHandler } from "./kinds/self-update.ts";
 import { stopHandler } from "./kinds/stop.ts";
+import { volumeBackupHandler } from "./kinds/volume-backup.ts";
+import { volumeRestoreHandler } from "./kinds/volume-restore.ts";
 import type { JobHandler } from "./orchestrator.ts";
 
 export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
@@ -28,4 +31,7 @@ export const jobHandlers: Partial<Record<JobKind, JobHandler>> = {
   "db-backup": dbBackupHandler,
   "db-restore": dbRestoreHandler,
   "issue-certificate": issueCertificateHandler,
+  "volume-backup": volumeBackupHandler,
+  "volume-restore": volumeRestoreHandler,
+  scale: scaleHandler,
 };

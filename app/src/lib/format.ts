@@ -116,6 +116,9 @@ export const JOB_KIND: Record<JobKind, string> = {
   "db-rotate": "Rotate password",
   "db-delete": "Delete database",
   "issue-certificate": "Certificate",
+  "volume-backup": "Volume backup",
+  "volume-restore": "Volume restore",
+  scale: "Processes",
 };
 
 export const RELEASE_STATUS: Record<string, { label: string; tone: BadgeTone }> = {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { validateRef } from "../../commands/git.ts";
 import { appSummariesVersion, findAppByName, listAppSummaries, listReleases } from "../../db/queries/apps.ts";
 import { listAppJobs } from "../../db/queries/jobs.ts";
 import type { App } from "../../db/schema/index.ts";
@@ -155,7 +156,11 @@ export function appRoutes(r: Router): void {
       z.object({
         ref: z
           .string()
-          .regex(/^[0-9a-f]{40}$/, "must be a full 40-character commit sha")
+          .trim()
+          .superRefine((v, ctx) => {
+            const problem = validateRef(v);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          })
           .optional(),
       }),
     );
@@ -171,17 +176,19 @@ export function appRoutes(r: Router): void {
   });
 
   // Restart: the live release boots again in the idle slot and takes the traffic blue-green (after a
-  // stop, the release that was live last comes back). Stop: both slots stop; the app stays set up.
-  for (const kind of ["restart", "stop"] as const) {
-    r.post(`/api/v1/apps/:app/${kind}`, { auth: "deployer" }, async (c) => {
+  // stop, the release that was live last comes back). Stop: both slots stop, workers included; the
+  // app stays set up. Start: the restart job, which brings the last live release back.
+  for (const action of ["restart", "stop", "start"] as const) {
+    r.post(`/api/v1/apps/:app/${action}`, { auth: "deployer" }, async (c) => {
       const app = await loadApp(c);
+      const kind = action === "stop" ? "stop" : "restart";
       const job = await c.services.orchestrator.enqueue({
         kind,
         appId: app.id,
         createdBy: c.auth?.user.id,
         trigger: c.auth?.user.email,
       });
-      await audit(c, `app.${kind}`, `app:${app.name}`, { jobId: job.id });
+      await audit(c, `app.${action}`, `app:${app.name}`, { jobId: job.id });
       return Response.json({ job: jobJson(job) }, { status: 202 });
     });
   }

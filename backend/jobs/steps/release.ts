@@ -9,7 +9,19 @@ import { planGoLive } from "../targets/app.ts";
 import { attachVolumes } from "../volumes.ts";
 import type { DeployState } from "./build-state.ts";
 
-const STATIC_SERVER = join(import.meta.dir, "..", "..", "adapters", "static-server.ts");
+/** The release's runtimes, package manager, framework and root directory, as its details record them. */
+function buildDetails(state: DeployState, dir: string): Record<string, unknown> {
+  const detected = state.detected;
+  const runtimes = state.runtimes ?? { bun: null, node: null, binDirs: [] };
+  // A monorepo package's own node_modules/.bin is not the release root's: its processes need it too.
+  const ownBins = detected?.rootDir ? [join(dir, detected.rootDir, "node_modules", ".bin")] : [];
+  return {
+    versions: { ...runtimes, binDirs: [...ownBins, ...runtimes.binDirs] },
+    ...(detected?.packageManager ? { packageManager: detected.packageManager.name } : {}),
+    ...(detected?.framework ? { framework: detected.framework.id } : {}),
+    ...(detected?.rootDir ? { rootDir: detected.rootDir } : {}),
+  };
+}
 
 /** The build dir becomes releases/<id>, with the env snapshot it runs with (0600) and the list of its secret keys. */
 export const releaseStep: Step<DeployState> = {
@@ -20,8 +32,8 @@ export const releaseStep: Step<DeployState> = {
     const releaseId = crypto.randomUUID();
     const dir = state.paths.release(releaseId);
     if (detected.runtime === "static" && !detected.staticDir) throw new Error("release step without a static site's directory");
-    const start =
-      detected.runtime === "static" ? [process.execPath, STATIC_SERVER, detected.staticDir as string] : startArgv(detected.start ?? "");
+    // A static site runs nothing: nginx serves its output directory (targets/static.ts).
+    const start = detected.runtime === "static" ? [] : startArgv(detected.start ?? "", detected.rootDir);
     promoteBuild(state.buildDir, dir);
     // Before the release command and the start, so both find the app's data where it left it.
     attachVolumes(ctx.services, state.app, dir, (line) => ctx.log(line));
@@ -39,8 +51,16 @@ export const releaseStep: Step<DeployState> = {
       startCommand: start,
       dir,
       envFile,
-      // The release command it was deployed with, for running it again later (see kinds/release-command.ts).
-      details: { ...releaseSecretDetails(state.vars), ...(detected.release ? { releaseCommand: detected.release } : {}) },
+      // The release command it was deployed with, for running it again later (see kinds/release-command.ts),
+      // and its worker processes (the Procfile's other lines), which run beside the web after its switch.
+      details: {
+        ...releaseSecretDetails(state.vars),
+        ...(detected.runtime === "static" ? { staticDir: detected.staticDir } : {}),
+        ...(detected.release ? { releaseCommand: detected.release } : {}),
+        ...(Object.keys(detected.processes ?? {}).length > 0 ? { processes: detected.processes } : {}),
+        // How it was built, shown with the release; versions.binDirs go first on PATH of its every process.
+        ...buildDetails(state, dir),
+      },
     });
     state.release = release;
     state.golive = await planGoLive(ctx.services, state.app, release);

@@ -257,6 +257,8 @@ export async function me(options?: RequestOptions): Promise<User | null> {
 export interface DetectQuery {
   repoUrl: string;
   branch: string;
+  /** A monorepo's package: detection reads that directory. */
+  rootDir?: string;
 }
 
 /** What a deploy of the branch would detect (the server clones it shallowly, so it may take a while). */
@@ -320,6 +322,11 @@ export async function runReleaseCommand(name: string): Promise<Job> {
 /** Stops both slots; the app stays set up. */
 export async function stopApp(name: string): Promise<Job> {
   return (await api.post<{ job: Job }>(`${appPath(name)}/stop`, {})).job;
+}
+
+/** Starts a stopped app again from the release that was live last. */
+export async function startApp(name: string): Promise<Job> {
+  return (await api.post<{ job: Job }>(`${appPath(name)}/start`, {})).job;
 }
 
 export async function listReleases(name: string, options?: RequestOptions): Promise<Release[]> {

@@ -20,15 +20,19 @@ import {
   rollbackApp,
   runReleaseCommand,
   slotLogs,
+  startApp,
   stopApp,
   updateApp,
   webhookHealth,
 } from "#lib/api/client.ts";
+import { getProcesses, type ProcessAction, type ProcessesChange, processAction, putFormation } from "#lib/api/processes.ts";
 import type {
   App,
   AppSettings,
+  FormationInput,
   Job,
   JobKind,
+  ProcessesResponse,
   Release,
   ReleaseCommandInfo,
   SlotColor,
@@ -106,6 +110,8 @@ export class AppDetail {
   readonly webhook: Resource<WebhookHealth | null>;
   readonly deliveries: Resource<WebhookDelivery[]>;
   readonly releaseCommand: Resource<ReleaseCommandInfo | null>;
+  /** Process types with their instances, and the resource limits beside them (the Processes tab). */
+  readonly processes: Resource<ProcessesResponse | null>;
   readonly output: SlotOutput;
   /** Changes in flight: "deploy", "cancel", "settings", "domains", "delete", or a delivery's id. */
   readonly busy = new Busy<string>();
@@ -120,6 +126,7 @@ export class AppDetail {
     this.webhook = new Resource<WebhookHealth | null>(null, (s) => webhookHealth(name, { signal: s }), { signal });
     this.deliveries = new Resource<WebhookDelivery[]>([], (s) => listDeliveries(name, { signal: s }), { signal });
     this.releaseCommand = new Resource<ReleaseCommandInfo | null>(null, (s) => getReleaseCommand(name, { signal: s }), { signal });
+    this.processes = new Resource<ProcessesResponse | null>(null, (s) => getProcesses(name, { signal: s }), { signal });
     this.output = new SlotOutput(name);
   }
 
@@ -133,9 +140,16 @@ export class AppDetail {
     return this.jobs.value.find((j) => j.status === "running" || j.status === "queued") ?? null;
   }
 
-  /** Starts a deploy; returns the job (null when it failed, after telling the user). */
-  async deploy(): Promise<Job | null> {
-    const job = await this.busy.run(() => deployApp(this.name), { title: `Couldn't deploy ${this.name}`, key: "deploy" });
+  /**
+   * Starts a deploy of the app's branch, or of `ref` (a branch, tag or commit); returns the job
+   * (null when it failed, after telling the user unless `onInvalid` took the error).
+   */
+  async deploy(ref?: string, onInvalid?: (error: ApiError) => boolean): Promise<Job | null> {
+    const job = await this.busy.run(() => deployApp(this.name, ref), {
+      title: ref ? `Couldn't deploy ${ref}` : `Couldn't deploy ${this.name}`,
+      key: "deploy",
+      onError: (error) => !!onInvalid && error instanceof ApiError && onInvalid(error),
+    });
     if (job) this.#addJob(job);
     return job;
   }
@@ -144,6 +158,41 @@ export class AppDetail {
     const job = await this.busy.run(() => restartApp(this.name), { title: `Couldn't restart ${this.name}`, key: "restart" });
     if (job) this.#addJob(job);
     return job;
+  }
+
+  /** Starts a stopped app from the release that was live last. */
+  async start(): Promise<Job | null> {
+    const job = await this.busy.run(() => startApp(this.name), { title: `Couldn't start ${this.name}`, key: "start" });
+    if (job) this.#addJob(job);
+    return job;
+  }
+
+  /**
+   * New instance counts: the change as saved, with the job applying it (a web change restarts the
+   * live release), or null when refused. A refusal by field goes to `onInvalid`.
+   */
+  async setFormation(formation: FormationInput, onInvalid: (error: ApiError) => boolean): Promise<ProcessesChange | null> {
+    const result = await this.busy.run(() => putFormation(this.name, formation), {
+      title: "Couldn't change the instances",
+      key: "formation",
+      onError: (error) => error instanceof ApiError && onInvalid(error),
+    });
+    if (!result) return null;
+    this.processes.value = { processes: result.processes, limits: result.limits };
+    if (result.job) this.#addJob(result.job);
+    return result;
+  }
+
+  /** Restarts, stops or starts one process type; the job doing it. */
+  async processAction(type: string, action: ProcessAction): Promise<Job | null> {
+    const verb = { restart: "restart", stop: "stop", start: "start" }[action];
+    const job = await this.busy.run(() => processAction(this.name, type, action), {
+      title: `Couldn't ${verb} ${type}`,
+      key: `process:${type}`,
+    });
+    if (job) this.#addJob(job);
+    void this.processes.load();
+    return job ?? null;
   }
 
   /** Runs the live release's release command again. */
@@ -253,6 +302,7 @@ export class AppDetail {
         this.jobs.value = this.jobs.value.map((j) => (j.id === e.jobId ? { ...j, status: e.status } : j));
         queue.add(this.jobs, this.app);
         if (e.status !== "queued" && e.status !== "running") queue.add(this.releases, this.slots);
+        queue.add(this.processes);
         if (e.kind === "deploy" || e.kind === "release-command") queue.add(this.releaseCommand);
       },
       "app.created": (e) => {
@@ -262,7 +312,7 @@ export class AppDetail {
         if (this.#mine(e.appId, e.app)) queue.add(this.app);
       },
       "slot.updated": (e) => {
-        if (this.#mine(e.appId, e.app)) queue.add(this.slots, this.app);
+        if (this.#mine(e.appId, e.app)) queue.add(this.slots, this.app, this.processes);
       },
       "release.updated": (e) => {
         if (this.#mine(e.appId, e.app)) queue.add(this.releases, this.app, this.slots);
@@ -272,7 +322,8 @@ export class AppDetail {
         queue.add(this.webhook, this.deliveries);
         if (e.jobId) queue.add(this.jobs);
       },
-      reconnected: () => queue.add(this.app, this.slots, this.releases, this.jobs, this.webhook, this.deliveries, this.releaseCommand),
+      reconnected: () =>
+        queue.add(this.app, this.slots, this.releases, this.jobs, this.webhook, this.deliveries, this.releaseCommand, this.processes),
     });
     return () => {
       queue.dispose();

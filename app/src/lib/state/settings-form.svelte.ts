@@ -3,7 +3,7 @@
  * (checked here first, then as the server refuses them). Saving goes through the app's state.
  */
 import type { ApiError } from "#lib/api/client.ts";
-import type { App, AppSettings, Runtime } from "#lib/api/types.ts";
+import type { App, AppSettings, PackageManager, Runtime } from "#lib/api/types.ts";
 import type { AppDetail } from "./app-detail.svelte.ts";
 import { toasts } from "./toasts.svelte.ts";
 
@@ -67,6 +67,23 @@ export const WATCH = {
   },
 } as const;
 
+/** Text settings where empty means "not set" (detected, or no limit). */
+const OPTIONAL_TEXT: Key[] = [
+  "installCommand",
+  "buildCommand",
+  "startCommand",
+  "releaseCommand",
+  "memoryMax",
+  "cpuQuota",
+  "rootDir",
+  "outputDir",
+  "bunVersion",
+  "nodeVersion",
+];
+
+/** A version or range as npm takes it (`1.2`, `^1.1.30`, `>=20`): the server checks the same. */
+const VERSION = /^(?:[~^]|>=|<=|>|<|=)?\d+(?:\.(?:\d+|x|\*)){0,2}(?:-[0-9A-Za-z.-]+)?$/;
+
 /** 0.1 → "10"; 0.005 → "0.5". */
 function percent(share: number): string {
   return String(Math.round(share * 100 * 100) / 100);
@@ -94,6 +111,13 @@ function valuesOf(app: App): FormValues {
     autoDeploy: app.autoDeploy ?? true,
     memoryMax: app.memoryMax ?? "",
     cpuQuota: app.cpuQuota ?? "",
+    ioWeight: app.ioWeight === null || app.ioWeight === undefined ? "" : String(app.ioWeight),
+    rootDir: app.rootDir ?? "",
+    outputDir: app.outputDir ?? "",
+    spaFallback: app.spaFallback ?? false,
+    packageManager: app.packageManager ?? "",
+    bunVersion: app.bunVersion ?? "",
+    nodeVersion: app.nodeVersion ?? "",
   };
 }
 
@@ -200,6 +224,21 @@ export class SettingsForm {
     }
     if (this.values.memoryMax && !/^\d+[KMGT]?$/.test(String(this.values.memoryMax).trim())) out.memoryMax = "A size like 512M or 2G.";
     if (this.values.cpuQuota && !/^\d{1,4}%$/.test(String(this.values.cpuQuota).trim())) out.cpuQuota = "A percentage like 50% or 200%.";
+    const io = String(this.values.ioWeight).trim();
+    if (io !== "" && (!/^\d+$/.test(io) || Number(io) < 1 || Number(io) > 10000))
+      out.ioWeight = "A whole number from 1 to 10000, or empty for the default.";
+    for (const key of ["rootDir", "outputDir"] as const) {
+      const dir = String(this.values[key]).trim();
+      if (dir.startsWith("/") || dir.split("/").includes(".."))
+        out[key] = "A path inside the repository, like apps/web (no leading /, no ..).";
+    }
+    for (const key of ["bunVersion", "nodeVersion"] as const) {
+      const version = String(this.values[key])
+        .trim()
+        .replace(/^v(?=\d)/, "");
+      if (version !== "" && !VERSION.test(version))
+        out[key] = `A version or range, like ${key === "bunVersion" ? "1.2 or ^1.1.30" : "22 or >=20.10"}.`;
+    }
     return out;
   }
 
@@ -212,8 +251,9 @@ export class SettingsForm {
       else if (key === "watchErrorRate") body[key] = Number(value) / 100;
       else if (key === "watchLatencyFactor") body[key] = value.trim() === "" ? null : Number(value);
       else if (key === "runtime") body[key] = value === "" ? null : (value as Runtime);
-      else if (["installCommand", "buildCommand", "startCommand", "releaseCommand", "memoryMax", "cpuQuota"].includes(key))
-        body[key] = value.trim() === "" ? null : value.trim();
+      else if (key === "packageManager") body[key] = value === "" ? null : (value as PackageManager);
+      else if (key === "ioWeight") body[key] = value.trim() === "" ? null : Number(value);
+      else if (OPTIONAL_TEXT.includes(key)) body[key] = value.trim() === "" ? null : value.trim();
       else body[key] = value.trim();
     }
     return body as Partial<AppSettings>;
