@@ -348,6 +348,19 @@ describe("privileged helper: hostile input is refused and nothing is written", (
     refused(["nginx-remove", "../../nginx.conf"]);
   });
 
+  test("a static root cannot be left through a path with .. in it, nor served without the symlink guard", () => {
+    // nginx joins root and a try_files or error_page URI without resolving "..", and
+    // disable_symlinks does not stop "..": either would serve any file nginx's user can read.
+    for (const bad of [
+      "location / { root /var/lib/switchyard/static/shop/live; disable_symlinks on from=$document_root; try_files /../../../../etc/passwd =404; }",
+      "location / { root /var/lib/switchyard/static/shop/live; disable_symlinks on from=$document_root; error_page 404 /../../../../etc/passwd; }",
+      "location / { set $x /../../../etc/passwd; }",
+      "location / { root /var/lib/switchyard/static/shop/live; try_files $uri =404; }",
+    ]) {
+      expect(refused(["nginx-install", "shop"], `${nginxConf}\nserver {\n    ${bad}\n}\n`)).toMatch(/\.\.|disable_symlinks/);
+    }
+  });
+
   test("certificate names, challenges, domains and emails for certbot", () => {
     const ok = ["certbot-issue", "shop.example.com", "http-01", "keep", "ops@example.com", "shop.example.com"];
     expect(helper(ok).code).toBe(0);
