@@ -116,10 +116,15 @@ export class TarReader {
     }
   }
 
-  /** The whole archive was read: it must have ended properly. */
+  /** The whole archive was read: it must have ended properly. Each link is checked again, through all the others. */
   end(): void {
     if (this.bodyLeft > 0 || this.filled > 0 || (!this.ended && this.zeroBlocks === 0)) {
       throw new Error("The archive is truncated: it ends in the middle of an entry.");
+    }
+    const links = linkTargets(this.entries);
+    for (const [path, target] of links) {
+      const leaves = linkLeaves(path, target, links);
+      if (leaves) this.problems.push(`${JSON.stringify(path)}: a link with ${leaves}`);
     }
   }
 
@@ -215,6 +220,12 @@ export class TarReader {
   }
 }
 
+function linkTargets(entries: Map<string, ManifestEntry>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [path, e] of entries) if (e.type === "link") out.set(path, e.target);
+  return out;
+}
+
 const padded = (size: number) => Math.ceil(size / BLOCK) * BLOCK;
 
 /** `./a/b/` → `a/b`; the archive's root (`.` or `./`) → null. */
@@ -243,31 +254,79 @@ export interface SourceListing {
   skipped: Array<{ path: string; why: string }>;
 }
 
+/** A user (and group) to run tar and the listing as: the app user, when the panel runs as root. */
+export type RunAs = { uid: number; gid: number } | null;
+
+type Found = { path: string; kind: "file" | "dir" | "link" | "other"; target: string };
+
 /**
  * The entries of a volume to archive. Links are listed as links (tar never follows them); a link
- * whose target leaves the volume, and sockets, pipes and devices, are left out and named.
+ * whose target leaves the volume (followed through the volume's other links too), and sockets,
+ * pipes and devices, are left out and named. With `user`, the volume is listed by `find` run as
+ * that user, so the listing sees nothing the app could not.
  */
-export async function listVolume(dir: string): Promise<SourceListing> {
+export async function listVolume(dir: string, user: RunAs = null): Promise<SourceListing> {
+  const found = user ? await findAs(dir, user) : await walk(dir);
   const out: SourceListing = { entries: [], skipped: [] };
+  let links = new Map(found.filter((f) => f.kind === "link").map((f) => [f.path, f.target] as const));
+  const refused = new Map<string, string>();
+  // A link left out is not in the archive: the others are checked again without it, until none leaves.
+  for (;;) {
+    const before = refused.size;
+    for (const [path, target] of links) {
+      const leaves = linkLeaves(path, target, links);
+      if (leaves) refused.set(path, `a link with ${leaves}`);
+    }
+    if (refused.size === before) break;
+    links = new Map([...links].filter(([path]) => !refused.has(path)));
+  }
+  for (const f of found) {
+    const why = f.kind === "other" ? "not a file, directory or link" : refused.get(f.path);
+    if (why) out.skipped.push({ path: f.path, why });
+    else out.entries.push(f.path);
+  }
+  return out;
+}
+
+async function walk(dir: string): Promise<Found[]> {
+  const out: Found[] = [];
   const visit = async (rel: string): Promise<void> => {
     const names = (await readdir(join(dir, rel))).sort();
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
       const stat = await lstat(join(dir, path)).catch(() => null);
       if (!stat) continue;
-      if (stat.isSymbolicLink()) {
-        const target = await readlink(join(dir, path));
-        const leaves = linkLeaves(path, target);
-        if (leaves) out.skipped.push({ path, why: `a link with ${leaves}` });
-        else out.entries.push(path);
-      } else if (stat.isDirectory()) {
-        out.entries.push(path);
+      if (stat.isSymbolicLink()) out.push({ path, kind: "link", target: await readlink(join(dir, path)) });
+      else if (stat.isDirectory()) {
+        out.push({ path, kind: "dir", target: "" });
         await visit(path);
-      } else if (stat.isFile()) out.entries.push(path);
-      else out.skipped.push({ path, why: "not a file, directory or link" });
+      } else out.push({ path, kind: stat.isFile() ? "file" : "other", target: "" });
     }
   };
   await visit("");
+  return out;
+}
+
+/** GNU find as `user`: each entry's type, path (relative) and link target, NUL-separated; parents before children. */
+async function findAs(dir: string, user: { uid: number; gid: number }): Promise<Found[]> {
+  const proc = Bun.spawn(["find", ".", "-mindepth", "1", "-printf", "%y\\0%P\\0%l\\0"], {
+    cwd: dir,
+    uid: user.uid,
+    gid: user.gid,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" },
+  });
+  const [text, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`The volume could not be listed as the app user: ${stderr.trim().split("\n").slice(0, 3).join(" ")}`);
+  const fields = text.split("\0");
+  const out: Found[] = [];
+  for (let i = 0; i + 2 < fields.length; i += 3) {
+    const type = fields[i] as string;
+    const kind = type === "f" ? "file" : type === "d" ? "dir" : type === "l" ? "link" : "other";
+    out.push({ path: fields[i + 1] as string, kind, target: fields[i + 2] as string });
+  }
   return out;
 }
 
@@ -310,10 +369,37 @@ export interface Archived {
 export async function archiveVolume(
   dir: string,
   write: (source: AsyncIterable<Uint8Array>) => Promise<Written>,
-  signal?: AbortSignal,
+  options: ArchiveOptions = {},
 ): Promise<Archived> {
-  const listing = await listVolume(dir);
-  const proc = Bun.spawn(tarCreateArgv(dir), { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, LC_ALL: "C" } });
+  return archiveListed(dir, await listVolume(dir, options.user ?? null), write, options);
+}
+
+export interface ArchiveOptions {
+  signal?: AbortSignal;
+  /**
+   * Run tar as this user: tar opens each listed entry by its path, and an app that swaps a
+   * directory for a link meanwhile could lead it elsewhere. As the app user, tar reads only what
+   * the app could have read anyway.
+   */
+  user?: RunAs;
+}
+
+/** Archives the entries of a listing of `dir` (see archiveVolume). */
+export async function archiveListed(
+  dir: string,
+  listing: SourceListing,
+  write: (source: AsyncIterable<Uint8Array>) => Promise<Written>,
+  options: ArchiveOptions = {},
+): Promise<Archived> {
+  const { signal, user } = options;
+  const proc = Bun.spawn(tarCreateArgv(dir), {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    // As another user, tar gets none of the panel's environment (its secrets).
+    env: user ? { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" } : { ...process.env, LC_ALL: "C" },
+    ...(user ? { uid: user.uid, gid: user.gid, cwd: "/" } : {}),
+  });
   const kill = () => proc.kill();
   signal?.addEventListener("abort", kill, { once: true });
   const feeding = (async () => {
@@ -410,7 +496,8 @@ export async function inspectArchive(path: string): Promise<{ manifest: Manifest
 
 /**
  * Extracts a local archive into `dir` (created empty), after reading it through the checking
- * reader: an archive with any refused entry is not extracted at all.
+ * reader: an archive with any refused entry is not extracted at all. Nothing comes out setuid,
+ * setgid or sticky: tar (as root) would otherwise make a setuid file of the archive a root one.
  */
 export async function extractArchive(path: string, dir: string, signal?: AbortSignal): Promise<Manifest> {
   const { manifest, problems } = await inspectArchive(path);
@@ -428,10 +515,22 @@ export async function extractArchive(path: string, dir: string, signal?: AbortSi
   } finally {
     signal?.removeEventListener("abort", kill);
   }
+  await clearSpecialModes(dir);
   return manifest;
 }
 
-/** Gives everything below `dir` (links themselves, not their targets) to one owner: the previous volume's. */
+/** Drops the setuid, setgid and sticky bits of everything below `dir` (links are left alone). */
+async function clearSpecialModes(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    const stat = await lstat(path);
+    if (stat.isSymbolicLink()) continue;
+    if (stat.mode & 0o7000) await chmod(path, stat.mode & 0o777);
+    if (stat.isDirectory()) await clearSpecialModes(path);
+  }
+}
+
+/** Gives everything below `dir` (links themselves, not their targets) to one owner: the volume's. */
 export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await lchown(dir, uid, gid);
   for (const name of await readdir(dir)) {

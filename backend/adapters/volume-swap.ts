@@ -40,13 +40,20 @@ export async function markStagingFor(staging: string, volume: string): Promise<v
 
 /**
  * Gives a restored tree the owner and mode of the volume it replaces, so the app reads and writes
- * it as it did before (owner: only when running as root, who alone may change it). In server mode
- * the apps' group may change everything in it, as it could before; a volume that did not exist
- * yet gets the mode one is made with (setgid and group-writable in server mode, private otherwise).
+ * it as it did before (owner: only when running as root, who alone may change it); a volume that
+ * did not exist yet goes to `newOwner` (the app user, local mode as root). In server mode the
+ * apps' group may change everything in it, as it could before; a volume that did not exist yet
+ * gets the mode one is made with (setgid and group-writable in server mode, private otherwise).
  */
-export async function adoptVolumeOwnership(tree: string, volumeDir: string, server: boolean): Promise<void> {
+export async function adoptVolumeOwnership(
+  tree: string,
+  volumeDir: string,
+  server: boolean,
+  newOwner: { uid: number; gid: number } | null = null,
+): Promise<void> {
   const previous = existsSync(volumeDir) ? lstatSync(volumeDir) : null;
-  if (previous && process.getuid?.() === 0) await chownTree(tree, previous.uid, previous.gid);
+  const owner = previous ?? newOwner;
+  if (owner && process.getuid?.() === 0) await chownTree(tree, owner.uid, owner.gid);
   if (server) await openTreeToGroup(tree);
   await chmod(tree, previous ? previous.mode & 0o7777 : server ? 0o2770 : 0o700);
 }

@@ -48,11 +48,36 @@ export function manifestDifferences(expected: Manifest, actual: Manifest): strin
   return out;
 }
 
-/** Why a link target, seen from `path` (relative to the volume), leaves the volume; null when it stays inside. */
-export function linkLeaves(path: string, target: string): string | null {
+/** How many links one target may pass through before it is taken for a loop (as the kernel's ELOOP). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Why a link target, seen from `path` (relative to the volume), leaves the volume; null when it
+ * stays inside. `links` (relative path → target) are the volume's other links: a target is
+ * followed through them as the kernel would, so `x → sub/..` with `sub → .` leaves.
+ */
+export function linkLeaves(path: string, target: string, links: ReadonlyMap<string, string> = new Map()): string | null {
   if (target.startsWith("/")) return `an absolute target (${target})`;
-  const resolved = posix.normalize(posix.join(posix.dirname(path), target));
-  if (resolved === ".." || resolved.startsWith("../")) return `a target outside the volume (${target})`;
+  const outside = `a target outside the volume (${target})`;
+  const resolved: string[] = [];
+  const pending = [...posix.dirname(path).split("/"), ...target.split("/")];
+  let hops = 0;
+  while (pending.length > 0) {
+    const part = pending.shift() as string;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (resolved.length === 0) return outside;
+      resolved.pop();
+      continue;
+    }
+    resolved.push(part);
+    const through = links.get(resolved.join("/"));
+    if (through === undefined) continue;
+    if (++hops > MAX_LINK_HOPS) return `a target through too many links (${target})`;
+    if (through.startsWith("/")) return outside;
+    resolved.pop();
+    pending.unshift(...through.split("/"));
+  }
   return null;
 }
 

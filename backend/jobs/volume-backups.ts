@@ -9,7 +9,9 @@
  * across files; an app that needs more stops its writes, or keeps its data in a database.
  */
 import { join } from "node:path";
+import { type AppUser, appUserFor } from "../adapters/app-user.ts";
 import type { BackupStore } from "../adapters/backups/destinations.ts";
+import { confineDataDir, handToOwner } from "../adapters/release-store.ts";
 import {
   type Archived,
   ArchiveRefused,
@@ -166,7 +168,17 @@ export async function archiveVolumeBackup(
     log(
       `Archiving volume ${name} of ${app.name} to ${destination ? `destination ${destination.name}` : "the data dir"} (${target.location(key)})…`,
     );
-    const archived: Archived = await archiveVolume(dir, (s) => target.write(key, s), options.signal);
+    // Local mode as root: the volume is the app user's (as every start of the app makes it), and tar
+    // reads it as that user, so a link the app swaps in mid-backup leads nowhere the app could not go.
+    const user = await volumeUser(services);
+    if (user) {
+      confineDataDir(services.config.dataDir);
+      handToOwner(services.config.dataDir, dir, user);
+    }
+    const archived: Archived = await archiveVolume(dir, (s) => target.write(key, s), {
+      user,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     for (const s of archived.skipped) log(`Left out ${s.path}: ${s.why}.`);
     for (const w of archived.warnings.slice(0, 20)) log(`tar: ${w}`);
     const m = archived.manifest;
@@ -275,6 +287,12 @@ export async function applyVolumeRetention(services: Services, app: App, name: s
   return removed;
 }
 
+/** The app user volumes belong to and are read as: local mode with the panel as root; otherwise null. */
+async function volumeUser(services: Services): Promise<AppUser | null> {
+  if (services.config.mode !== "local") return null;
+  return appUserFor(services.config.appUser, services.config.dataDir);
+}
+
 /** Where a restore is staged: beside the volumes (the same file system, so the swap is a rename). */
 export function restoreStaging(services: Pick<Services, "config">, app: App, jobId: string): string {
   return join(appPaths(services.config.dataDir, app.name).root, ".volume-restore", jobId);
@@ -310,7 +328,13 @@ export async function stageRestore(
   if (problems.length > 0) throw new Error(`The extracted archive does not match the backup: ${problems.join("; ")}.`);
   await markStagingFor(staging, backup.volume as string);
   // The volume's owner and mode stay what they were (server mode: the apps' group writes it).
-  await adoptVolumeOwnership(tree, volumeDir(services, app, backup.volume as string), services.runtime.kind === "systemd");
+  // A volume with no directory yet becomes the app user's, as one made by the app's start would.
+  await adoptVolumeOwnership(
+    tree,
+    volumeDir(services, app, backup.volume as string),
+    services.runtime.kind === "systemd",
+    await volumeUser(services),
+  );
   log(
     `Extracted ${restored.files} files, ${restored.dirs} directories and ${restored.links} links (${restored.bytes} bytes), as archived.`,
   );

@@ -5,11 +5,23 @@
  * would write outside the volume are refused; bad input gets a 4xx naming the field.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { ArchiveRefused, directoryManifest, extractArchive } from "../../backend/adapters/volume-archive.ts";
+import { appUserFor } from "../../backend/adapters/app-user.ts";
+import { ArchiveRefused, archiveListed, directoryManifest, extractArchive } from "../../backend/adapters/volume-archive.ts";
 import { backups } from "../../backend/db/schema/index.ts";
 import { queueDueVolumeBackups } from "../../backend/jobs/volume-backups.ts";
 import { TEST_DB } from "../helpers/database.ts";
@@ -242,13 +254,21 @@ describe(`volume backups (${TEST_DB})`, () => {
     mkdirSync(join(through, "d"), { recursive: true });
     writeFileSync(join(through, "d", "x.txt"), "x");
     symlinkSync(".", join(through, "l"));
+    // A link that reads as inside, but leads out through another link of the archive.
+    const via = join(scratch, "via");
+    mkdirSync(via);
+    writeFileSync(join(via, "fine.txt"), "fine");
+    symlinkSync(".", join(via, "sub"));
+    symlinkSync("sub/..", join(via, "x"));
     // GNU tar keeps `..` and absolute names with -P: made by hand, as an attacker would.
     const evil = {
       dotdot: join(scratch, "dotdot.tar.gz"),
       absolute: join(scratch, "absolute.tar.gz"),
       link: join(scratch, "link.tar.gz"),
       through: join(scratch, "through.tar.gz"),
+      via: join(scratch, "via.tar.gz"),
     };
+    tar(["-czf", evil.via, "sub", "x", "fine.txt"], via);
     tar(["-czPf", evil.dotdot, "fine.txt", "../outside.txt"], src);
     tar(["-czPf", evil.absolute, "fine.txt", outside], src);
     tar(["-czf", evil.link, "out", "fine.txt"], src);
@@ -269,6 +289,7 @@ describe(`volume backups (${TEST_DB})`, () => {
     expect(((await extractArchive(evil.through, join(scratch, "x")).catch((e: Error) => e)) as Error).message).toContain(
       "written through the link l",
     );
+    expect(((await extractArchive(evil.via, join(scratch, "x")).catch((e: Error) => e)) as Error).message).toContain("outside the volume");
 
     // GNU tar's own guards, beneath the check above: it skips a `..` member and strips a leading /.
     const bare = join(scratch, "bare");
@@ -387,5 +408,55 @@ process.on("SIGTERM", () => { server.stop(); process.exit(0); });
     const restart = await api.services.orchestrator.waitFor(restartJobId, 300_000);
     expect(restart.status).toBe("succeeded");
     expect(await read()).toBe("kept in the backup");
+  });
+  test("run as root, a restore into a volume with no directory gives it to the app user, and no file comes out setuid", async () => {
+    const user = await appUserFor(api.config.appUser, api.config.dataDir);
+    if (!user) return; // Not root: nothing runs as another user.
+    const dir = join(api.config.dataDir, "apps", "other", "volumes", "data");
+    mkdirSync(join(dir, "bin"), { recursive: true });
+    writeFileSync(join(dir, "bin", "tool"), "#!/bin/sh\nid\n");
+    expect(Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, dir]).exitCode).toBe(0);
+    // The app may make its own file setuid (to itself): the backup holds that mode.
+    chmodSync(join(dir, "bin", "tool"), 0o4755);
+    chmodSync(join(dir, "bin"), 0o3775);
+    const made = await jobDone(await api.request("POST", "/api/v1/apps/other/volumes/data/backups", { cookie, body: {} }));
+    rmSync(dir, { recursive: true });
+    const restored = await jobDone(
+      await api.request("POST", "/api/v1/apps/other/volumes/data/restore", {
+        cookie,
+        body: { backupId: made.job.result?.backupId, restart: false },
+      }),
+    );
+    expect(restored.log).toContain("has no directory: nothing to keep");
+    for (const path of [dir, join(dir, "bin"), join(dir, "bin", "tool")]) {
+      const stat = statSync(path);
+      expect({ path, uid: stat.uid, gid: stat.gid }).toEqual({ path, uid: user.uid, gid: user.gid });
+      expect({ path, special: stat.mode & 0o7000 }).toEqual({ path, special: 0 });
+    }
+    expect(statSync(join(dir, "bin", "tool")).mode & 0o777).toBe(0o755);
+  });
+
+  test("run as root, tar reads a volume as the app user: a directory swapped for a link after the listing reaches nothing else", async () => {
+    const user = await appUserFor(api.config.appUser, api.config.dataDir);
+    if (!user) return;
+    const secret = join(scratch, "root-only");
+    mkdirSync(secret, { mode: 0o700 });
+    writeFileSync(join(secret, "key"), "the panel's secret", { mode: 0o600 });
+    const dir = join(api.config.dataDir, "apps", "other", "volumes", "swapped");
+    mkdirSync(dir, { recursive: true });
+    // Listed as a directory holding `key`; by the time tar reads it, the app has made it a link.
+    symlinkSync(secret, join(dir, "a"));
+    expect(Bun.spawnSync(["chown", "-hR", `${user.uid}:${user.gid}`, dir]).exitCode).toBe(0);
+    const chunks: Uint8Array[] = [];
+    const write = async (source: AsyncIterable<Uint8Array>) => {
+      for await (const chunk of source) chunks.push(chunk);
+      return { location: "memory", sizeBytes: 0, sha256: "" };
+    };
+    const error = await archiveListed(dir, { entries: ["a/key"], skipped: [] }, write, { user }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain("could not be read");
+    const archive = new TextDecoder().decode(Bun.gunzipSync(Buffer.concat(chunks)));
+    expect(archive).not.toContain("the panel's secret");
+    rmSync(dir, { recursive: true });
   });
 });

@@ -52,6 +52,20 @@ describe("what may be extracted", () => {
     expect(linkLeaves("link", ".")).toBeNull();
     expect(linkLeaves("link", "..")).toContain("outside the volume");
   });
+
+  test("a link's target is resolved through the volume's other links, not read as text only", () => {
+    const links = new Map([
+      ["sub", "."],
+      ["deep/up", ".."],
+      ["loop", "loop"],
+    ]);
+    expect(linkLeaves("x", "sub/..", links)).toContain("outside the volume");
+    expect(linkLeaves("x", "sub/sub/notes.txt", links)).toBeNull();
+    expect(linkLeaves("deep/x", "up/..", links)).toContain("outside the volume");
+    expect(linkLeaves("deep/x", "up/notes.txt", links)).toBeNull();
+    expect(linkLeaves("x", "loop/a", links)).toContain("too many links");
+    expect(linkLeaves("x", "sub/..", new Map([["sub", "/etc"]]))).toContain("outside the volume");
+  });
 });
 
 describe("tar command lines", () => {
