@@ -48,13 +48,22 @@ export interface CronServiceOptions {
   user: string;
   bun: string;
   runner: string;
-  /** The job's spec (command, timeout, overlap) the runner reads. */
+  /** The job's spec (command, timeout, overlap) the runner reads: outside `jobDir`, not writable by the unit's user. */
   specFile: string;
   /** Where the runner keeps its lock and writes each run's result: writable by the unit. */
   jobDir: string;
   volumes: { dir: string; mountAt: string }[];
   /** The job's own timeout: the runner stops the command first; systemd is the backstop. */
   timeoutSec: number;
+}
+
+/**
+ * How long one start of a job's service may take (TimeoutStartSec=): one run to its timeout, the
+ * runner's SIGKILL grace and a margin. The runner takes further Run now requests in the same start
+ * only while a whole run still fits.
+ */
+export function cronStartBudgetSec(timeoutSec: number): number {
+  return timeoutSec + 60;
 }
 
 export function buildCronService(o: CronServiceOptions): string {
@@ -85,7 +94,9 @@ export function buildCronService(o: CronServiceOptions): string {
     `ExecStart=${[path(o.bun, "bun"), path(o.runner, "runner"), path(o.specFile, "spec file")].map(escapeArg).join(" ")}`,
     "KillMode=control-group",
     "KillSignal=SIGTERM",
-    // The runner ends a run at its timeout (plus its SIGKILL grace); this only catches a stuck runner.
+    // A one-shot service's whole run is its start: the runner ends a run at its timeout (plus its
+    // SIGKILL grace), so this only stops a stuck runner.
+    `TimeoutStartSec=${cronStartBudgetSec(o.timeoutSec)}`,
     `TimeoutStopSec=${o.timeoutSec + 30}`,
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
@@ -144,4 +155,10 @@ const CRON_UNIT = /^sy-[a-z][a-z0-9-]{0,38}[a-z0-9]-cron-[0-9a-f]{8}\.(service|t
 export function cronSystemctlArgv(verb: "start" | "stop" | "restart" | "enable" | "disable", unit: string): string[] {
   if (!CRON_UNIT.test(unit)) throw new UnitError(`refusing to ${verb} "${unit}": not a cron job's unit`);
   return ["systemctl", verb, unit];
+}
+
+/** Run now on a server: starts a job's service without waiting for its run (a one-shot's start lasts the whole run). */
+export function cronStartArgv(unit: string): string[] {
+  if (!/\.service$/.test(unit)) throw new UnitError(`refusing to start "${unit}": not a cron job's service`);
+  return [...cronSystemctlArgv("start", unit).slice(0, 2), "--no-block", unit];
 }

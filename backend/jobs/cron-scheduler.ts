@@ -23,6 +23,12 @@ interface Scheduler {
   pending: ReturnType<typeof setTimeout> | null;
 }
 
+/** What the events of one debounce window ask for (server mode): apps whose release changed, a full resync. */
+interface Changes {
+  apps: Set<string>;
+  all: boolean;
+}
+
 const schedulers = new WeakMap<Services, Scheduler>();
 
 const keyOf = (job: CronJobRow) => `${job.schedule}\n${job.timezone}`;
@@ -91,6 +97,7 @@ export function startCronScheduler(services: Services): void {
   const scheduler: Scheduler = { timers: new Map(), intervals: [], unsubscribe: () => {}, pending: null };
   schedulers.set(services, scheduler);
   const warn = (what: string) => (error: unknown) => services.log.warn(what, { error });
+  let changes: Changes = { apps: new Set(), all: false };
   const resync = () =>
     void (services.runtime.kind === "systemd" ? syncAllUnits(services) : syncLocalTimers(services, scheduler)).catch(
       warn("cron schedules were not synced"),
@@ -106,13 +113,17 @@ export function startCronScheduler(services: Services): void {
     const relevant =
       (event.type === "slot.updated" && event.state === "live") || event.type === "app.updated" || event.type === "app.deleted";
     if (!relevant) return;
+    // Every event of the window counts (a switch's `slot.updated` often follows an `app.updated`),
+    // and each app is synced once after it.
+    if (event.type === "slot.updated") changes.apps.add(event.appId);
+    if (event.type === "app.deleted") changes.all = true;
     if (scheduler.pending) return;
     scheduler.pending = setTimeout(() => {
       scheduler.pending = null;
-      if (services.runtime.kind === "systemd") {
-        if (event.type === "slot.updated") void cronChanged(services, event.appId).catch(warn("cron timers were not synced"));
-        if (event.type === "app.deleted") resync();
-      } else resync();
+      const { apps, all } = changes;
+      changes = { apps: new Set(), all: false };
+      if (services.runtime.kind !== "systemd" || all) resync();
+      else for (const appId of apps) void cronChanged(services, appId).catch(warn("cron timers were not synced"));
     }, 200);
   });
 }

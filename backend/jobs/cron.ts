@@ -6,7 +6,9 @@
  * Every run goes through the same runner program (adapters/cron/runner.ts): it holds the job's
  * lock (the overlap policy), applies the timeout, and writes the run's result and output.
  */
+import { renameSync } from "node:fs";
 import { join } from "node:path";
+import { z } from "zod";
 import { appUserFor } from "../adapters/app-user.ts";
 import {
   type CronJobFiles,
@@ -18,6 +20,7 @@ import {
   installedCronUnits,
   installedUnitText,
   jobLocked,
+  manualRunPending,
   processAlive,
   RUNNER_SOURCE,
   readRunFiles,
@@ -26,9 +29,11 @@ import {
   requestManualRun,
   spawnRunner,
   stableRunner,
+  startCronService,
+  withdrawManualRun,
   writeSpec,
 } from "../adapters/cron/timers.ts";
-import { buildCronService, buildCronTimer, cronSystemctlArgv, cronUnitName } from "../commands/cron-units.ts";
+import { buildCronService, buildCronTimer, cronStartBudgetSec, cronSystemctlArgv, cronUnitName } from "../commands/cron-units.ts";
 import type { CronRunStatus, CronRunTrigger } from "../contract/api.ts";
 import { productionEnvironment } from "../db/queries/apps.ts";
 import {
@@ -105,6 +110,7 @@ async function specOf(services: Services, job: CronJobRow, files: CronJobFiles) 
     overlap: job.overlap,
     jobDir: files.jobDir,
     user: user ? { uid: user.uid, gid: user.gid, home: user.home } : null,
+    startBudgetSec: server(services) ? cronStartBudgetSec(job.timeoutSec) : null,
   };
 }
 
@@ -149,18 +155,12 @@ export async function startCronRun(
         message: "The previous run was still running (overlap policy: skip).",
       });
     }
-    // The job's own service runs it, as its timer would, and reports like any run. A service
-    // already running takes the request when its run ends (queue), so the start is not awaited:
-    // systemctl waits for a running one-shot service to finish.
+    // The job's own service runs it, as its timer would, and reports like any run (the runner's
+    // file is taken in as the run goes). A service already running takes the request when its run
+    // ends (queue). The start does not wait for the run: a one-shot service's start lasts the run.
     const row = await insertCronRun(services.db, { ...base, status: "queued" });
     requestManualRun(files, row.id, dueAt);
-    void cronSystemdHost()
-      .systemctl(cronSystemctlArgv("start", cronUnitName(app.name, cronUnitId(job.id), "service")))
-      .then(async (result) => {
-        if (result.code !== 0)
-          await markCronRun(services.db, row.id, "failed", `systemd could not start the run: ${(result.stderr || result.stdout).trim()}`);
-      })
-      .catch((error: unknown) => services.log.warn("starting a cron run failed", { error, runId: row.id }));
+    await startJobService(services, app, job.id, row.id);
     return row;
   }
   const row =
@@ -208,23 +208,54 @@ export async function startCronRun(
   return row;
 }
 
+/** Starts the job's service for a Run now request; a start systemd refuses fails the run. */
+async function startJobService(services: Services, app: App, jobId: string, runId: string): Promise<void> {
+  try {
+    const result = await startCronService(cronUnitName(app.name, cronUnitId(jobId), "service"));
+    // No exit code (the call timed out): the request stays, and the service may still take it.
+    if (result.code === null || result.code === 0) return;
+    withdrawManualRun(filesOf(services, app.name, jobId), runId);
+    await markCronRun(services.db, runId, "failed", `systemd could not start the run: ${(result.stderr || result.stdout).trim()}`);
+  } catch (error) {
+    services.log.warn("starting a cron run failed", { error, runId });
+  }
+}
+
 async function publishCron(services: Services, app: App): Promise<void> {
   await services.events.publish({ type: "app.updated", appId: app.id, app: app.name });
 }
 
-interface RunnerResult {
-  status: CronRunStatus;
-  startedAt: string | null;
-  finishedAt: string | null;
-  durationMs: number | null;
-  exitCode: number | null;
-  message: string | null;
-  trigger: CronRunTrigger;
-  dueAt: string;
-  pid: number | null;
-}
+const isoDate = z
+  .string()
+  .max(64)
+  .refine((v) => !Number.isNaN(Date.parse(v)), "is not a date");
+const int = z.number().int().min(0).max(2_147_483_647);
+
+/** A runner's result file, as the runner writes it (the apps' user can write these files on a server: checked). */
+const runnerResultSchema = z.object({
+  status: z.enum(["queued", "running", "succeeded", "failed", "timed_out", "skipped", "cancelled"]),
+  trigger: z.enum(["schedule", "manual"]),
+  dueAt: isoDate,
+  startedAt: isoDate.nullable(),
+  finishedAt: isoDate.nullable(),
+  durationMs: int.nullable(),
+  exitCode: z.number().int().min(-1024).max(1024).nullable(),
+  message: z.string().max(2000).nullable(),
+  pid: int.nullable(),
+});
+type RunnerResult = z.infer<typeof runnerResultSchema>;
 
 const date = (iso: string | null | undefined) => (iso ? new Date(iso) : null);
+
+/** A result file that is not the runner's is moved aside (`.rejected`), so the other runs are still taken in. */
+function rejectRunFile(services: Services, files: CronJobFiles, app: App, runId: string, why: string): void {
+  services.log.warn("a cron run file was not a runner's result; it was moved aside", { app: app.name, runId, why });
+  try {
+    renameSync(join(files.runs, `${runId}.json`), join(files.runs, `${runId}.json.rejected`));
+  } catch {
+    removeRunFiles(files, runId);
+  }
+}
 
 /** Takes the runner's result files of one job into cron_runs (output masked); finished ones are removed. */
 export async function ingestJobRuns(services: Services, app: App, jobId: string, mask?: (text: string) => string): Promise<number> {
@@ -234,8 +265,12 @@ export async function ingestJobRuns(services: Services, app: App, jobId: string,
   const masker = mask ?? (await appMasker(services, app));
   const live = await liveRelease(services.db, app.id);
   for (const { id, result, output } of found) {
-    const r = result as RunnerResult;
-    if (!r || typeof r.status !== "string") continue;
+    const parsed = runnerResultSchema.safeParse(result);
+    if (!parsed.success) {
+      rejectRunFile(services, files, app, id, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      continue;
+    }
+    const r = parsed.data;
     const final = FINAL.includes(r.status);
     await upsertCronRun(services.db, {
       id,
@@ -275,19 +310,33 @@ export async function ingestCronRuns(services: Services, now = new Date()): Prom
   }
   for (const { app, jobs } of byApp.values()) {
     if (!app) continue;
-    let masker: ((text: string) => string) | undefined;
-    for (const jobId of jobs) {
-      if (readRunFiles(filesOf(services, app.name, jobId)).length === 0) continue;
-      masker ??= await appMasker(services, app);
-      await ingestJobRuns(services, app, jobId, masker);
+    // One app's trouble (its files, its secrets) does not hold up the others' history.
+    try {
+      let masker: ((text: string) => string) | undefined;
+      for (const jobId of jobs) {
+        if (readRunFiles(filesOf(services, app.name, jobId)).length === 0) continue;
+        masker ??= await appMasker(services, app);
+        await ingestJobRuns(services, app, jobId, masker);
+      }
+    } catch (error) {
+      services.log.warn("cron runs of an app were not read", { error, app: app.name });
     }
   }
   const mine = childrenOf(services);
   for (const { run, app } of await unfinishedCronRuns(services.db)) {
     if (mine.has(run.id)) continue;
     const files = filesOf(services, app, run.cronJobId);
-    const reported = readRunFiles(files).find((f) => f.id === run.id)?.result as RunnerResult | undefined;
+    const found = readRunFiles(files).find((f) => f.id === run.id)?.result;
+    const reported: RunnerResult | undefined = found === undefined ? undefined : runnerResultSchema.safeParse(found).data;
     if (reported?.pid && processAlive(reported.pid)) continue;
+    // Server mode: a Run now request still waiting for the job's service (behind a long run, or
+    // left for a later start of it) is not abandoned; the service is started for it when idle.
+    if (!reported && server(services) && manualRunPending(files, run.id)) {
+      if (!jobLocked(files) && now.getTime() - run.createdAt.getTime() >= SILENT_RUN_MS) {
+        await startJobService(services, { id: run.appId, name: app } as App, run.cronJobId, run.id);
+      }
+      continue;
+    }
     if (!reported && now.getTime() - run.createdAt.getTime() < SILENT_RUN_MS) continue;
     await markCronRun(
       services.db,

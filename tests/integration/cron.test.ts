@@ -301,6 +301,38 @@ describe(`cron jobs (${TEST_DB})`, () => {
     expect(await listCronRuns(api.services.db, id, { limit: 500 })).toHaveLength(100);
   });
 
+  test("a run file that is not a runner's result is moved aside; the other runs are still taken in", async () => {
+    const bad = await create({ name: "forged", schedule: "@daily", command: "true", enabled: false });
+    const good = await create({ name: "honest", schedule: "@daily", command: "true", enabled: false });
+    const runsDir = (jobId: string) => join(api.config.dataDir, "apps", APP, "cron", jobId, "runs");
+    const result = (over: Record<string, unknown>) => ({
+      status: "succeeded",
+      trigger: "schedule",
+      dueAt: new Date().toISOString(),
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationMs: 5,
+      exitCode: 0,
+      message: null,
+      pid: null,
+      ...over,
+    });
+    const badId = crypto.randomUUID();
+    const goodId = crypto.randomUUID();
+    // The apps' user can write into a job's directory on a server: a bad date and a bad number.
+    mkdirSync(runsDir(bad), { recursive: true });
+    writeFileSync(join(runsDir(bad), `${badId}.json`), JSON.stringify(result({ dueAt: "not a date", durationMs: "soon" })));
+    mkdirSync(runsDir(good), { recursive: true });
+    writeFileSync(join(runsDir(good), `${goodId}.json`), JSON.stringify(result({})));
+    await ingestCronRuns(api.services);
+    expect((await runs(good)).map((r) => [r.id, r.status])).toEqual([[goodId, "succeeded"]]);
+    expect(await runs(bad)).toEqual([]);
+    expect(existsSync(join(runsDir(bad), `${badId}.json`))).toBe(false);
+    expect(existsSync(join(runsDir(bad), `${badId}.json.rejected`))).toBe(true);
+    // The next pass has nothing left to stumble on.
+    await ingestCronRuns(api.services);
+  });
+
   test("the CLI lists, adds, runs and removes cron jobs through the API with a token", async () => {
     const token = (await api.request("POST", "/api/v1/tokens", { cookie, body: { name: "cli" } })).body.token as string;
     const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => api.app.fetch(req) });

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildCronService, buildCronTimer, cronSystemctlArgv, cronUnitName } from "../../backend/commands/cron-units.ts";
+import { cronJobFiles, ensureJobDirs, writeSpec } from "../../backend/adapters/cron/timers.ts";
+import { buildCronService, buildCronTimer, cronStartArgv, cronSystemctlArgv, cronUnitName } from "../../backend/commands/cron-units.ts";
 import {
   applyPatch,
   checkSchedule,
@@ -181,6 +182,7 @@ describe("units", () => {
         `ExecStart=/var/lib/switchyard/bin/bun /var/lib/switchyard/bin/cron-runner.ts /var/lib/switchyard/apps/shop/cron/${id}/spec.json`,
         "KillMode=control-group",
         "KillSignal=SIGTERM",
+        "TimeoutStartSec=120",
         "TimeoutStopSec=90",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
@@ -300,6 +302,20 @@ describe("the root helper installs exactly these units", () => {
     expect(helper(["systemctl", "start", "sy-shop-cron-0f3a9c1e.service"]).code).toBe(0);
   });
 
+  test("Run now starts a job's service without waiting for its run (--no-block, cron services only)", () => {
+    expect(cronStartArgv("sy-shop-cron-0f3a9c1e.service")).toEqual(["systemctl", "start", "--no-block", "sy-shop-cron-0f3a9c1e.service"]);
+    expect(() => cronStartArgv("sy-shop-cron-0f3a9c1e.timer")).toThrow();
+    expect(helper(["systemctl", "start", "sy-shop-cron-0f3a9c1e.service", "--no-block"])).toEqual({
+      code: 0,
+      out: "would run: systemctl start --no-block sy-shop-cron-0f3a9c1e.service",
+      err: "",
+    });
+    expect(helper(["systemctl", "start", "sy-shop-blue.service", "--no-block"]).code).toBe(2);
+    expect(helper(["systemctl", "start", "sy-shop-cron-0f3a9c1e.timer", "--no-block"]).code).toBe(2);
+    expect(helper(["systemctl", "stop", "sy-shop-cron-0f3a9c1e.service", "--no-block"]).code).toBe(2);
+    expect(helper(["systemctl", "start", "sy-shop-cron-0f3a9c1e.service", "--now"]).code).toBe(2);
+  });
+
   test("a timer may only start its own job's service and hold a schedule", () => {
     const other = helper(
       ["unit-install", "sy-shop-cron-0f3a9c1e.timer"],
@@ -377,6 +393,39 @@ describe("the cron runner, as a timer starts it (no run id given)", () => {
       expect(await Bun.file(join(jobDir, "lock", "pid")).exists()).toBe(false);
     } finally {
       rmSync(jobDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a spec the apps' user could have written is refused, and the panel keeps it out of their reach", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sy-cron-"));
+    try {
+      // Where the panel keeps a job's files on a server: the spec outside the job's group-writable directory.
+      const files = cronJobFiles(dataDir, "shop", crypto.randomUUID());
+      ensureJobDirs(files, true);
+      writeSpec(files, { jobId: "j1", command: "true", timeoutSec: 5, overlap: "skip", jobDir: files.jobDir }, true);
+      expect(files.spec.startsWith(`${files.jobDir}/`)).toBe(false);
+      expect(statSync(files.jobDir).mode & 0o7777).toBe(0o2770);
+      expect(statSync(join(files.spec, "..")).mode & 0o022).toBe(0);
+      expect(statSync(files.spec).mode & 0o022).toBe(0);
+
+      // A spec in a directory the group may write to, or writable itself, is not run.
+      const shared = join(dataDir, "shared");
+      mkdirSync(shared);
+      chmodSync(shared, 0o2770);
+      const specFile = join(shared, "spec.json");
+      await Bun.write(specFile, JSON.stringify({ jobId: "j1", command: "echo ran", timeoutSec: 5, overlap: "skip", jobDir: shared }));
+      chmodSync(specFile, 0o640);
+      const refused = Bun.spawnSync([process.execPath, RUNNER, specFile], { cwd: shared, stdout: "pipe", stderr: "pipe" });
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr.toString()).toContain("refusing");
+      expect(new Bun.Glob("runs/*").scanSync(shared).next().done).toBe(true);
+      chmodSync(shared, 0o750);
+      chmodSync(specFile, 0o660);
+      expect(Bun.spawnSync([process.execPath, RUNNER, specFile], { cwd: shared, stdout: "pipe", stderr: "pipe" }).exitCode).not.toBe(0);
+      chmodSync(specFile, 0o640);
+      expect(Bun.spawnSync([process.execPath, RUNNER, specFile], { cwd: shared, stdout: "pipe", stderr: "pipe" }).exitCode).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

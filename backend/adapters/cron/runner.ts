@@ -14,8 +14,8 @@
  * and the rest one after the other before the runner exits.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 interface Spec {
   jobId: string;
@@ -28,6 +28,8 @@ interface Spec {
   user?: { uid: number; gid: number; home: string } | null;
   /** Between SIGTERM and SIGKILL at the timeout. */
   graceMs?: number;
+  /** Server mode: how long one start of the job's service may take (its TimeoutStartSec=). */
+  startBudgetSec?: number | null;
 }
 
 interface RunResult {
@@ -137,6 +139,19 @@ function takeRequest(jobDir: string): { id: string; dueAt: string } | null {
   return null;
 }
 
+/**
+ * The spec says what runs: it is refused unless it is a plain file that neither it nor its
+ * directory lets the group or others change (the job's own directory is writable by the apps' user).
+ */
+function readSpec(specFile: string): Spec {
+  const file = lstatSync(specFile);
+  const dir = statSync(dirname(specFile));
+  if (!file.isFile() || (file.mode & 0o022) !== 0 || (dir.mode & 0o022) !== 0) {
+    throw new Error(`refusing ${specFile}: it, or its directory, may be written by others than the panel`);
+  }
+  return JSON.parse(readFileSync(specFile, "utf8")) as Spec;
+}
+
 let stopping = false;
 let onStop: (() => void) | null = null;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -152,13 +167,17 @@ async function main(): Promise<number> {
     console.error("usage: runner.ts SPEC_JSON [RUN_ID TRIGGER DUE_AT]");
     return 2;
   }
-  const spec = JSON.parse(readFileSync(specFile, "utf8")) as Spec;
+  const spec = readSpec(specFile);
+  const began = performance.now();
   mkdirSync(join(spec.jobDir, "runs"), { recursive: true });
   if (argRunId) return runOne(spec, argRunId, argTrigger === "manual" ? "manual" : "schedule", argDueAt ?? new Date().toISOString());
   const first = takeRequest(spec.jobDir);
   await runOne(spec, first?.id ?? randomUUID(), first ? "manual" : "schedule", first?.dueAt ?? new Date().toISOString());
-  // Run now requests made while this run ran (queued by the panel) are run here, in turn.
-  for (let next = takeRequest(spec.jobDir); next && !stopping; next = takeRequest(spec.jobDir)) {
+  // Run now requests made while this run ran (queued by the panel) are run here, in turn, while a
+  // whole run still fits in this start of the service; the panel starts it again for the rest.
+  const fits = () =>
+    !spec.startBudgetSec || (performance.now() - began) / 1000 + spec.timeoutSec + (spec.graceMs ?? 5000) / 1000 + 10 < spec.startBudgetSec;
+  for (let next = fits() ? takeRequest(spec.jobDir) : null; next && !stopping; next = fits() ? takeRequest(spec.jobDir) : null) {
     await runOne(spec, next.id, "manual", next.dueAt);
   }
   return 0;

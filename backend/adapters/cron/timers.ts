@@ -4,8 +4,10 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { cronStartArgv } from "../../commands/cron-units.ts";
+import { type RunResult, run } from "../exec.ts";
 import { linkBun, writeFileAtomic } from "../files.ts";
-import { processPrivilege } from "../privilege.ts";
+import { HelperError, processPrivilege } from "../privilege.ts";
 import { directSystemdHost, helperSystemdHost, type SystemdHost } from "../runtime/systemd.ts";
 
 export const RUNNER_SOURCE = join(import.meta.dir, "runner.ts");
@@ -39,26 +41,36 @@ export function cronUnitHost(): CronUnitHost {
 }
 
 export interface CronJobFiles {
+  /** The app's cron directory: the panel's alone to write (the specs are here). */
+  cronDir: string;
+  /** The job's lock, its Run now requests and `runs/`: writable by the apps' user on a server. */
   jobDir: string;
+  /** What the runner runs: beside the job's directory, never in it, so the apps' user cannot replace it. */
   spec: string;
   runs: string;
 }
 
 export function cronJobFiles(dataDir: string, app: string, jobId: string): CronJobFiles {
-  const jobDir = join(dataDir, "apps", app, "cron", jobId);
-  return { jobDir, spec: join(jobDir, "spec.json"), runs: join(jobDir, "runs") };
+  const cronDir = join(dataDir, "apps", app, "cron");
+  const jobDir = join(cronDir, jobId);
+  return { cronDir, jobDir, spec: join(cronDir, `${jobId}.spec.json`), runs: join(jobDir, "runs") };
 }
 
 /**
  * Creates the job's directories. On a server the apps' user writes its runs there, through the
- * panel's group (setgid keeps new files in it); locally only the panel.
+ * panel's group (setgid keeps new files in it), and may only read the app's cron directory with
+ * the specs; locally only the panel.
  */
 export function ensureJobDirs(files: CronJobFiles, shared: boolean): void {
+  mkdirSync(files.cronDir, { recursive: true });
+  chmodSync(files.cronDir, shared ? 0o750 : 0o700);
   for (const dir of [files.jobDir, files.runs]) {
     mkdirSync(dir, { recursive: true });
     // Set after creating: the umask would take the group's write away.
     chmodSync(dir, shared ? 0o2770 : 0o700);
   }
+  // Where earlier versions kept the spec, inside the group-writable directory.
+  rmSync(join(files.jobDir, "spec.json"), { force: true });
 }
 
 export function writeSpec(files: CronJobFiles, spec: unknown, shared: boolean): void {
@@ -68,6 +80,32 @@ export function writeSpec(files: CronJobFiles, spec: unknown, shared: boolean): 
 /** A Run now on a server: the job's service runs the requests it finds, oldest first, as manual runs. */
 export function requestManualRun(files: CronJobFiles, runId: string, dueAt: Date): void {
   writeFileAtomic(join(files.jobDir, `manual-${runId}.json`), `${JSON.stringify({ runId, dueAt: dueAt.toISOString() })}\n`, 0o640);
+}
+
+/** Whether the Run now request for this run is still waiting for the job's service to take it. */
+export function manualRunPending(files: CronJobFiles, runId: string): boolean {
+  return existsSync(join(files.jobDir, `manual-${runId}.json`));
+}
+
+/** Withdraws a Run now request that systemd refused to start. */
+export function withdrawManualRun(files: CronJobFiles, runId: string): void {
+  rmSync(join(files.jobDir, `manual-${runId}.json`), { force: true });
+}
+
+/**
+ * Starts a job's service for Run now without waiting for the run (a one-shot service's start lasts
+ * as long as its run): systemctl directly as root, else the helper's `systemctl start NAME --no-block`.
+ */
+export async function startCronService(unit: string): Promise<RunResult> {
+  const argv = cronStartArgv(unit);
+  const privilege = processPrivilege();
+  if (privilege.root) return run(argv, { capture: true, timeoutMs: 60_000 });
+  try {
+    return await privilege.helper(["systemctl", "start", unit, "--no-block"]);
+  } catch (error) {
+    if (error instanceof HelperError && !error.refused) return error.result;
+    throw error;
+  }
 }
 
 /** Whether a runner holds the job's lock now (a run of it is in progress). */
@@ -111,6 +149,7 @@ export function removeRunFiles(files: CronJobFiles, runId: string): void {
 
 export function removeJobFiles(files: CronJobFiles): void {
   rmSync(files.jobDir, { recursive: true, force: true });
+  rmSync(files.spec, { force: true });
 }
 
 /** Whether a process with this pid is there (a run's runner). */

@@ -116,7 +116,10 @@ export async function claimScheduledRun(db: Db, values: CronRunValues, locking: 
   });
 }
 
-/** A run as its runner last reported it (a run a timer started is new here). A finished run is not reopened. */
+/**
+ * A run as its runner last reported it (a run a timer started is new here). A finished run is not
+ * reopened, and a run of another job is never touched.
+ */
 export async function upsertCronRun(db: Db, values: CronRunValues): Promise<void> {
   const { id, cronJobId, appId, trigger, dueAt, ...state } = values;
   await db
@@ -125,7 +128,8 @@ export async function upsertCronRun(db: Db, values: CronRunValues): Promise<void
     .onConflictDoUpdate({
       target: cronRuns.id,
       set: state,
-      setWhere: inArray(cronRuns.status, ["queued", "running"]),
+      // Only a run of this job: a result file never reaches another job's (or app's) run.
+      setWhere: and(inArray(cronRuns.status, ["queued", "running"]), eq(cronRuns.cronJobId, cronJobId), eq(cronRuns.appId, appId)),
     });
 }
 
