@@ -115,11 +115,22 @@ async function unpack(name: string, version: string, dir: string, signal?: Abort
   }
 }
 
-function checkIntegrity(name: string, version: string, bytes: Uint8Array, integrity: string | undefined): void {
-  const m = /^sha512-(.+)$/.exec(integrity ?? "");
-  if (!m) return;
+/**
+ * The tarball must match the registry's sha512 (`dist.integrity`, an SRI string). Without one there
+ * is nothing to check it against, and a runtime or package manager that cannot be checked is not
+ * installed. (The `+sha512.<hex>` suffix of package.json's `packageManager` field is not checked:
+ * the registry's sha512 is.)
+ */
+export function checkIntegrity(name: string, version: string, bytes: Uint8Array, integrity: string | undefined): void {
+  const wanted = (integrity ?? "")
+    .split(/\s+/)
+    .map((token) => /^sha512-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(token)?.[1])
+    .filter((hash): hash is string => hash !== undefined);
+  if (wanted.length === 0)
+    throw new RegistryError(`${name}@${version} has no sha512 integrity hash on ${NPM_REGISTRY}; it is not installed unchecked.`);
   const actual = new Bun.CryptoHasher("sha512").update(bytes).digest("base64");
-  if (actual !== m[1]) throw new RegistryError(`${name}@${version} failed its integrity check (sha512 differs from the registry's).`);
+  if (!wanted.includes(actual))
+    throw new RegistryError(`${name}@${version} failed its integrity check (sha512 differs from the registry's).`);
 }
 
 function readBinField(packageJson: string): VersionMeta["bin"] {

@@ -284,8 +284,16 @@ add_header Strict-Transport-Security $sy_hsts_value always;`,
 })}`;
 }
 
-/** A path segment of 8 or more hash characters (hex or base64url), written without braces. */
-const HASH_SEGMENT = `[A-Za-z0-9_-]${"[A-Za-z0-9_-]".repeat(7)}+`;
+// nginx's configuration is written without braces, so counted repeats are spelled out.
+const B64 = "[A-Za-z0-9_-]";
+/**
+ * A bundler's 8-character base64url hash (Vite, Rollup, esbuild): letters mixed with digits, or
+ * an upper-case letter after the first place next to lower-case ones (DiwrgTda). Words, years and
+ * sizes (portrait, 2024, 180x180) are not hashes.
+ */
+const HASH_B64 = `(?=${`${B64}?`.repeat(7)}[0-9])(?=[0-9_-]*[A-Za-z])${B64.repeat(8)}|(?=${B64}${`${B64}?`.repeat(6)}[A-Z])(?=${`${B64}?`.repeat(7)}[a-z])${B64.repeat(8)}`;
+/** A hex content hash of 8 or more digits (webpack, Parcel), with letters and digits both. */
+const HASH_HEX = `(?=[0-9a-f]*[0-9])(?=[0-9]*[a-f])${"[0-9a-f]".repeat(8)}[0-9a-f]*`;
 
 /**
  * Paths a static site never serves, wherever they are: dotfiles and dot-directories (.git, .env;
@@ -297,9 +305,9 @@ export const STATIC_HIDDEN = "/(\\.(?!well-known/)|node_modules(/|$))";
 /**
  * Names that carry their content's hash (Vite's /assets/index-BxYz12ab.js, webpack's
  * main.3f2a9c1b.css) or sit in a build tool's immutable directory: cached for a year. Everything
- * else, HTML first, is revalidated on each use, since a deploy changes it under the same name.
+ * else, HTML always, is revalidated on each use, since a deploy changes it under the same name.
  */
-export const STATIC_IMMUTABLE = `(^/(_app/immutable|_next/static|_astro)/|^/assets/(.*/)?[^/]*[.-]${HASH_SEGMENT}\\.[A-Za-z0-9]+$|[.-](?=[A-Za-z_-]*[0-9])${HASH_SEGMENT}\\.[A-Za-z0-9]+$)`;
+export const STATIC_IMMUTABLE = `^(?!.*\\.html?$)(/(_app/immutable|_next/static|_astro)/|.*-(${HASH_B64})\\.[A-Za-z0-9]+$|.*[.-](${HASH_HEX})\\.[A-Za-z0-9]+$)`;
 
 /**
  * How a static site's files are served, as named locations (\`@<name>\` is the entry). The first

@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { run } from "../../backend/adapters/exec.ts";
 import { buildScopeArgv } from "../../backend/commands/systemd.ts";
-import { envOnStdin } from "../../backend/jobs/steps/user-command.ts";
+import { envOnStdin, serverBuildSpawn } from "../../backend/jobs/steps/user-command.ts";
 
 const HELPER = join(import.meta.dir, "..", "..", "infrastructure", "helper", "switchyard-helper");
 const roots: string[] = [];
@@ -47,7 +48,12 @@ describe("helper build-scope", () => {
     expect(argv.slice(0, 3)).toEqual(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
     const panelArgv = buildScopeArgv({ unit: SCOPE, user: "switchyard", memoryMaxMb: 2048 }, ["/bin/sh"]);
     // The same scope as the panel's own builder (which it uses when it runs as root)…
-    expect(argv.slice(3, argv.indexOf("--"))).toEqual(panelArgv.slice(0, panelArgv.indexOf("--")));
+    expect(argv[3]).toBe("systemd-run");
+    expect(panelArgv[0]).toBe("/usr/bin/systemd-run");
+    expect(argv.slice(4, argv.indexOf("--"))).toEqual(panelArgv.slice(1, panelArgv.indexOf("--")));
+    // …with the same environment loader inside the scope…
+    const own = serverBuildSpawn({ scope: SCOPE, memoryMaxMb: 2048, root: true }, ["/bin/sh", "-c", "npm run build"], {}).argv;
+    expect(argv.slice(argv.indexOf("--"))).toEqual(own.slice(own.indexOf("--")));
     // …and then the command, through the environment loader.
     expect(argv.slice(argv.indexOf("--") + 1, argv.indexOf("--") + 3)).toEqual(["/bin/bash", "-c"]);
     expect(argv.slice(-4)).toEqual(["build", "/bin/sh", "-c", "npm run build"]);
@@ -93,5 +99,28 @@ describe("helper build-scope", () => {
     expect(r.stdout.trim()).toBe(`would run: systemctl stop ${SCOPE}.scope`);
     expect(helper(["build-stop", "sy-web-blue.service"], { root, cwd: buildDir }).code).toBe(2);
     expect(helper(["build-stop"], { root, cwd: buildDir }).code).toBe(2);
+  });
+});
+
+describe("the panel's own server build", () => {
+  test("a systemd-run in the repository's node_modules/.bin is never what runs", async () => {
+    const { buildDir } = testRoot();
+    const bin = join(buildDir, "node_modules", ".bin");
+    mkdirSync(bin, { recursive: true });
+    const marker = join(buildDir, "ran-as-root");
+    for (const name of ["systemd-run", "sudo"]) {
+      writeFileSync(join(bin, name), `#!/bin/sh\ntouch ${marker}\n`);
+      chmodSync(join(bin, name), 0o755);
+    }
+    const env = { PATH: `${bin}:/usr/bin:/bin`, LD_PRELOAD: "" };
+    for (const root of [true, false]) {
+      const spawn = serverBuildSpawn({ scope: SCOPE, memoryMaxMb: 1024, root }, ["/bin/true"], env);
+      // Whether or not this machine has systemd or sudo, the repository's copy must not run.
+      await run(spawn.argv, { cwd: buildDir, env: spawn.env, stdin: spawn.stdin, timeoutMs: 20_000 }).catch(() => {});
+      expect(existsSync(marker)).toBe(false);
+    }
+    // The same spawn with the build's PATH would have found the fake: the test does test something.
+    await run(["systemd-run", "--version"], { cwd: buildDir, env: { PATH: env.PATH } });
+    expect(existsSync(marker)).toBe(true);
   });
 });

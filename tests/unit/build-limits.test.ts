@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { buildIoClass, run } from "../../backend/adapters/exec.ts";
+import { checkIntegrity } from "../../backend/adapters/npm-registry.ts";
 import { buildScopeArgv } from "../../backend/commands/systemd.ts";
 import {
   buildScopeName,
@@ -12,7 +13,7 @@ import {
   readBuildSettings,
   waitingMessage,
 } from "../../backend/domain/build-limits.ts";
-import { envOnStdin } from "../../backend/jobs/steps/user-command.ts";
+import { envOnStdin, serverBuildSpawn } from "../../backend/jobs/steps/user-command.ts";
 
 const GiB = 1024 ** 3;
 
@@ -131,7 +132,7 @@ describe("server builds", () => {
     const unit = buildScopeName("0B5E0C2E-1234-4000-8000-000000000000");
     expect(unit).toBe("sy-build-0b5e0c2e1234");
     expect(buildScopeArgv({ unit, user: "switchyard", memoryMaxMb: 2048 }, ["/bin/sh", "-c", "npm run build"])).toEqual([
-      "systemd-run",
+      "/usr/bin/systemd-run",
       "--scope",
       "--quiet",
       "--collect",
@@ -153,7 +154,39 @@ describe("server builds", () => {
     expect(() => buildScopeName("not a job")).toThrow();
   });
 
+  test("the privileged spawn is an absolute program in a clean environment; the build's own comes on stdin", () => {
+    const env = { PATH: "/srv/app/node_modules/.bin:/usr/bin", LD_PRELOAD: "/srv/app/evil.so", SECRET: "s3cret" };
+    for (const root of [true, false]) {
+      const spawn = serverBuildSpawn({ scope: "sy-build-0123456789ab", memoryMaxMb: 1024, root }, ["/usr/bin/npm", "run", "build"], env);
+      expect(spawn.argv[0]?.startsWith("/")).toBe(true);
+      expect(spawn.env).toEqual({ PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
+      expect(spawn.stdin).toBe(envOnStdin(env));
+      expect(spawn.argv.join(" ")).not.toContain("s3cret");
+      expect(spawn.argv.slice(-3)).toEqual(["/usr/bin/npm", "run", "build"]);
+    }
+    const root = serverBuildSpawn({ scope: "sy-build-0123456789ab", memoryMaxMb: 1024, root: true }, ["/usr/bin/npm"], env);
+    expect(root.argv[0]).toBe("/usr/bin/systemd-run");
+    const viaHelper = serverBuildSpawn({ scope: "sy-build-0123456789ab", memoryMaxMb: 1024, root: false }, ["/usr/bin/npm"], env);
+    expect(viaHelper.argv.slice(0, 3)).toEqual(["/usr/bin/sudo", "-n", "/usr/local/lib/switchyard/helper"]);
+  });
+
   test("the environment goes to the helper as NUL-ended entries", () => {
     expect(envOnStdin({ A: "1", B: "two\nlines", C: undefined })).toBe("A=1\0B=two\nlines\0");
+  });
+});
+
+describe("runtimes and package managers from the registry", () => {
+  const bytes = new TextEncoder().encode("tarball");
+  const sha512 = `sha512-${new Bun.CryptoHasher("sha512").update(bytes).digest("base64")}`;
+
+  test("are installed only when they match the registry's sha512", () => {
+    expect(() => checkIntegrity("pnpm", "9.0.0", bytes, sha512)).not.toThrow();
+    expect(() => checkIntegrity("pnpm", "9.0.0", bytes, `sha1-abc ${sha512}`)).not.toThrow();
+    expect(() => checkIntegrity("pnpm", "9.0.0", new TextEncoder().encode("other"), sha512)).toThrow("integrity check");
+  });
+
+  test("are not installed when the registry gives no sha512", () => {
+    expect(() => checkIntegrity("pnpm", "9.0.0", bytes, undefined)).toThrow("no sha512");
+    expect(() => checkIntegrity("pnpm", "9.0.0", bytes, "sha1-2jmj7l5rSw0yVb/vlWAYkK/YBwk=")).toThrow("no sha512");
   });
 });

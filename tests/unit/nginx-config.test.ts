@@ -8,6 +8,7 @@ import {
   NginxConfigError,
   nginxArgv,
   type ServerIncludeOptions,
+  STATIC_IMMUTABLE,
 } from "../../backend/commands/nginx.ts";
 
 const base = (overrides: Partial<AppConfigOptions> = {}): AppConfigOptions => ({
@@ -58,7 +59,8 @@ const upstream = (name: string, socket: string) => `upstream ${name} {
 }
 `;
 
-const HASH = "[A-Za-z0-9_-]".repeat(8);
+// What the pattern matches is tested path by path in static-sites.test.ts.
+const IMMUTABLE = STATIC_IMMUTABLE;
 
 /** A static site's named locations: `each` goes in every one (the router's access log and HSTS). */
 const STATIC_BLOCK = (o: { name: string; dir: string; root: string; symlinks: string; each?: string }) => {
@@ -70,7 +72,7 @@ ${each}        recursive_error_pages on;
             return 404;
         }
         set $sy_cache "no-cache";
-        if ($uri ~ "(^/(_app/immutable|_next/static|_astro)/|^/assets/(.*/)?[^/]*[.-]${HASH}+\\.[A-Za-z0-9]+$|[.-](?=[A-Za-z_-]*[0-9])${HASH}+\\.[A-Za-z0-9]+$)") {
+        if ($uri ~ "${IMMUTABLE}") {
             set $sy_cache "public, max-age=31536000, immutable";
         }
         set $sy_spa "";

@@ -9,16 +9,23 @@
  */
 import {
   chmodSync,
-  copyFileSync,
+  closeSync,
+  constants,
+  type Dirent,
   existsSync,
+  fchmodSync,
+  fstatSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readlinkSync,
+  readSync,
   realpathSync,
   renameSync,
   rmSync,
   statSync,
+  writeSync,
 } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { assertApp } from "../../commands/nginx.ts";
@@ -77,28 +84,76 @@ function linkTarget(path: string): string | null {
  * Copies regular files and directories (0644/0755, whatever the build's umask), leaving out
  * symbolic links (what a repository could point at the data dir or /etc), dotfiles and
  * dot-directories (`.git`, `.env`; `.well-known` kept) and `node_modules`. Returns the links left
- * out, relative to `from`.
+ * out, relative to `from`, those listed as links and those that had become links by the time they
+ * were opened (`entries` lists a directory; tests stand in for such a race with it).
  */
-function copySite(from: string, to: string): string[] {
+export function copySite(
+  from: string,
+  to: string,
+  entries: (dir: string) => Dirent[] = (dir) => readdirSync(dir, { withFileTypes: true }),
+): string[] {
   const skipped: string[] = [];
   const walk = (src: string, dst: string) => {
     mkdirSync(dst, { mode: 0o755 });
     chmodSync(dst, 0o755);
-    for (const entry of readdirSync(src, { withFileTypes: true })) {
+    for (const entry of entries(src)) {
       const path = join(src, entry.name);
       // Never served (nginx answers 404 for them too): not copied where a slip could expose them.
       if (entry.name.startsWith(".") && entry.name !== ".well-known") continue;
       if (entry.isSymbolicLink()) skipped.push(relative(from, path));
       else if (entry.isDirectory()) {
-        if (entry.name !== "node_modules") walk(path, join(dst, entry.name));
+        if (entry.name === "node_modules") continue;
+        // The build may still be running things: what was a directory a moment ago may be a link now.
+        if (isRealDir(path)) walk(path, join(dst, entry.name));
+        else skipped.push(relative(from, path));
       } else if (entry.isFile()) {
-        copyFileSync(path, join(dst, entry.name));
-        chmodSync(join(dst, entry.name), 0o644);
+        if (!copyRegularFile(path, join(dst, entry.name))) skipped.push(relative(from, path));
       }
     }
   };
   walk(from, to);
   return skipped;
+}
+
+function isRealDir(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() && !st.isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Copies `src` to a new `dst` (0644) only if `src` is, when opened, a regular file and not a link:
+ * opened with O_NOFOLLOW and checked on the open descriptor, so a file swapped for a link to
+ * /etc/shadow after the directory was listed is not published. False when it was not copied.
+ */
+export function copyRegularFile(src: string, dst: string): boolean {
+  let input: number;
+  try {
+    input = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fstatSync(input).isFile()) return false;
+    const output = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      const buffer = Buffer.allocUnsafe(1024 * 1024);
+      for (;;) {
+        const n = readSync(input, buffer, 0, buffer.length, null);
+        if (n === 0) break;
+        for (let done = 0; done < n; ) done += writeSync(output, buffer, done, n - done);
+      }
+      fchmodSync(output, 0o644);
+    } finally {
+      closeSync(output);
+    }
+    return true;
+  } finally {
+    closeSync(input);
+  }
 }
 
 function realpathOrNull(path: string): string | null {

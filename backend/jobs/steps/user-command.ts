@@ -31,8 +31,10 @@ export interface AppCommand {
  *
  * It must not starve the apps already running: locally it runs under `nice`/`ionice` with its
  * process group's memory watched; on a server in a transient systemd scope (MemoryMax=, low CPU
- * and I/O weight, nice) as the panel's user. Either way the build memory limit of Settings → Builds
- * holds, and going over it fails the step with a message that says so.
+ * and I/O weight, nice) as the panel's user. Going over the build memory limit of Settings → Builds
+ * fails the step with a message that says so. Locally the watch (and the kill on a time-out or a
+ * cancel) covers the command's process group: a process that starts a session of its own escapes
+ * it. On a server the scope holds everything the build started.
  */
 export async function runAppCommand(ctx: JobContext, command: AppCommand): Promise<void> {
   const { dataDir, appUser, mode } = ctx.services.config;
@@ -74,24 +76,18 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
     // systemd-run looks a command up in its own PATH, not the build's: it gets an absolute one.
     const program = argv[0]?.startsWith("/") ? argv[0] : Bun.which(argv[0] ?? "", { PATH: env.PATH });
     if (!program) throw new JobFailed(`${argv[0]} was not found on the build's PATH.`);
-    const scoped = [program, ...argv.slice(1)];
     const privilege = processPrivilege();
     // The scope is stopped too, so nothing the build started outlives a cancel or a time-out.
     const onKill = () =>
-      void (privilege.root ? run(["systemctl", "stop", `${scope}.scope`]) : privilege.helper(["build-stop", scope])).catch(() => {});
-    if (privilege.root) {
-      result = await run(buildScopeArgv({ unit: scope, user: SERVER_BUILD_USER, memoryMaxMb }, scoped), { ...common, env, onKill });
-    } else {
-      // sudo hands the helper a clean environment: the build's own comes on stdin.
-      result = await run(["sudo", "-n", HELPER_PATH, "build-scope", scope, String(memoryMaxMb), "--", ...scoped], {
-        ...common,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-        stdin: envOnStdin(env),
-        onKill,
-      });
-    }
+      void (privilege.root ? run([SYSTEMCTL, "stop", `${scope}.scope`]) : privilege.helper(["build-stop", scope])).catch(() => {});
+    const spawn = serverBuildSpawn({ scope, memoryMaxMb, root: privilege.root }, [program, ...argv.slice(1)], env);
+    result = await run(spawn.argv, { ...common, env: spawn.env, stdin: spawn.stdin, onKill });
   } else {
-    result = await run(lowPriorityArgv(argv, buildIoClass()), { ...common, env, user });
+    const local = lowPriorityArgv(argv, buildIoClass());
+    // nice and ionice by absolute path: the build's PATH starts in the repository's node_modules/.bin.
+    local[0] = NICE;
+    if (local[3] === "ionice") local[3] = IONICE;
+    result = await run(local, { ...common, env, user });
   }
   ctx.throwIfCancelled();
   if (result.memoryExceeded) throw new JobFailed(capitalize(memoryExceededMessage(memoryMaxMb)));
@@ -104,6 +100,43 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
 
 /** install.sh's panel user: on a server builds run as the panel does, never as root. */
 const SERVER_BUILD_USER = "switchyard";
+
+const NICE = "/usr/bin/nice";
+const IONICE = "/usr/bin/ionice";
+const SUDO = "/usr/bin/sudo";
+const SYSTEMCTL = "/usr/bin/systemctl";
+/** What a privileged process (systemd-run as root, sudo) gets for an environment: nothing of the app's. */
+const PRIVILEGED_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+/**
+ * Runs inside the scope, as the panel user: exports the NUL-ended entries read from stdin (see
+ * envOnStdin), then execs the command. The same loader as the helper's build-scope verb.
+ */
+const BUILD_ENV_LOADER =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's ${#e}, not a template
+  'n=0; while IFS= read -r -d "" e; do n=$((n + ${#e} + 1)); ((n <= 1048576)) && [[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]{0,127}= ]] && export "$e" || { echo "switchyard-helper: refusing the build environment" >&2; exit 2; }; done; exec "$@" </dev/null';
+
+/**
+ * How a server build is started: systemd-run (panel as root) or the helper through sudo, each by
+ * absolute path and with a minimal environment, so neither the repository's node_modules/.bin nor
+ * the app's variables (LD_PRELOAD and the like) reach a privileged process. The build's own
+ * environment comes on stdin and is loaded only inside the scope, as the panel user.
+ */
+export function serverBuildSpawn(
+  o: { scope: string; memoryMaxMb: number; root: boolean },
+  command: string[],
+  env: Record<string, string | undefined>,
+): { argv: string[]; env: Record<string, string>; stdin: string } {
+  const argv = o.root
+    ? buildScopeArgv({ unit: o.scope, user: SERVER_BUILD_USER, memoryMaxMb: o.memoryMaxMb }, [
+        "/bin/bash",
+        "-c",
+        BUILD_ENV_LOADER,
+        "build",
+        ...command,
+      ])
+    : [SUDO, "-n", HELPER_PATH, "build-scope", o.scope, String(o.memoryMaxMb), "--", ...command];
+  return { argv, env: { ...PRIVILEGED_ENV }, stdin: envOnStdin(env) };
+}
 
 /** `KEY=VALUE` entries, each ended by a NUL (values may hold newlines), as the helper's build-scope reads them. */
 export function envOnStdin(env: Record<string, string | undefined>): string {
