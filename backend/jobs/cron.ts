@@ -390,7 +390,7 @@ export async function syncCronUnits(
   }
   const tools = stableRunner(toolsDir(services));
   for (const job of await listCronJobs(services.db, app.id)) {
-    if (!job.enabled || !live || live.pruned) {
+    if (!live || live.pruned) {
       await remove(job.id);
       continue;
     }
@@ -417,6 +417,15 @@ export async function syncCronUnits(
     });
     const timer = cronUnitName(app.name, unitId, "timer");
     const timerText = buildCronTimer({ app: app.name, unitId, jobName: job.name, onCalendar: onCalendar(job.schedule, job.timezone) });
+    if (!job.enabled) {
+      // A disabled job keeps its service, so Run now still works; only the timer goes.
+      if (installed(timer) !== null) await host.removeUnit(timer);
+      if (installed(service)?.trim() !== serviceText.trim()) {
+        await host.writeUnit(service, serviceText);
+        await host.systemctl(["systemctl", "daemon-reload"]);
+      }
+      continue;
+    }
     // Unchanged units are left alone: no daemon-reload, and the timer keeps its next elapse.
     if (installed(service)?.trim() === serviceText.trim() && installed(timer)?.trim() === timerText.trim()) continue;
     await host.writeUnit(service, serviceText);

@@ -427,7 +427,9 @@ describe(`cron jobs (${TEST_DB})`, () => {
       });
       const unitId = id.replace(/-/g, "").slice(0, 8);
       await syncCronUnits(server, app, [], units);
+      // Disabled: no timer, but the service is there for Run now.
       expect(existsSync(join(unitDir, `sy-${APP}-cron-${unitId}.timer`))).toBe(false);
+      expect(existsSync(join(unitDir, `sy-${APP}-cron-${unitId}.service`))).toBe(true);
 
       expect((await api.request("PATCH", `/api/v1/apps/${APP}/cron/${id}`, { cookie, body: { enabled: true } })).status).toBe(200);
       await syncCronUnits(server, app, [], units);
