@@ -6,7 +6,6 @@
  * Every run goes through the same runner program (adapters/cron/runner.ts): it holds the job's
  * lock (the overlap policy), applies the timeout, and writes the run's result and output.
  */
-import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { appUserFor } from "../adapters/app-user.ts";
@@ -27,6 +26,7 @@ import {
   removeJobFiles,
   removeRunFiles,
   requestManualRun,
+  setAsideRunFile,
   spawnRunner,
   stableRunner,
   startCronService,
@@ -250,11 +250,7 @@ const date = (iso: string | null | undefined) => (iso ? new Date(iso) : null);
 /** A result file that is not the runner's is moved aside (`.rejected`), so the other runs are still taken in. */
 function rejectRunFile(services: Services, files: CronJobFiles, app: App, runId: string, why: string): void {
   services.log.warn("a cron run file was not a runner's result; it was moved aside", { app: app.name, runId, why });
-  try {
-    renameSync(join(files.runs, `${runId}.json`), join(files.runs, `${runId}.json.rejected`));
-  } catch {
-    removeRunFiles(files, runId);
-  }
+  setAsideRunFile(files, runId);
 }
 
 /** Takes the runner's result files of one job into cron_runs (output masked); finished ones are removed. */

@@ -2,7 +2,7 @@
  * Where cron jobs meet the machine: the runner program's stable copy, the spec and run files of
  * each job, and (server mode) the timer units, written through the same systemd host as the slots.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cronStartArgv } from "../../commands/cron-units.ts";
 import { type RunResult, run } from "../exec.ts";
@@ -145,6 +145,15 @@ export function readRunFiles(files: CronJobFiles): RunFile[] {
 export function removeRunFiles(files: CronJobFiles, runId: string): void {
   rmSync(join(files.runs, `${runId}.json`), { force: true });
   rmSync(join(files.runs, `${runId}.out`), { force: true });
+}
+
+/** Sets a result file aside as `<run>.json.rejected` (kept for a look, never read again); removed when it cannot be renamed. */
+export function setAsideRunFile(files: CronJobFiles, runId: string): void {
+  try {
+    renameSync(join(files.runs, `${runId}.json`), join(files.runs, `${runId}.json.rejected`));
+  } catch {
+    removeRunFiles(files, runId);
+  }
 }
 
 export function removeJobFiles(files: CronJobFiles): void {
