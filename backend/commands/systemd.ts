@@ -374,7 +374,8 @@ export function buildScopeArgv(o: { unit: string; user: string; memoryMaxMb: num
   if (!Number.isInteger(o.memoryMaxMb) || o.memoryMaxMb < 1) throw new UnitError("the build memory limit must be a whole number of MiB");
   if (!argv[0]?.startsWith("/")) throw new UnitError("a build command must begin with an absolute path");
   return [
-    "systemd-run",
+    // Absolute: a build's PATH starts in its own node_modules/.bin, which the repository controls.
+    "/usr/bin/systemd-run",
     "--scope",
     "--quiet",
     "--collect",

@@ -66,10 +66,18 @@ export function desiredFormation(
   });
 }
 
-/** How many web instances a slot starts with: at least one (0 is refused for a live app, and a start always means one). */
+/** How many web instances a slot starts with: at least one (a formation of web 0 is refused). */
 export function webInstances(rows: readonly FormationRow[]): number {
   const row = rows.find((r) => r.type === WEB);
   return Math.min(MAX_INSTANCES, Math.max(1, row ? row.instances : 1));
+}
+
+/**
+ * How long a stopping process gets between SIGTERM and SIGKILL: the app's drain seconds (1 s at
+ * the least, an hour at most), in seconds, for worker units and every stop of its processes.
+ */
+export function stopGraceSeconds(app: { drainSeconds: number }): number {
+  return Math.min(3600, Math.max(1, Math.round(app.drainSeconds)));
 }
 
 /** The workers a slot runs: every declared type not stopped by hand, with at least one instance. */
@@ -86,7 +94,7 @@ export function runnableWorkers(desired: readonly DesiredProcess[]): Array<{ typ
  */
 export function checkFormation(
   body: unknown,
-  o: { known: readonly string[] | null; live: boolean },
+  o: { known: readonly string[] | null },
 ): { ok: true; counts: Record<string, number> } | { ok: false; issues: FormationIssue[] } {
   if (!body || typeof body !== "object" || Array.isArray(body)) {
     return { ok: false, issues: [{ field: "body", message: 'must be an object of process type → instance count, e.g. {"web": 2}' }] };
@@ -112,8 +120,11 @@ export function checkFormation(
       issues.push({ field: type, message: `must be between 0 and ${MAX_INSTANCES}` });
       continue;
     }
-    if (type === WEB && value === 0 && o.live) {
-      issues.push({ field: type, message: "cannot be 0 while the app is live; stop the app instead (POST /apps/:app/stop)" });
+    if (type === WEB && value === 0) {
+      issues.push({
+        field: type,
+        message: "a web process type needs at least one instance; to take the app offline, stop it (POST /apps/:app/stop)",
+      });
       continue;
     }
     counts[type] = value;
@@ -121,17 +132,25 @@ export function checkFormation(
   return issues.length ? { ok: false, issues } : { ok: true, counts };
 }
 
-/** What a formation change needs done to a live app: a blue-green restart for web, an in-place change for workers. */
+/**
+ * What a formation change needs done to a live app: a blue-green restart for web, an in-place
+ * change for workers. `running` is how many instances of each type the live slot runs now (absent:
+ * not known): a count that equals the saved row but not what runs (a restart or scale that
+ * failed) is applied again.
+ */
 export function formationChange(
   rows: readonly FormationRow[],
   counts: Record<string, number>,
+  running?: Record<string, number>,
 ): { web: { from: number; to: number } | null; workers: string[] } {
-  const current = (type: string) => rows.find((r) => r.type === type)?.instances ?? 1;
+  const row = (type: string) => rows.find((r) => r.type === type);
   let web: { from: number; to: number } | null = null;
   const workers: string[] = [];
   for (const [type, to] of Object.entries(counts)) {
-    const from = current(type);
-    if (from === to) continue;
+    const from = row(type)?.instances ?? 1;
+    // A worker stopped by hand runs nothing, as it should: only its count matters.
+    const runs = running && !row(type)?.stopped ? (running[type] ?? 0) : undefined;
+    if (from === to && (runs === undefined || runs === to)) continue;
     if (type === WEB) web = { from, to };
     else workers.push(type);
   }

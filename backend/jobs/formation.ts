@@ -15,7 +15,15 @@ import { findRelease } from "../db/queries/releases.ts";
 import type { App, Job, Release, Slot } from "../db/schema/index.ts";
 import { startArgv } from "../domain/detect.ts";
 import { renderEnvFile } from "../domain/env.ts";
-import { type DesiredProcess, desiredFormation, limitsReport, releaseProcessTypes, runnableWorkers, WEB } from "../domain/formation.ts";
+import {
+  type DesiredProcess,
+  desiredFormation,
+  limitsReport,
+  releaseProcessTypes,
+  runnableWorkers,
+  stopGraceSeconds,
+  WEB,
+} from "../domain/formation.ts";
 import type { Services } from "../services.ts";
 import { appPaths } from "./paths.ts";
 import { releaseProcessEnv } from "./process-env.ts";
@@ -72,7 +80,7 @@ export async function applySlotWorkers(
 ): Promise<Array<{ type: string; instances: number }>> {
   const workers = runnableWorkers(await releaseFormation(services, app, release));
   if (workers.length === 0) {
-    await services.runtime.stopWorkers(app.name, color, { graceMs: app.drainSeconds * 1000 });
+    await services.runtime.stopWorkers(app.name, color, { graceMs: stopGraceSeconds(app) * 1000 });
     return [];
   }
   await services.runtime.startWorkers(await workersSpec(services, app, color, release, workers, log));
@@ -105,6 +113,7 @@ async function workersSpec(
     memoryMax: app.memoryMax,
     cpuQuota: app.cpuQuota,
     ioWeight: app.ioWeight,
+    graceSeconds: stopGraceSeconds(app),
     // Run as the web is: in the release's root directory, exec'd when simple so signals reach it.
     processes: workers.map(({ type, command, instances }) => ({ type, command: startArgv(command, releaseRootDir(release)), instances })),
   };
@@ -181,6 +190,31 @@ export async function processesReport(services: Services, app: App): Promise<Pro
   return { processes, limits: limitsReport(app, services.runtime.kind) };
 }
 
+/**
+ * How many instances of each process type the live slot runs now (running or restarting), from
+ * the runtime's report; null when nothing is live or the runtime cannot say.
+ */
+export async function liveRunningCounts(services: Services, app: App): Promise<Record<string, number> | null> {
+  const { slot } = await liveSlot(services, app);
+  if (!slot) return null;
+  try {
+    const running = await services.runtime.processes(app.name, slot.color);
+    const counts: Record<string, number> = {};
+    for (const p of running) counts[p.type] = p.instances.filter((i) => i.state === "running" || i.state === "restarting").length;
+    if (counts[WEB] === undefined) {
+      const status = await services.runtime.status(app.name, slot.color);
+      counts[WEB] = status.instances
+        ? status.instances.filter((i) => i.state === "running" || i.state === "restarting").length
+        : status.state === "running" || status.state === "restarting"
+          ? 1
+          : 0;
+    }
+    return counts;
+  } catch {
+    return null;
+  }
+}
+
 /** Who asked, for the job row. */
 export interface Actor {
   userId?: string | null;
@@ -216,7 +250,7 @@ export async function reconcileWorkers(services: Services, app: App, live: Color
   for (const color of COLORS) {
     if (color === live) continue;
     const stray = (await runtime.processes(app.name, color)).filter((p) => p.type !== WEB && up(p) > 0);
-    if (stray.length > 0) await runtime.stopWorkers(app.name, color, { graceMs: app.drainSeconds * 1000 });
+    if (stray.length > 0) await runtime.stopWorkers(app.name, color, { graceMs: stopGraceSeconds(app) * 1000 });
   }
   if (!live) return;
   const slot = (await appSlots(services.db, app.id)).find((s) => s.color === live);

@@ -255,6 +255,38 @@ describe("workers (process runtime)", () => {
       "not a worker process type",
     );
   });
+
+  test("scaling a worker 1→2 and starting another type leaves the running instances alone; scaling down stops only the extra", async () => {
+    const worker = (instances: number) => ({ type: "worker", command: [process.execPath, "worker.ts"], instances });
+    const mailer = { type: "mailer", command: [process.execPath, "worker.ts"], instances: 1 };
+    const pids = async (type: string) =>
+      ((await runtime.processes("shop", "blue")).find((p) => p.type === type)?.instances ?? []).map((i) => i.pid);
+    await runtime.startWorkers({ ...base, processes: [worker(1)] });
+    const [first] = await pids("worker");
+    expect(first).toBeGreaterThan(0);
+    await waitFor(() => existsSync(join(outDir, `worker-${first}`)), { what: "the worker to write its file" });
+
+    await runtime.startWorkers({ ...base, processes: [worker(2), mailer] });
+    const scaled = await pids("worker");
+    expect(scaled.length).toBe(2);
+    expect(scaled[0]).toBe(first);
+    expect(scaled[1]).toBeGreaterThan(0);
+    const [mail] = await pids("mailer");
+    expect(mail).toBeGreaterThan(0);
+    await waitFor(() => existsSync(join(outDir, `worker-${scaled[1]}`)), { what: "the second worker to write its file" });
+
+    await runtime.startWorkers({ ...base, processes: [worker(1), mailer] });
+    expect(await pids("worker")).toEqual([first as number]);
+    expect(await pids("mailer")).toEqual([mail as number]);
+    expect(readFileSync(join(outDir, `worker-${scaled[1]}`), "utf8")).toContain("SIGTERM");
+    expect(readFileSync(join(outDir, `worker-${first}`), "utf8")).not.toContain("SIGTERM");
+
+    // A new release replaces them.
+    await runtime.startWorkers({ ...base, releaseId: "rel-2", processes: [worker(1)] });
+    const [next] = await pids("worker");
+    expect(next).not.toBe(first);
+    await runtime.startWorkers({ ...base, processes: [] });
+  });
 });
 
 const HELPER = join(import.meta.dir, "..", "..", "infrastructure", "helper", "switchyard-helper");

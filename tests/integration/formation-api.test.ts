@@ -1,5 +1,5 @@
 /**
- * The formation API: a bad formation (an unknown process type, web at 0 on a live app, 33
+ * The formation API: a bad formation (an unknown process type, web at 0, 33
  * instances, a count that is not a number) is refused with a 400 naming the field; counts set
  * before the first release apply at its deploy; the lifecycle endpoints answer with their jobs
  * and are audited; an unknown process type is a 404.
@@ -77,6 +77,8 @@ describe(`formation API (${TEST_DB})`, () => {
     await refused({ web: 33 }, "web", /between 0 and 32/);
     await refused({ web: "x" }, "web", /whole number/);
     await refused({}, "body", /names no process type/);
+    // Web 0 is refused before the first release too: it would start one instance anyway.
+    await refused({ web: 0 }, "web", /a web process type needs at least one instance; to take the app offline, stop it/);
     const bad = await put([1, 2]);
     expect(bad.status).toBe(400);
     const early = await put({ web: 2, worker: 1 });
@@ -109,7 +111,7 @@ describe(`formation API (${TEST_DB})`, () => {
     });
 
     await refused({ mailer: 1 }, "mailer", /not a process type of this app \(it has web, worker\)/);
-    await refused({ web: 0 }, "web", /cannot be 0 while the app is live/);
+    await refused({ web: 0 }, "web", /a web process type needs at least one instance/);
     await refused({ web: 33 }, "web", /between 0 and 32/);
     await refused({ worker: -1 }, "worker", /between 0 and 32/);
     await refused({ worker: "x" }, "worker", /whole number/);
@@ -124,6 +126,18 @@ describe(`formation API (${TEST_DB})`, () => {
     // The same counts again change nothing, so no job.
     const same = await put({ web: 2, worker: 1 });
     expect([same.status, same.body.job]).toEqual([200, null]);
+
+    // The slot no longer runs what the rows say (a scale job that failed): the same body applies it again.
+    const color = listed.processes[0].color as "blue" | "green";
+    await api.services.runtime.stopWorkers(APP, color, { graceMs: 1_000 });
+    const again = await put({ web: 2, worker: 1 });
+    expect(again.body.job?.kind).toBe("scale");
+    expect((await finished(again)).status).toBe("succeeded");
+    const healed = (await api.request("GET", `/api/v1/apps/${APP}/processes`, { cookie })).body;
+    expect(healed.processes.map((p: { type: string; running: number }) => [p.type, p.running])).toEqual([
+      ["web", 2],
+      ["worker", 1],
+    ]);
   }, 600_000);
 
   test("web changes go blue-green (restart), worker changes in place (scale); both are audited", async () => {
@@ -142,6 +156,17 @@ describe(`formation API (${TEST_DB})`, () => {
     expect(audits.map((a) => a.details)).toEqual(
       expect.arrayContaining([expect.objectContaining({ formation: { web: 1 } }), expect.objectContaining({ formation: { worker: 0 } })]),
     );
+
+    // Restarting a worker that runs no instance, or was stopped, is refused up front.
+    const restart = () => api.request("POST", `/api/v1/apps/${APP}/processes/worker/restart`, { cookie });
+    const zero = await restart();
+    expect([zero.status, zero.body.error.message]).toEqual([409, expect.stringContaining("runs no instances; scale it up")]);
+    expect((await finished(await put({ worker: 1 }))).status).toBe("succeeded");
+    expect((await finished(await api.request("POST", `/api/v1/apps/${APP}/processes/worker/stop`, { cookie }))).status).toBe("succeeded");
+    const stopped = await restart();
+    expect([stopped.status, stopped.body.error.message]).toEqual([409, expect.stringContaining("worker is stopped; start it instead")]);
+    expect((await finished(await api.request("POST", `/api/v1/apps/${APP}/processes/worker/start`, { cookie }))).status).toBe("succeeded");
+    expect((await finished(await restart())).kind).toBe("scale");
   }, 600_000);
 
   test("process endpoints: unknown types are 404, web is stopped with the app, and stop/start/restart answer with jobs", async () => {
@@ -190,12 +215,12 @@ describe(`formation API (${TEST_DB})`, () => {
       expect(ps.out).toContain("web: 1/1 running  (bun server.ts)");
       expect(ps.out).toMatch(/web\.1 {2}running {2}pid \d+ port \d+/);
       expect(ps.out).toContain("limits: memory none");
-      const scaled = await cli("scale", APP, "worker=1");
+      const scaled = await cli("scale", APP, "worker=2");
       expect(scaled).toMatchObject({ code: 0, err: "" });
-      expect(scaled.out).toContain("1 × worker");
+      expect(scaled.out).toContain("2 × worker");
       const refused = await cli("scale", APP, "web=0");
       expect(refused.code).not.toBe(0);
-      expect(refused.err).toContain("web: cannot be 0 while the app is live");
+      expect(refused.err).toContain("web: a web process type needs at least one instance");
       expect((await cli("scale", APP, "web")).err).toContain("'web' is not TYPE=N");
       const restarted = await cli("apps", "restart", APP, "worker");
       expect(restarted).toMatchObject({ code: 0, err: "" });

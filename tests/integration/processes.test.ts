@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setInstances } from "../../backend/db/queries/processes.ts";
 import { TEST_DB } from "../helpers/database.ts";
 import { createRepo, type TestRepo } from "../helpers/git-repo.ts";
 import { createTestApi, type TestApi } from "../helpers/panel.ts";
@@ -240,12 +241,20 @@ describe(`Procfile workers and web instances (${TEST_DB})`, () => {
     expect((await run("POST", "/processes/worker/start")).status).toBe("succeeded");
     await waitFor(() => workerPids("v6").length === 1, { timeoutMs: 10_000, what: "the v6 worker" });
 
+    // Scaling a worker up starts the new instance only: the running one and the web keep their pids.
+    const running = await processes();
+    const webPids = running.processes.find((p) => p.type === "web")?.units.map((u) => u.pid);
+    const first = running.processes.find((p) => p.type === "worker")?.units[0]?.pid;
     const two = await run("PUT", "/formation", { worker: 2 });
     expect(two.status).toBe("succeeded");
     expect(two.body.job.kind).toBe("scale");
-    worker = (await processes()).processes.find((p) => p.type === "worker");
+    const scaled = await processes();
+    worker = scaled.processes.find((p) => p.type === "worker");
     expect([worker?.instances, worker?.running]).toEqual([2, 2]);
     expect(new Set(worker?.units.map((u) => u.pid)).size).toBe(2);
+    expect(worker?.units[0]?.pid).toBe(first as number);
+    expect(alive(first as number)).toBe(true);
+    expect(scaled.processes.find((p) => p.type === "web")?.units.map((u) => u.pid)).toEqual(webPids as number[]);
   }, 600_000);
 
   test("stop ends web and workers; start brings the last live release back with them", async () => {
@@ -261,5 +270,22 @@ describe(`Procfile workers and web instances (${TEST_DB})`, () => {
       ["web", 3],
       ["worker", 2],
     ]);
+  }, 600_000);
+
+  test("a rollback to a warm standby that runs another number of web instances than the formation starts it afresh", async () => {
+    await repo.commit(procfileApp("v7"), "v7");
+    expect((await run("POST", "/deploy")).status).toBe("succeeded");
+    const { releases } = (await api.request("GET", `/api/v1/apps/${APP}/releases`, { cookie })).body;
+    const previous = (releases as Array<{ id: string; status: string }>).find((r) => r.status === "standby");
+    expect(previous).toBeDefined();
+    // The standby runs 3 web instances; the formation now says 1 (saved while a restart could not run).
+    const app = (await api.request("GET", `/api/v1/apps/${APP}`, { cookie })).body.app as { id: string };
+    await setInstances(api.services.db, app.id, { web: 1 });
+    const back = await run("POST", "/rollback", { releaseId: previous?.id });
+    expect({ status: back.status, error: back.error }).toEqual({ status: "succeeded", error: null });
+    expect(back.log).toContain("Starting v");
+    expect(await (await throughNginx("/")).text()).toBe("v6");
+    const web = (await processes()).processes.find((p) => p.type === "web");
+    expect([web?.instances, web?.running, web?.units.length]).toEqual([1, 1, 1]);
   }, 600_000);
 });

@@ -7,6 +7,7 @@ import {
   releaseProcessTypes,
   releaseWorkers,
   runnableWorkers,
+  stopGraceSeconds,
   webInstances,
 } from "../../backend/domain/formation.ts";
 
@@ -65,32 +66,33 @@ describe("checking a formation", () => {
   const known = ["web", "worker"];
   const fields = (r: ReturnType<typeof checkFormation>) => (r.ok ? [] : r.issues.map((i) => i.field));
   test("valid counts pass", () => {
-    expect(checkFormation({ web: 2, worker: 0 }, { known, live: true })).toEqual({ ok: true, counts: { web: 2, worker: 0 } });
+    expect(checkFormation({ web: 2, worker: 0 }, { known })).toEqual({ ok: true, counts: { web: 2, worker: 0 } });
   });
   test("an unknown type is named", () => {
-    expect(fields(checkFormation({ mailer: 1 }, { known, live: true }))).toEqual(["mailer"]);
+    expect(fields(checkFormation({ mailer: 1 }, { known }))).toEqual(["mailer"]);
   });
   test("a malformed type is named", () => {
-    expect(fields(checkFormation({ "Bad Type": 1 }, { known: null, live: false }))).toEqual(["Bad Type"]);
+    expect(fields(checkFormation({ "Bad Type": 1 }, { known: null }))).toEqual(["Bad Type"]);
   });
   test("not whole numbers, below 0 or above 32 are named", () => {
-    expect(fields(checkFormation({ web: "x" }, { known, live: true }))).toEqual(["web"]);
-    expect(fields(checkFormation({ web: 1.5 }, { known, live: true }))).toEqual(["web"]);
-    expect(fields(checkFormation({ worker: -1 }, { known, live: true }))).toEqual(["worker"]);
-    expect(fields(checkFormation({ worker: 33 }, { known, live: true }))).toEqual(["worker"]);
+    expect(fields(checkFormation({ web: "x" }, { known }))).toEqual(["web"]);
+    expect(fields(checkFormation({ web: 1.5 }, { known }))).toEqual(["web"]);
+    expect(fields(checkFormation({ worker: -1 }, { known }))).toEqual(["worker"]);
+    expect(fields(checkFormation({ worker: 33 }, { known }))).toEqual(["worker"]);
   });
-  test("web 0 is refused on a live app, allowed on one that is not", () => {
-    const refused = checkFormation({ web: 0 }, { known, live: true });
+  test("web 0 is refused whether the app is live or not: the app is taken offline with stop", () => {
+    const refused = checkFormation({ web: 0 }, { known });
     expect(fields(refused)).toEqual(["web"]);
-    expect(refused.ok ? "" : refused.issues[0]?.message).toContain("live");
-    expect(checkFormation({ web: 0 }, { known, live: false }).ok).toBe(true);
+    expect(refused.ok ? "" : refused.issues[0]?.message).toContain("a web process type needs at least one instance");
+    expect(refused.ok ? "" : refused.issues[0]?.message).toContain("stop");
+    expect(fields(checkFormation({ web: 0 }, { known: null }))).toEqual(["web"]);
   });
   test("before any release any well-formed type may be set ahead", () => {
-    expect(checkFormation({ worker: 2, clock: 1 }, { known: null, live: false })).toEqual({ ok: true, counts: { worker: 2, clock: 1 } });
+    expect(checkFormation({ worker: 2, clock: 1 }, { known: null })).toEqual({ ok: true, counts: { worker: 2, clock: 1 } });
   });
   test("a body that is not an object, or is empty, is named as the body", () => {
-    expect(fields(checkFormation([1], { known, live: true }))).toEqual(["body"]);
-    expect(fields(checkFormation({}, { known, live: true }))).toEqual(["body"]);
+    expect(fields(checkFormation([1], { known }))).toEqual(["body"]);
+    expect(fields(checkFormation({}, { known }))).toEqual(["body"]);
   });
 });
 
@@ -100,6 +102,24 @@ describe("what a change needs", () => {
     expect(formationChange(rows, { web: 3, worker: 2 })).toEqual({ web: { from: 1, to: 3 }, workers: [] });
     expect(formationChange(rows, { web: 1, worker: 1, clock: 2 })).toEqual({ web: null, workers: ["clock", "worker"] });
     expect(formationChange(rows, { web: 1 })).toEqual({ web: null, workers: [] });
+  });
+  test("the same counts as the rows are applied again when the live slot runs something else (a failed job)", () => {
+    const rows = [
+      { type: "web", instances: 3, stopped: false },
+      { type: "worker", instances: 2, stopped: false },
+      { type: "mailer", instances: 1, stopped: true },
+    ];
+    const body = { web: 3, worker: 2, mailer: 1 };
+    expect(formationChange(rows, body, { web: 3, worker: 2 })).toEqual({ web: null, workers: [] });
+    expect(formationChange(rows, body, { web: 1, worker: 2 })).toEqual({ web: { from: 3, to: 3 }, workers: [] });
+    expect(formationChange(rows, body, { web: 3, worker: 1 })).toEqual({ web: null, workers: ["worker"] });
+    // A worker stopped by hand runs nothing, and that is no change to apply.
+    expect(formationChange(rows, body, { web: 3, worker: 2, mailer: 0 })).toEqual({ web: null, workers: [] });
+  });
+  test("the stop grace is the app's drain seconds, 1 s to an hour", () => {
+    expect(stopGraceSeconds({ drainSeconds: 30 })).toBe(30);
+    expect(stopGraceSeconds({ drainSeconds: 0 })).toBe(1);
+    expect(stopGraceSeconds({ drainSeconds: 100_000 })).toBe(3600);
   });
 });
 

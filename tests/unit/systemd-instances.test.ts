@@ -1,4 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunResult } from "../../backend/adapters/exec.ts";
+import { createSystemdRuntime, type SystemdHost } from "../../backend/adapters/runtime/systemd.ts";
+import type { WorkersSpec } from "../../backend/adapters/runtime/types.ts";
 import { sameProcess } from "../../backend/adapters/runtime-logs/types.ts";
 import {
   buildSlotUnit,
@@ -118,5 +124,76 @@ describe("units of web instances and workers", () => {
     expect(sameProcess("web.1", "web")).toBe(true);
     expect(sameProcess("web.2", "web")).toBe(false);
     expect(sameProcess("worker.1", "worker.12")).toBe(false);
+  });
+});
+
+describe("workers as systemd units: only what changed is restarted", () => {
+  /** A machine with unit files in memory that records each systemctl command. */
+  const fakeHost = () => {
+    const files = new Map<string, string>();
+    const calls: string[] = [];
+    const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "", signalCode: null, timedOut: false, cancelled: false, ms: 0 });
+    const host: SystemdHost = {
+      writeUnit: async (name, text) => void files.set(name, text),
+      removeUnit: async (name) => void files.delete(name),
+      systemctl: async (args) => {
+        calls.push(args.slice(1, 3).join(" "));
+        return ok(args[1] === "show" ? "ActiveState=active\nMainPID=1\n" : "");
+      },
+      journalctl: async () => ok(),
+      journal: async () => ok(),
+      listUnits: async () => [...files.keys()].sort(),
+    };
+    return { host, files, calls };
+  };
+  const workers = (counts: Record<string, number>, over: Partial<WorkersSpec> = {}): WorkersSpec => ({
+    app: "shop",
+    color: "blue",
+    releaseId: "rel-1",
+    releaseDir: "/var/lib/switchyard/apps/shop/releases/rel-1",
+    envFile: "/var/lib/switchyard/apps/shop/env/slot-blue-workers.env",
+    secrets: [],
+    processes: Object.entries(counts).map(([type, instances]) => ({ type, command: ["/bin/sh", "-c", `exec bun ${type}.ts`], instances })),
+    ...over,
+  });
+  const restarted = (calls: string[]) => calls.filter((c) => c.startsWith("restart ")).map((c) => c.slice("restart ".length));
+  const stopped = (calls: string[]) => calls.filter((c) => c.startsWith("stop ")).map((c) => c.slice("stop ".length));
+
+  test("scaling a worker 1→2 and starting another type leaves the running instances alone", async () => {
+    const { host, calls } = fakeHost();
+    const stateDir = mkdtempSync(join(tmpdir(), "sy-units-"));
+    try {
+      const runtime = createSystemdRuntime({ user: "switchyard-apps", stateDir, host });
+      await runtime.startWorkers(workers({ worker: 1, clock: 1 }));
+      expect(restarted(calls).sort()).toEqual(["sy-shop-blue_clock_1.service", "sy-shop-blue_worker_1.service"]);
+
+      calls.length = 0;
+      await runtime.startWorkers(workers({ worker: 2, clock: 1, mailer: 1 }));
+      expect(restarted(calls).sort()).toEqual(["sy-shop-blue_mailer_1.service", "sy-shop-blue_worker_2.service"]);
+      expect(stopped(calls)).toEqual([]);
+
+      // Down again: only the extra instance stops; a new release restarts them all.
+      calls.length = 0;
+      await runtime.startWorkers(workers({ worker: 1, clock: 1, mailer: 1 }));
+      expect(stopped(calls)).toEqual(["sy-shop-blue_worker_2.service"]);
+      expect(restarted(calls)).toEqual([]);
+      calls.length = 0;
+      await runtime.startWorkers(workers({ worker: 1, clock: 1, mailer: 1 }, { releaseId: "rel-2" }));
+      expect(restarted(calls).length).toBe(3);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  test("worker units stop with the grace they are given (the app's drain seconds)", async () => {
+    const { host, files } = fakeHost();
+    const stateDir = mkdtempSync(join(tmpdir(), "sy-units-"));
+    try {
+      const runtime = createSystemdRuntime({ user: "switchyard-apps", stateDir, host });
+      await runtime.startWorkers(workers({ worker: 1 }, { graceSeconds: 45 }));
+      expect(files.get("sy-shop-blue_worker_1.service")).toContain("\nTimeoutStopSec=45\n");
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });

@@ -213,6 +213,50 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
     throw new Error(`The supervisor of ${what} did not start; see ${join(dir, "supervisor.log")}.`);
   };
 
+  /**
+   * Runs `next` through the type's running supervisor when only its number of instances differs
+   * from what it runs (SIGHUP, see supervisor.ts): the instances that stay keep their processes.
+   * False when the type must be started afresh.
+   */
+  const resizeInPlace = async (dir: string, next: SupervisorSpec): Promise<boolean> => {
+    const s = readStateAt(dir);
+    let current: SupervisorSpec;
+    try {
+      current = JSON.parse(readFileSync(join(dir, "spec.json"), "utf8")) as SupervisorSpec;
+    } catch {
+      return false;
+    }
+    if (!s || !(s as SupervisorState & { resizable?: boolean }).resizable || !isAlive(s.supervisorPid, s.supervisorStart)) return false;
+    const same =
+      current.releaseId === next.releaseId &&
+      current.envFile === next.envFile &&
+      current.releaseDir === next.releaseDir &&
+      JSON.stringify(current.command) === JSON.stringify(next.command) &&
+      current.graceMs === next.graceMs &&
+      JSON.stringify(current.user ?? null) === JSON.stringify(next.user ?? null);
+    if (!same) return false;
+    // A crashed instance is started afresh with the others, as a start always did.
+    if (stateInstances(s).some((i) => i.state === "crashed")) return false;
+    const want = next.instances?.length ?? 1;
+    writeFileAtomic(join(dir, "spec.json"), JSON.stringify(next), 0o600);
+    if (stateInstances(s).length === want) return true;
+    writeFileAtomic(join(dir, "resize.json"), JSON.stringify({ instances: want }), 0o600);
+    try {
+      process.kill(s.supervisorPid, "SIGHUP");
+    } catch {
+      return false;
+    }
+    const deadline = Date.now() + 15_000 + next.graceMs;
+    while (Date.now() < deadline) {
+      const now = readStateAt(dir);
+      const list = now ? stateInstances(now) : [];
+      if (list.length === want && list.every((i) => (i.pid !== null && isAlive(i.pid, i.pidStart)) || i.state !== "running")) return true;
+      if (!isAlive(s.supervisorPid, s.supervisorStart)) return false;
+      await Bun.sleep(20);
+    }
+    throw new Error(`The supervisor of ${next.app}/${next.color} ${next.process} did not resize; see ${join(dir, "supervisor.log")}.`);
+  };
+
   const crashPolicy = () => ({
     backoffMs: o.backoffMs ?? 1_000,
     backoffMaxMs: o.backoffMaxMs ?? 30_000,
@@ -256,37 +300,38 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): Runtime {
     async startWorkers(spec: WorkersSpec) {
       const wanted = spec.processes.filter((p) => p.instances > 0);
       for (const p of wanted) checkType(p.type);
-      // Types no longer run go first; then each listed type is replaced.
+      const graceMs = (spec.graceSeconds ?? 10) * 1000;
+      // Types no longer run go first.
       const gone = workerTypes(spec.app, spec.color).filter((type) => !wanted.some((p) => p.type === type));
-      await stopWorkers(spec.app, spec.color, { types: gone });
+      await stopWorkers(spec.app, spec.color, { types: gone, graceMs });
       for (const type of gone) rmSync(workerDir(spec.app, spec.color, type), { recursive: true, force: true });
       if (wanted.length === 0) return;
       const user = await prepareUser(spec.releaseDir, spec.volumes);
-      await stopWorkers(spec.app, spec.color, { types: wanted.map((p) => p.type) });
       await Promise.all(
-        wanted.map((p) =>
-          launch(
-            workerDir(spec.app, spec.color, p.type),
-            {
-              app: spec.app,
-              color: spec.color,
-              releaseId: spec.releaseId,
-              releaseDir: spec.releaseDir,
-              command: p.command,
-              envFile: spec.envFile,
-              port: null,
-              instances: Array.from({ length: p.instances }, () => ({ port: null })),
-              process: p.type,
-              secrets: spec.secrets,
-              socketPath: null,
-              logDir: slotLogDir(o.dataDir, spec.app, spec.color),
-              user,
-              graceMs: 10_000,
-              ...crashPolicy(),
-            },
-            `${spec.app}/${spec.color} ${p.type}`,
-          ),
-        ),
+        wanted.map(async (p) => {
+          const dir = workerDir(spec.app, spec.color, p.type);
+          const supervisorSpec: SupervisorSpec = {
+            app: spec.app,
+            color: spec.color,
+            releaseId: spec.releaseId,
+            releaseDir: spec.releaseDir,
+            command: p.command,
+            envFile: spec.envFile,
+            port: null,
+            instances: Array.from({ length: p.instances }, () => ({ port: null })),
+            process: p.type,
+            secrets: spec.secrets,
+            socketPath: null,
+            logDir: slotLogDir(o.dataDir, spec.app, spec.color),
+            user,
+            graceMs,
+            ...crashPolicy(),
+          };
+          // The same release, command and env file: the running set stays, only its size changes.
+          if (await resizeInPlace(dir, supervisorSpec)) return;
+          await stopAt(dir, graceMs);
+          await launch(dir, supervisorSpec, `${spec.app}/${spec.color} ${p.type}`);
+        }),
       );
     },
     stopWorkers,

@@ -8,7 +8,8 @@
  * unix socket (a forwarder balancing across the web's ports), and records everything in
  * state.json so a restarted panel can adopt it.
  * SIGTERM stops every instance gracefully (within stop.json's graceMs when the panel left one);
- * SIGUSR1 restarts the instances one after another; SIGUSR2 drains the socket (see forwarder.ts).
+ * SIGUSR1 restarts the instances one after another; SIGUSR2 drains the socket (see forwarder.ts);
+ * SIGHUP changes a worker's number of instances to resize.json's, leaving the others running.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -52,6 +53,8 @@ const state: SupervisorState = {
   restarts: 0,
   lastExit: null,
   crashes: [],
+  // This supervisor answers SIGHUP with a resize (one started by an older panel would exit).
+  ...{ resizable: true },
   instances: slots.map((slot, i) => ({
     index: i + 1,
     state: "running",
@@ -146,6 +149,8 @@ interface Instance {
   restartRequested: boolean;
   /** Wakes the back-off wait early (a restart request during it). */
   wake: (() => void) | null;
+  /** Set when the set shrank below this instance: its exit ends it for good. */
+  retired: boolean;
   done: Promise<void>;
 }
 
@@ -206,7 +211,7 @@ async function keep(instance: Instance): Promise<void> {
   let backoff = spec.backoffMs;
   for (;;) {
     const exit = await runOnce(instance);
-    if (stopping) return;
+    if (stopping || instance.retired) return;
     const now = Date.now();
     record.lastExit = { code: exit.code, signal: exit.signal, at: new Date(now).toISOString() };
     if (instance.restartRequested) {
@@ -249,7 +254,7 @@ async function keep(instance: Instance): Promise<void> {
       };
     });
     instance.wake = null;
-    if (stopping) return;
+    if (stopping || instance.retired) return;
     backoff = Math.min(backoff * 2, spec.backoffMaxMs);
   }
 }
@@ -332,6 +337,69 @@ async function waitStarted(instance: Instance, before: number | null): Promise<v
   }
 }
 
+/** A fresh instance at the end of the set (a worker scaled up): the others keep running. */
+function addInstance(): Instance {
+  const record: InstanceState = {
+    index: records.length + 1,
+    state: "running",
+    pid: null,
+    pidStart: null,
+    port: null,
+    startedAt: null,
+    restarts: 0,
+    lastExit: null,
+    crashes: [],
+  };
+  records.push(record);
+  const instance: Instance = {
+    record,
+    tag: processTag(type, record.index, records.length),
+    child: null,
+    restartRequested: false,
+    wake: null,
+    retired: false,
+    done: Promise.resolve(),
+  };
+  instances.push(instance);
+  instance.done = keep(instance);
+  return instance;
+}
+
+let resizing = false;
+/**
+ * A worker's new number of instances (resize.json): the extra ones are added, or the last ones
+ * stopped gracefully (SIGKILL after the grace); the instances that stay are not touched.
+ */
+async function resize(): Promise<void> {
+  const file = join(slotDir, "resize.json");
+  const { instances: want } = JSON.parse(readFileSync(file, "utf8")) as { instances?: unknown };
+  rmSync(file, { force: true });
+  if (stopping || resizing || type === "web" || typeof want !== "number" || !Number.isInteger(want) || want < 1) return;
+  resizing = true;
+  try {
+    const added: Instance[] = [];
+    while (instances.length < want) added.push(addInstance());
+    const extra = instances.splice(want);
+    records.splice(want);
+    if (added.length > 0 || extra.length > 0) log("supervisor", `${type}: ${want} instance${want === 1 ? "" : "s"}`);
+    for (const instance of extra) {
+      instance.retired = true;
+      instance.wake?.();
+      killGroup(instance, "SIGTERM");
+    }
+    const timer = setTimeout(() => {
+      for (const instance of extra) killGroup(instance, "SIGKILL");
+    }, spec.graceMs);
+    await Promise.all(extra.map((i) => i.child?.exited ?? Promise.resolve(0)));
+    clearTimeout(timer);
+    for (const instance of extra) killGroup(instance, "SIGKILL");
+    for (const instance of added) await waitStarted(instance, null);
+    save();
+  } finally {
+    resizing = false;
+  }
+}
+
 async function drain(): Promise<void> {
   const request = JSON.parse(readFileSync(join(slotDir, "drain.json"), "utf8")) as { id: string; timeoutMs: number };
   const left = forwarder ? await forwarder.drain({ timeoutMs: request.timeoutMs }) : 0;
@@ -344,6 +412,7 @@ const instances: Instance[] = records.map((record) => ({
   child: null,
   restartRequested: false,
   wake: null,
+  retired: false,
   done: Promise.resolve(),
 }));
 
@@ -353,6 +422,7 @@ process.on(
   "SIGUSR1",
   () => void rollingRestart().catch((error: unknown) => log("supervisor", `restart failed: ${(error as Error).message}`)),
 );
+process.on("SIGHUP", () => void resize().catch((error: unknown) => log("supervisor", `resize failed: ${(error as Error).message}`)));
 process.on("SIGUSR2", () => void drain().catch((error: unknown) => log("supervisor", `drain failed: ${(error as Error).message}`)));
 
 writeFileSync(join(slotDir, "supervisor.pid"), `${process.pid}\n`);

@@ -129,7 +129,7 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
   };
   /** The slot's worker types and release, as startWorkers last left them. */
   const workersFile = (app: string, color: Color) => join(o.stateDir, app, "slots", `${color}.workers.json`);
-  const workersMeta = (app: string, color: Color): { releaseId: string; secrets: string[] } | null => {
+  const workersMeta = (app: string, color: Color): { releaseId: string; secrets: string[]; units?: Record<string, string> } | null => {
     try {
       return JSON.parse(readFileSync(workersFile(app, color), "utf8"));
     } catch {
@@ -232,6 +232,7 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     if (remove) for (const unit of units) await host.removeUnit(unit);
   };
 
+  /** The stop grace is each unit's TimeoutStopSec= (the app's drain seconds, written by startWorkers). */
   const stopWorkers = async (app: string, color: Color, options: { types?: string[] } = {}) => {
     const units = (await slotUnits(app, color)).filter((u) => u.type !== "web" && (!options.types || options.types.includes(u.type)));
     await retire(
@@ -323,6 +324,7 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
     },
     async startWorkers(spec) {
       const wanted = spec.processes.filter((p) => p.instances > 0);
+      if (wanted.some((p) => p.type === "web")) throw new Error("web instances are started with the slot");
       const units = wanted.flatMap((p) =>
         Array.from({ length: p.instances }, (_, i) => ({
           name: instanceUnitName(spec.app, spec.color, p.type, i + 1),
@@ -333,21 +335,36 @@ export function createSystemdRuntime(o: SystemdRuntimeOptions): Runtime {
             command: p.command,
             user: o.user,
             stateDir: join(o.stateDir, spec.app),
+            graceSeconds: spec.graceSeconds ?? 10,
           }),
         })),
       );
-      if (wanted.some((p) => p.type === "web")) throw new Error("web instances are started with the slot");
       mkdirSync(join(o.stateDir, spec.app, "slots"), { recursive: true, mode: 0o700 });
       const masks = [...new Set([...spec.secrets, ...pastSecrets(spec.app)])].slice(0, 500);
       writeFileAtomic(masksFile(spec.app), JSON.stringify(masks), 0o600);
-      writeFileAtomic(workersFile(spec.app, spec.color), JSON.stringify({ releaseId: spec.releaseId, secrets: spec.secrets }), 0o600);
+      // What each unit was last written as: one whose text is the same (release, command, env
+      // file, limits, grace) keeps running; only new or changed units are (re)started.
+      const before = workersMeta(spec.app, spec.color)?.units ?? {};
+      const installed = new Set((await slotUnits(spec.app, spec.color)).map((u) => u.name));
+      const changed = units.filter((u) => before[u.name] !== u.text || !installed.has(u.name));
+      writeFileAtomic(
+        workersFile(spec.app, spec.color),
+        JSON.stringify({
+          releaseId: spec.releaseId,
+          secrets: spec.secrets,
+          units: Object.fromEntries(units.map((u) => [u.name, u.text])),
+        }),
+        0o600,
+      );
       // Types no longer run, and instances beyond a type's new count, go first.
       const keep = new Set(units.map((u) => u.name));
       const gone = (await slotUnits(spec.app, spec.color)).filter((u) => u.type !== "web" && !keep.has(u.name)).map((u) => u.name);
       await retire(gone, true);
-      for (const unit of units) await host.writeUnit(unit.name, unit.text);
-      await ctl("daemon-reload");
-      for (const unit of units) await ctl("restart", unit.name);
+      for (const unit of changed) await host.writeUnit(unit.name, unit.text);
+      if (changed.length > 0 || gone.length > 0) await ctl("daemon-reload");
+      const fresh = new Set(changed.map((u) => u.name));
+      // An unchanged unit is started (nothing happens when it runs already: it was stopped by hand, or failed).
+      for (const unit of units) await ctl(fresh.has(unit.name) ? "restart" : "start", unit.name);
       for (const unit of units) await ctl("enable", unit.name);
     },
     stopWorkers,

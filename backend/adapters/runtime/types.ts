@@ -59,6 +59,8 @@ export interface WorkerProcessSpec {
  */
 export interface WorkersSpec extends Omit<SlotSpec, "command" | "port" | "ports" | "socketPath"> {
   processes: WorkerProcessSpec[];
+  /** How long a worker instance has after SIGTERM before SIGKILL (the app's drain seconds; default 10). */
+  graceSeconds?: number;
 }
 
 export interface InstanceStatus {
@@ -115,7 +117,11 @@ export interface Runtime {
   drain(app: string, color: Color, options?: { timeoutMs?: number }): Promise<number>;
   /** The last `lines` lines of the slot's output, secrets masked. */
   logs(app: string, color: Color, options?: { lines?: number }): Promise<string[]>;
-  /** Starts (or replaces) the slot's workers; resolves once their processes are started. */
+  /**
+   * Starts the slot's workers as listed; resolves once their processes are started. Only what
+   * changed is touched: a type whose release, command and env file are the same keeps its running
+   * instances (scaling up adds instances, scaling down stops the extra ones).
+   */
   startWorkers(spec: WorkersSpec): Promise<void>;
   /** Graceful stop of the slot's workers (all of them, or the listed types): SIGTERM, then SIGKILL after `graceMs`. */
   stopWorkers(app: string, color: Color, options?: { types?: string[]; graceMs?: number }): Promise<void>;

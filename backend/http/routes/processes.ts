@@ -3,7 +3,15 @@ import { PROCESS_TYPE_PATTERN } from "../../contract/api.ts";
 import { formationRows, setInstances, setStopped } from "../../db/queries/processes.ts";
 import type { App } from "../../db/schema/index.ts";
 import { checkFormation, formationChange, WEB } from "../../domain/formation.ts";
-import { type Actor, enqueueRestart, enqueueScale, knownProcessTypes, liveSlot, processesReport } from "../../jobs/formation.ts";
+import {
+  type Actor,
+  enqueueRestart,
+  enqueueScale,
+  knownProcessTypes,
+  liveRunningCounts,
+  liveSlot,
+  processesReport,
+} from "../../jobs/formation.ts";
 import { audit } from "../audit.ts";
 import { type Context, readJson, readParams } from "../context.ts";
 import { HttpError, notFound } from "../errors.ts";
@@ -43,7 +51,7 @@ export function processRoutes(r: Router): void {
         issues: [{ path: "web", message: "a static site has no processes to scale" }],
       });
     }
-    const checked = checkFormation(body, { known: await knownProcessTypes(c.services, app), live: slot !== null });
+    const checked = checkFormation(body, { known: await knownProcessTypes(c.services, app) });
     if (!checked.ok) {
       const [first] = checked.issues;
       throw new HttpError(400, "validation_failed", `${first?.field}: ${first?.message}.`, {
@@ -51,7 +59,9 @@ export function processRoutes(r: Router): void {
       });
     }
     const before = await formationRows(c.services.db, app.id);
-    const change = formationChange(before, checked.counts);
+    // Against what the live slot runs as well as the saved rows: the same body sent again after
+    // a restart or scale that failed applies it again.
+    const change = formationChange(before, checked.counts, (await liveRunningCounts(c.services, app)) ?? undefined);
     await setInstances(c.services.db, app.id, checked.counts);
     let job = null;
     if (slot && change.web) job = await enqueueRestart(c.services, app, actor(c));
@@ -66,6 +76,23 @@ export function processRoutes(r: Router): void {
     const type = await loadType(c, app);
     const { slot } = await liveSlot(c.services, app);
     if (!slot) throw new HttpError(409, "not_live", `${app.name} is not running; start it first (POST /api/v1/apps/${app.name}/start).`);
+    if (type !== WEB) {
+      const row = (await formationRows(c.services.db, app.id)).find((r) => r.type === type);
+      if (row?.stopped) {
+        throw new HttpError(
+          409,
+          "process_stopped",
+          `${type} is stopped; start it instead (POST /api/v1/apps/${app.name}/processes/${type}/start).`,
+        );
+      }
+      if (row && row.instances === 0) {
+        throw new HttpError(
+          409,
+          "process_scaled_to_zero",
+          `${type} runs no instances; scale it up instead (PUT /api/v1/apps/${app.name}/formation).`,
+        );
+      }
+    }
     const job =
       type === WEB
         ? await enqueueRestart(c.services, app, actor(c))

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PROCESS_TYPE_PATTERN } from "../../contract/api.ts";
+import { stopGraceSeconds } from "../../domain/formation.ts";
 import { createMasker } from "../../domain/masking.ts";
 import { applySlotWorkers, currentSecrets, liveSlot, workersLine } from "../formation.ts";
 import { JobFailed, type JobHandler } from "../orchestrator.ts";
@@ -33,7 +34,7 @@ const workersStep: Step<z.infer<typeof params>> = {
       return;
     }
     if (what.action === "stop") {
-      await ctx.services.runtime.stopWorkers(app.name, slot.color, { types: [what.type], graceMs: app.drainSeconds * 1000 });
+      await ctx.services.runtime.stopWorkers(app.name, slot.color, { types: [what.type], graceMs: stopGraceSeconds(app) * 1000 });
       ctx.log(`Stopped ${what.type} in the ${slot.color} slot; it stays stopped across deploys until started.`);
       return;
     }

@@ -1,4 +1,5 @@
 import { appSlots } from "../../db/queries/apps.ts";
+import { stopGraceSeconds } from "../../domain/formation.ts";
 import type { JobHandler } from "../orchestrator.ts";
 import { runSteps, type Step } from "../runner.ts";
 import * as store from "../store.ts";
@@ -8,10 +9,12 @@ const stopSlots: Step<null> = {
   name: "stop",
   async run(ctx) {
     const app = requireApp(ctx);
+    // The app's drain seconds, as for every stop of its processes.
+    const graceMs = stopGraceSeconds(app) * 1000;
     for (const slot of await appSlots(ctx.services.db, app.id)) {
       // Workers first, so none keeps working against a stopped web; stop then ends the web instances.
-      await ctx.services.runtime.stopWorkers(app.name, slot.color, { graceMs: 10_000 });
-      await ctx.services.runtime.stop(app.name, slot.color, { graceMs: 10_000 });
+      await ctx.services.runtime.stopWorkers(app.name, slot.color, { graceMs });
+      await ctx.services.runtime.stop(app.name, slot.color, { graceMs });
       if (slot.state !== "empty" && slot.state !== "stopped") await store.moveSlot(ctx.services, app, slot.color, "stop");
       ctx.log(`Stopped the ${slot.color} slot.`);
     }

@@ -33,15 +33,20 @@ import { attachVolumes } from "../volumes.ts";
 import { staticTarget } from "./static.ts";
 import type { GoLive, Probe, SlotTarget, WatchLook } from "./types.ts";
 
-/** Where the release goes live: the warm standby when it already runs there, else the idle slot. */
+/**
+ * Where the release goes live: the warm standby when it already runs there with as many web
+ * instances running as the formation says, else the idle slot (started afresh).
+ */
 export async function planGoLive(services: Services, app: App, release: Release): Promise<GoLive> {
   const rows = await appSlots(services.db, app.id);
   const live = rows.find((s) => s.state === "live") ?? null;
   const standby = rows.find((s) => s.state === "standby" && s.releaseId === release.id) ?? null;
-  const warm =
-    standby !== null &&
-    (await services.runtime.status(app.name, standby.color)).state === "running" &&
-    (live === null || live.color !== standby.color);
+  let warm = false;
+  if (standby !== null && (live === null || live.color !== standby.color)) {
+    const status = await services.runtime.status(app.name, standby.color);
+    const running = status.instances ? status.instances.filter((i) => i.state === "running").length : status.state === "running" ? 1 : 0;
+    warm = status.state === "running" && running === webInstances(await formationRows(services.db, app.id));
+  }
   const to: Color = warm && standby ? standby.color : live ? otherColor(live.color) : "blue";
   const target = release.runtime === "static" ? staticTarget(services, app, release) : appTarget(services, app, release);
   return { target, to, from: live ? live.color : null, warm };
