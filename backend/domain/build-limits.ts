@@ -64,10 +64,15 @@ export function readBuildSettings(stored: unknown, totalMemBytes: number): Build
 /** How a build's I/O priority is lowered: the idle class, or the lowest best-effort level where idle is not allowed. */
 export type IoClass = "idle" | "best-effort" | null;
 
-/** `nice`/`ionice` in front of a local build's argv (`-t`: a refused ionice never fails the build). */
+/**
+ * `chrt`/`nice`/`ionice` in front of a local build's argv (`-t`: a refused ionice never fails the
+ * build). The idle scheduling class is what keeps an app's latency: a niced build still takes its
+ * share of a busy core for a full time slice, while an app waking up preempts an idle-class one at
+ * once (any user may lower a process to it). nice stays for anything that reads the niceness.
+ */
 export function lowPriorityArgv(argv: string[], io: IoClass, nice = BUILD_NICE): string[] {
   const ionice = io === "idle" ? ["ionice", "-t", "-c", "3"] : io === "best-effort" ? ["ionice", "-t", "-c", "2", "-n", "7"] : [];
-  return ["nice", "-n", String(nice), ...ionice, ...argv];
+  return ["chrt", "--idle", "0", "nice", "-n", String(nice), ...ionice, ...argv];
 }
 
 /** The fields of /proc/<pid>/stat a build watch needs. */

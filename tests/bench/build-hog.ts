@@ -135,7 +135,7 @@ export async function buildHogBench(): Promise<string> {
 A Bun app behind nginx under steady light load (wrk at ${RATE} requests/s over ${CONNECTIONS} connections,
 ${SECONDS} s each, latency from the write of a request to its answer), first alone, then while a
 build holds ${HOG_MIB} MiB and keeps both cores busy for ${HOG_SECONDS} s. "Limits on" is the build as a
-deploy runs it (runAppCommand: \`nice -n 10\`, ${ioWords()}, the build memory limit of
+deploy runs it (runAppCommand: the idle scheduling class, \`nice -n 10\`, ${ioWords()}, the build memory limit of
 2048 MiB watched); "limits off" is the same program started plainly. ${facts}.
 
 | build | requests | p50 | p99 | max | errors |

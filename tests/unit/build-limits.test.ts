@@ -51,8 +51,11 @@ describe("build settings", () => {
 });
 
 describe("low priority", () => {
-  test("nice 10 and ionice idle, or best-effort 7 where idle is refused, or nice alone", () => {
+  test("the idle scheduling class, nice 10 and ionice idle, or best-effort 7 where idle is refused, or no ionice", () => {
     expect(lowPriorityArgv(["/bin/sh", "-c", "make"], "idle")).toEqual([
+      "chrt",
+      "--idle",
+      "0",
       "nice",
       "-n",
       "10",
@@ -64,8 +67,22 @@ describe("low priority", () => {
       "-c",
       "make",
     ]);
-    expect(lowPriorityArgv(["make"], "best-effort")).toEqual(["nice", "-n", "10", "ionice", "-t", "-c", "2", "-n", "7", "make"]);
-    expect(lowPriorityArgv(["make"], null)).toEqual(["nice", "-n", "10", "make"]);
+    expect(lowPriorityArgv(["make"], "best-effort")).toEqual([
+      "chrt",
+      "--idle",
+      "0",
+      "nice",
+      "-n",
+      "10",
+      "ionice",
+      "-t",
+      "-c",
+      "2",
+      "-n",
+      "7",
+      "make",
+    ]);
+    expect(lowPriorityArgv(["make"], null)).toEqual(["chrt", "--idle", "0", "nice", "-n", "10", "make"]);
   });
 
   test("a command run that way really is niced", async () => {

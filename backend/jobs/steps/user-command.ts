@@ -83,10 +83,9 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
     const spawn = serverBuildSpawn({ scope, memoryMaxMb, root: privilege.root }, [program, ...argv.slice(1)], env);
     result = await run(spawn.argv, { ...common, env: spawn.env, stdin: spawn.stdin, onKill });
   } else {
-    const local = lowPriorityArgv(argv, buildIoClass());
-    // nice and ionice by absolute path: the build's PATH starts in the repository's node_modules/.bin.
-    local[0] = NICE;
-    if (local[3] === "ionice") local[3] = IONICE;
+    // chrt, nice and ionice by absolute path: the build's PATH starts in the repository's node_modules/.bin.
+    const prefix = lowPriorityArgv([], buildIoClass()).map((word) => PRIORITY_TOOLS[word] ?? word);
+    const local = [...prefix, ...argv];
     result = await run(local, { ...common, env, user });
   }
   ctx.throwIfCancelled();
@@ -101,8 +100,7 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
 /** install.sh's panel user: on a server builds run as the panel does, never as root. */
 const SERVER_BUILD_USER = "switchyard";
 
-const NICE = "/usr/bin/nice";
-const IONICE = "/usr/bin/ionice";
+const PRIORITY_TOOLS: Record<string, string> = { chrt: "/usr/bin/chrt", nice: "/usr/bin/nice", ionice: "/usr/bin/ionice" };
 const SUDO = "/usr/bin/sudo";
 const SYSTEMCTL = "/usr/bin/systemctl";
 /** What a privileged process (systemd-run as root, sudo) gets for an environment: nothing of the app's. */
