@@ -3,6 +3,7 @@
  * client would.
  */
 import { type Api, api, CliFailure } from "./cli-databases.ts";
+import { option, usageCheck } from "./cli-domains.ts";
 import type { Config } from "./config.ts";
 import type { CronJob, CronRun } from "./contract/api.ts";
 
@@ -15,14 +16,6 @@ export const CRON_USAGE = `  cron list APP                  the app's cron jobs:
 `;
 
 const path = (app: string, rest = "") => `/api/v1/apps/${encodeURIComponent(app)}/cron${rest}`;
-
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  const value = args[at + 1];
-  if (!value || value.startsWith("--")) throw new CliFailure(`${name} needs a value`);
-  return value;
-}
 
 function runLine(r: CronRun): string {
   const exit = r.exitCode === null ? "" : ` exit ${r.exitCode}`;
@@ -41,9 +34,7 @@ async function findJob(client: Api, app: string, which: string): Promise<CronJob
 export async function cronCommand(config: Config, args: string[], env = process.env): Promise<void> {
   const [sub, app, ...rest] = args;
   const client = api(config, env);
-  const need = (usage: string, ...values: Array<string | undefined>) => {
-    if (values.some((v) => !v)) throw new CliFailure(`usage: cron ${usage}`);
-  };
+  const need = usageCheck("cron");
   switch (sub) {
     case "list": {
       need("list APP", app);

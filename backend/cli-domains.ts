@@ -46,7 +46,8 @@ function flag(args: string[], name: string): boolean {
   return args.includes(name);
 }
 
-function option(args: string[], name: string): string | undefined {
+/** The value after `name` in `args` (undefined when `name` is absent); refuses a missing value. */
+export function option(args: string[], name: string): string | undefined {
   const at = args.indexOf(name);
   if (at < 0) return undefined;
   const value = args[at + 1];
@@ -54,12 +55,17 @@ function option(args: string[], name: string): string | undefined {
   return value;
 }
 
+/** A subcommand's check that its arguments are all given; when one is missing it prints `usage: COMMAND USAGE`. */
+export function usageCheck(command: string): (usage: string, ...values: Array<string | undefined>) => void {
+  return (usage, ...values) => {
+    if (values.some((v) => !v)) throw new CliFailure(`usage: ${command} ${usage}`);
+  };
+}
+
 export async function domainsCommand(config: Config, args: string[], env = process.env): Promise<void> {
   const [sub, app, name, ...rest] = args;
   const client = api(config, env);
-  const need = (usage: string, ...values: Array<string | undefined>) => {
-    if (values.some((v) => !v)) throw new CliFailure(`usage: domains ${usage}`);
-  };
+  const need = usageCheck("domains");
   switch (sub) {
     case "list": {
       need("list APP", app);

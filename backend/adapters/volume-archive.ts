@@ -4,11 +4,11 @@
  * walk of a directory that fingerprints it the same way. A backup is proven by the two matching.
  */
 import { createReadStream } from "node:fs";
-import { chmod, lchown, lstat, mkdir, open, readdir, readlink, rm } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, readdir, readlink, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tarCreateArgv, tarExtractArgv, tarListEntry } from "../commands/tar.ts";
 import { entryPathProblem, linkLeaves, type Manifest, type ManifestEntry, manifestOf } from "../domain/volume-archives.ts";
-import { HashingCounter, type Written } from "./backups/destinations.ts";
+import { HashingCounter, type Written, writeHashed } from "./backups/destinations.ts";
 
 export type { Manifest, ManifestEntry } from "../domain/volume-archives.ts";
 export { manifestDifferences } from "../domain/volume-archives.ts";
@@ -467,16 +467,7 @@ export async function archiveListed(
  */
 export async function spoolArchive(source: ReadableStream<Uint8Array>, path: string, sha256: string | null): Promise<Written> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const file = await open(path, "w", 0o600);
-  const h = new HashingCounter();
-  try {
-    for await (const chunk of source) {
-      h.add(chunk);
-      await file.write(chunk);
-    }
-  } finally {
-    await file.close();
-  }
+  const h = await writeHashed(source, path);
   const digest = h.digest();
   if (sha256 && digest !== sha256)
     throw new Error(`The stored file's sha256 is ${digest}, not the ${sha256} recorded when it was written.`);

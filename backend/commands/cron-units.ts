@@ -3,7 +3,7 @@
  * The service runs the cron runner, which applies the overlap policy and the timeout and leaves
  * each run's result where the panel reads it.
  */
-import { escapeArg, UnitError } from "./systemd.ts";
+import { escapeArg, journalLines, sandboxLines, UnitError } from "./systemd.ts";
 
 const APP = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
 const UNIT_ID = /^[0-9a-f]{8}$/;
@@ -98,24 +98,10 @@ export function buildCronService(o: CronServiceOptions): string {
     // SIGKILL grace), so this only stops a stuck runner.
     `TimeoutStartSec=${cronStartBudgetSec(o.timeoutSec)}`,
     `TimeoutStopSec=${o.timeoutSec + 30}`,
-    "NoNewPrivileges=yes",
-    "ProtectSystem=strict",
-    "ProtectHome=yes",
-    "PrivateTmp=yes",
-    "PrivateDevices=yes",
-    "ProtectKernelTunables=yes",
-    "ProtectKernelModules=yes",
-    "ProtectControlGroups=yes",
-    "RestrictSUIDSGID=yes",
-    "LockPersonality=yes",
-    "RestrictNamespaces=yes",
-    `ReadWritePaths=${path(o.jobDir, "ReadWritePaths")}`,
+    ...sandboxLines(path(o.jobDir, "ReadWritePaths")),
     ...volumes,
     ...(volumes.length > 0 ? ["UMask=0007"] : []),
-    "StandardOutput=journal",
-    "StandardError=journal",
-    `SyslogIdentifier=${name.replace(/\.service$/, "")}`,
-    `LogExtraFields=SWITCHYARD_RELEASE=${o.releaseId}`,
+    ...journalLines(name, o.releaseId),
     "",
   ].join("\n");
 }

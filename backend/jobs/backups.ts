@@ -69,14 +69,15 @@ export function storeFor(services: Services, destination: BackupDestination | nu
   );
 }
 
-async function storeOfBackup(services: Services, backup: Backup): Promise<BackupStore> {
+/** The store a backup was written to: its destination, or the local one when it has none. */
+export async function storeOfBackup(services: Services, backup: Backup): Promise<BackupStore> {
   const destination = backup.destinationId ? await findDestination(services.db, backup.destinationId) : null;
   if (backup.destinationId && !destination) throw new Error("The destination this backup was written to no longer exists.");
   return storeFor(services, destination);
 }
 
 /** The key a backup's file has at its destination (recorded in its details). */
-function keyOf(backup: Backup): string {
+export function keyOf(backup: Backup): string {
   const key = (backup.details as { key?: unknown } | null)?.key;
   if (typeof key !== "string") throw new Error("This backup has no stored file.");
   return key;
@@ -293,10 +294,11 @@ export async function verifyBackup(
   }
 }
 
-/** Retention for one database: by count and by age, never the newest good backup. */
-export async function applyRetention(services: Services, database: DatabaseRow, log: Log): Promise<number> {
-  const all = await listBackups(services.db, database.id, 10_000);
-  const doomed = backupsToPrune(all, database.keepCount, database.keepDays, new Date());
+/**
+ * Removes backups retention gave up, each its stored file first and then its row; one that cannot be
+ * removed is logged and kept for the next pass. Returns how many went.
+ */
+export async function removeBackups(services: Services, doomed: Backup[], log: Log): Promise<number> {
   let removed = 0;
   for (const b of doomed) {
     try {
@@ -307,6 +309,13 @@ export async function applyRetention(services: Services, database: DatabaseRow, 
       log(`Could not remove backup ${b.id} (${b.location ?? "no file"}): ${(error as Error).message}`);
     }
   }
+  return removed;
+}
+
+/** Retention for one database: by count and by age, never the newest good backup. */
+export async function applyRetention(services: Services, database: DatabaseRow, log: Log): Promise<number> {
+  const all = await listBackups(services.db, database.id, 10_000);
+  const removed = await removeBackups(services, backupsToPrune(all, database.keepCount, database.keepDays, new Date()), log);
   if (removed > 0)
     log(`Retention (keep ${database.keepCount}, ${database.keepDays} days): removed ${removed} older backup${removed === 1 ? "" : "s"}.`);
   return removed;

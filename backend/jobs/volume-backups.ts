@@ -32,7 +32,7 @@ import {
 } from "../adapters/volume-swap.ts";
 import { listVolumeDirs, volumeDirExists } from "../adapters/volumes.ts";
 import { appSlots } from "../db/queries/apps.ts";
-import { deleteBackupRow, findDestination, updateBackup } from "../db/queries/backups.ts";
+import { findDestination, updateBackup } from "../db/queries/backups.ts";
 import {
   getVolumeSchedule,
   insertVolumeBackup,
@@ -46,7 +46,7 @@ import { backupKey, backupsToPrune, isGood, scheduleDue } from "../domain/backup
 import { backupFailed as backupFailedMessage } from "../domain/notification-messages.ts";
 import { volumeName } from "../domain/volumes.ts";
 import type { Services } from "../services.ts";
-import { type Log, storeFor } from "./backups.ts";
+import { keyOf, type Log, removeBackups, storeFor, storeOfBackup } from "./backups.ts";
 import { notifySafely } from "./notify.ts";
 import { appPaths } from "./paths.ts";
 
@@ -88,18 +88,6 @@ export function knownVolumes(services: Pick<Services, "config">, app: App): stri
 
 function scratchDir(services: Pick<Services, "config">, backupId: string): string {
   return join(services.config.dataDir, "tmp", "backups", `volume-${backupId}`);
-}
-
-function keyOf(backup: Backup): string {
-  const key = (backup.details as { key?: unknown } | null)?.key;
-  if (typeof key !== "string") throw new Error("This backup has no stored file.");
-  return key;
-}
-
-async function storeOfBackup(services: Services, backup: Backup): Promise<BackupStore> {
-  const destination = backup.destinationId ? await findDestination(services.db, backup.destinationId) : null;
-  if (backup.destinationId && !destination) throw new Error("The destination this backup was written to no longer exists.");
-  return storeFor(services, destination);
 }
 
 async function markFailed(services: Services, app: App, backup: Backup, values: Partial<Backup>, error: string): Promise<Backup> {
@@ -270,16 +258,7 @@ export async function backupVolume(
 export async function applyVolumeRetention(services: Services, app: App, name: string, log: Log): Promise<number> {
   const schedule = await getVolumeSchedule(services.db, app.id);
   const doomed = backupsToPrune(await listVolumeBackups(services.db, app.id, name, 10_000), schedule.keep, schedule.keepDays, new Date());
-  let removed = 0;
-  for (const b of doomed) {
-    try {
-      if ((b.details as { key?: unknown } | null)?.key) await (await storeOfBackup(services, b)).remove(keyOf(b));
-      await deleteBackupRow(services.db, b.id);
-      removed++;
-    } catch (error) {
-      log(`Could not remove backup ${b.id} (${b.location ?? "no file"}): ${(error as Error).message}`);
-    }
-  }
+  const removed = await removeBackups(services, doomed, log);
   if (removed > 0)
     log(
       `Retention (keep ${schedule.keep}, ${schedule.keepDays} days): removed ${removed} older backup${removed === 1 ? "" : "s"} of ${name}.`,

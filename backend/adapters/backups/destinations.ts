@@ -65,6 +65,21 @@ export class HashingCounter {
   }
 }
 
+/** Writes a stream to a new 0600 file, counting and hashing it on the way; the file is closed however it ends. */
+export async function writeHashed(source: AsyncIterable<Uint8Array>, path: string): Promise<HashingCounter> {
+  const file = await open(path, "w", 0o600);
+  const h = new HashingCounter();
+  try {
+    for await (const chunk of source) {
+      h.add(chunk);
+      await file.write(chunk);
+    }
+  } finally {
+    await file.close();
+  }
+  return h;
+}
+
 /** The sha256 of a stored object, read back as a stream. */
 export async function hashStream(stream: ReadableStream<Uint8Array>): Promise<{ sha256: string; sizeBytes: number }> {
   const h = new HashingCounter();
@@ -159,26 +174,17 @@ function s3Store(config: Extract<DestinationConfig, { kind: "s3" }>, keys: S3Key
       // 300 MB stream), while an upload from a file reads it part by part.
       mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
       const spool = join(spoolDir, `upload-${crypto.randomUUID()}`);
-      const file = await open(spool, "w", 0o600);
-      const h = new HashingCounter();
       try {
-        try {
-          for await (const chunk of source) {
-            h.add(chunk);
-            await file.write(chunk);
-          }
-        } finally {
-          await file.close();
-        }
+        const h = await writeHashed(source, spool);
         try {
           await client.write(keyOf(key), Bun.file(spool), { partSize: PART_SIZE, queueSize: 2, retry: 3 });
         } catch (error) {
           throw s3Failure(error, config);
         }
+        return { location: `s3://${config.bucket}/${keyOf(key)}`, sizeBytes: h.size, sha256: h.digest() };
       } finally {
         rmSync(spool, { force: true });
       }
-      return { location: `s3://${config.bucket}/${keyOf(key)}`, sizeBytes: h.size, sha256: h.digest() };
     },
     read(key) {
       return client.file(keyOf(key)).stream();

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { HashingCounter, type Written } from "../backups/destinations.ts";
+import { type Written, writeHashed } from "../backups/destinations.ts";
 import { osFreePorts } from "../ports.ts";
 
 /** Keys per logical database (`db0` …), with how many of them carry a TTL. */
@@ -129,16 +129,7 @@ export async function startScratchRedis(dir: string, source: ReadableStream<Uint
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const rdb = join(dir, "dump.rdb");
-  const file = await open(rdb, "w", 0o600);
-  const h = new HashingCounter();
-  try {
-    for await (const chunk of source) {
-      h.add(chunk);
-      await file.write(chunk);
-    }
-  } finally {
-    await file.close();
-  }
+  const h = await writeHashed(source, rdb);
   if (sha256 && h.digest() !== sha256) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`The stored file's checksum (${h.digest()}) differs from the one recorded at backup (${sha256}).`);

@@ -29,30 +29,38 @@ const restoreBody = z
       ctx.addIssue({ code: "custom", path: ["name"], message: "is required for a restore into a new database" });
   });
 
+/** How many backups and how many days a schedule keeps: databases' and volumes' alike. */
+export const retentionFields = {
+  keep: z
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(1000, "must be at most 1000"),
+  keepDays: z
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(3650, "must be at most 3650"),
+};
+
+/** A schedule body with its cron read: blank means no schedule, anything else must parse. */
+export function withParsedCron<T extends { cron: string | null }>(b: T, ctx: z.RefinementCtx<T>) {
+  if (b.cron === null || b.cron.trim() === "") return { ...b, cron: null };
+  const parsed = parseSchedule(b.cron);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: "custom", path: ["cron"], message: parsed.message });
+    return z.NEVER;
+  }
+  return { ...b, cron: parsed.cron };
+}
+
 const scheduleBody = z
   .object({
     cron: z.string().max(200).nullable(),
-    keep: z
-      .number({ error: "must be a number" })
-      .int("must be a whole number")
-      .min(1, "must be at least 1")
-      .max(1000, "must be at most 1000"),
-    keepDays: z
-      .number({ error: "must be a number" })
-      .int("must be a whole number")
-      .min(1, "must be at least 1")
-      .max(3650, "must be at most 3650"),
+    ...retentionFields,
     destination: z.uuid("must be a backup destination's id").nullable(),
   })
-  .transform((b, ctx) => {
-    if (b.cron === null || b.cron.trim() === "") return { ...b, cron: null };
-    const parsed = parseSchedule(b.cron);
-    if (!parsed.ok) {
-      ctx.addIssue({ code: "custom", path: ["cron"], message: parsed.message });
-      return z.NEVER;
-    }
-    return { ...b, cron: parsed.cron };
-  });
+  .transform(withParsedCron);
 
 const text = (what: string, max = 500) =>
   z

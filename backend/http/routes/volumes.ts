@@ -3,7 +3,6 @@ import type * as contract from "../../contract/api.ts";
 import { findBackup, findDestination, listDestinations } from "../../db/queries/backups.ts";
 import { getVolumeSchedule, listVolumeBackups, setVolumeSchedule, type VolumeBackupSchedule } from "../../db/queries/volume-backups.ts";
 import type { App } from "../../db/schema/index.ts";
-import { parseSchedule } from "../../domain/backups.ts";
 import { isVolumeName } from "../../domain/volumes.ts";
 import { knownVolumes, queueVolumeBackup, queueVolumeRestore, VolumeBackupRefused } from "../../jobs/volume-backups.ts";
 import { removeVolume, VolumeNotFound, volumeReport } from "../../jobs/volumes.ts";
@@ -15,6 +14,7 @@ import { HttpError, notFound } from "../errors.ts";
 import type { Router } from "../router.ts";
 import { jobJson } from "../shapes.ts";
 import { loadApp } from "./apps.ts";
+import { retentionFields, withParsedCron } from "./backups.ts";
 
 const nameParam = z.object({
   app: z.string(),
@@ -33,27 +33,10 @@ const backupBody = z.object({
 const scheduleBody = z
   .object({
     cron: z.string({ error: "must be a cron expression or null" }).max(200).nullable(),
-    keep: z
-      .number({ error: "must be a number" })
-      .int("must be a whole number")
-      .min(1, "must be at least 1")
-      .max(1000, "must be at most 1000"),
-    keepDays: z
-      .number({ error: "must be a number" })
-      .int("must be a whole number")
-      .min(1, "must be at least 1")
-      .max(3650, "must be at most 3650"),
+    ...retentionFields,
     destinationId: z.uuid("must be a backup destination's id").nullable(),
   })
-  .transform((b, ctx) => {
-    if (b.cron === null || b.cron.trim() === "") return { ...b, cron: null };
-    const parsed = parseSchedule(b.cron);
-    if (!parsed.ok) {
-      ctx.addIssue({ code: "custom", path: ["cron"], message: parsed.message });
-      return z.NEVER;
-    }
-    return { ...b, cron: parsed.cron };
-  });
+  .transform(withParsedCron);
 
 const actor = (c: Context) => ({ userId: c.auth?.user.id ?? null, label: c.auth?.user.email ?? "api" });
 

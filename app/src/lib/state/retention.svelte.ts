@@ -1,8 +1,6 @@
 /** The retention settings form (owner): how long jobs, history, figures and runtime logs are kept. */
-import { ApiError } from "#lib/api/client.ts";
 import { getRetention, type Retention, setRetention } from "#lib/api/metrics.ts";
-import { Busy, Resource } from "./resource.svelte.ts";
-import { toasts } from "./toasts.svelte.ts";
+import { NumberSettingsForm } from "./number-settings.svelte.ts";
 
 export type RetentionKey = keyof Retention;
 
@@ -37,61 +35,15 @@ export const RETENTION_FIELDS: {
   },
 ];
 
-const KEYS = RETENTION_FIELDS.flatMap((g) => g.fields.map((f) => f.key));
-const text = (r: Retention) => Object.fromEntries(KEYS.map((k) => [k, String(r[k])])) as Record<RetentionKey, string>;
-
-export class RetentionForm {
-  readonly settings = new Resource<Retention | null>(null, (signal) => getRetention({ signal }), {
-    failure: "Could not load the retention settings.",
-  });
-  readonly busy = new Busy();
-  values = $state<Record<RetentionKey, string>>({} as Record<RetentionKey, string>);
-  #errors = $state<Partial<Record<RetentionKey, string>>>({});
-
-  get errors(): Partial<Record<RetentionKey, string>> {
-    return this.#errors;
-  }
-
-  get dirty(): boolean {
-    const saved = this.settings.value;
-    return !!saved && KEYS.some((k) => this.values[k] !== String(saved[k]));
-  }
-
-  async load(): Promise<void> {
-    if (await this.settings.load()) this.reset();
-  }
-
-  reset(): void {
-    if (this.settings.value) this.values = text(this.settings.value);
-    this.#errors = {};
-  }
-
-  async save(): Promise<void> {
-    const saved = this.settings.value;
-    if (!saved || this.busy.running) return;
-    const errors: Partial<Record<RetentionKey, string>> = {};
-    const change: Partial<Retention> = {};
-    for (const group of RETENTION_FIELDS) {
-      for (const f of group.fields) {
-        const raw = this.values[f.key]?.trim() ?? "";
-        const n = Number(raw);
-        if (!Number.isInteger(n) || n < 1 || n > f.max || raw === "") errors[f.key] = `A whole number from 1 to ${f.max}.`;
-        else if (n !== saved[f.key]) change[f.key] = n;
-      }
-    }
-    this.#errors = errors;
-    if (Object.keys(errors).length || Object.keys(change).length === 0) return;
-    const next = await this.busy.run(() => setRetention(change), {
-      title: "Couldn't save the retention settings",
-      onError: (error) => {
-        if (!(error instanceof ApiError && error.code === "validation_failed")) return false;
-        this.#errors = error.fieldErrors() as Partial<Record<RetentionKey, string>>;
-        return true;
-      },
+/** The retention settings form (owner); see NumberSettingsForm. Every setting is at least 1. */
+export class RetentionForm extends NumberSettingsForm<Retention> {
+  constructor() {
+    super({
+      fields: RETENTION_FIELDS.flatMap((g) => g.fields.map((f) => ({ key: f.key, min: 1, max: f.max }))),
+      get: (signal) => getRetention({ signal }),
+      set: setRetention,
+      noun: "retention settings",
+      saved: ["Retention saved", "The next prune applies it."],
     });
-    if (!next) return;
-    this.settings.value = next;
-    this.reset();
-    toasts.success("Retention saved", "The next prune applies it.");
   }
 }
