@@ -81,12 +81,23 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
     const onKill = () =>
       void (privilege.root ? run([SYSTEMCTL, "stop", `${scope}.scope`]) : privilege.helper(["build-stop", scope])).catch(() => {});
     const spawn = serverBuildSpawn({ scope, memoryMaxMb, root: privilege.root }, [program, ...argv.slice(1)], env);
-    result = await run(spawn.argv, { ...common, env: spawn.env, stdin: spawn.stdin, onKill });
+    // A helper installed by an older install.sh has no build-scope verb: it refuses it before
+    // running anything. The build then runs as the local one does, and the log says how to mend it.
+    let olderHelper = false;
+    const onLine = (stream: "stdout" | "stderr", line: string) => {
+      if (stream === "stderr" && line.startsWith("switchyard-helper: unknown verb build-scope")) olderHelper = true;
+      else common.onLine(stream, line);
+    };
+    result = await run(spawn.argv, { ...common, onLine, env: spawn.env, stdin: spawn.stdin, onKill });
+    if (olderHelper && result.code === 2) {
+      ctx.log(
+        "The root helper is older than this panel and cannot start build scopes: run install.sh again to update it. Until then builds run at low priority with the watched memory limit, without a scope.",
+        "stderr",
+      );
+      result = await run([...lowPriorityPrefix(), ...argv], { ...common, env });
+    }
   } else {
-    // chrt, nice and ionice by absolute path: the build's PATH starts in the repository's node_modules/.bin.
-    const prefix = lowPriorityArgv([], buildIoClass()).map((word) => PRIORITY_TOOLS[word] ?? word);
-    const local = [...prefix, ...argv];
-    result = await run(local, { ...common, env, user });
+    result = await run([...lowPriorityPrefix(), ...argv], { ...common, env, user });
   }
   ctx.throwIfCancelled();
   if (result.memoryExceeded) throw new JobFailed(capitalize(memoryExceededMessage(memoryMaxMb)));
@@ -99,6 +110,9 @@ export async function runAppCommand(ctx: JobContext, command: AppCommand): Promi
 
 /** install.sh's panel user: on a server builds run as the panel does, never as root. */
 const SERVER_BUILD_USER = "switchyard";
+
+/** chrt, nice and ionice by absolute path: the build's PATH starts in the repository's node_modules/.bin. */
+const lowPriorityPrefix = () => lowPriorityArgv([], buildIoClass()).map((word) => PRIORITY_TOOLS[word] ?? word);
 
 const PRIORITY_TOOLS: Record<string, string> = { chrt: "/usr/bin/chrt", nice: "/usr/bin/nice", ionice: "/usr/bin/ionice" };
 const SUDO = "/usr/bin/sudo";
